@@ -1,0 +1,314 @@
+//! Placing the container in its cgroup (cgroupfs; v1, hybrid and v2 layouts) and
+//! removing what was made. A container's cgroup is `linux.cgroupsPath`, or its id
+//! below the runtime's own cgroup when the path is not given.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("cgroup {path}: still busy after {waited_ms} ms")]
+    Busy { path: PathBuf, waited_ms: u128 },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
+    move |source| CgroupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One mounted hierarchy: where it is and which cgroup of it this process is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mountpoint: PathBuf,
+    /// v1 controllers (or `name=…`); empty for cgroup2.
+    pub controllers: Vec<String>,
+    pub v2: bool,
+}
+
+/// The container's cgroup directories, saved in its state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CgroupPaths {
+    /// The container's directory in every hierarchy it joined.
+    pub dirs: Vec<PathBuf>,
+    /// The directories minirun created for it, deepest first: `delete` removes these.
+    pub created: Vec<PathBuf>,
+}
+
+/// Reads the cgroup hierarchies from a mountinfo text. On a hybrid host the cgroup2
+/// half carries no controllers minirun manages and is left alone, as runc does.
+pub fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
+    let mut v1 = Vec::new();
+    let mut v2 = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = left.split(' ').collect();
+        let rest: Vec<&str> = right.split(' ').collect();
+        if fields.len() < 5 || rest.len() < 3 {
+            continue;
+        }
+        let mountpoint = PathBuf::from(unescape(fields[4]));
+        match rest[0] {
+            "cgroup" => {
+                let controllers = rest[2]
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(
+                            *o,
+                            "rw" | "ro"
+                                | "relatime"
+                                | "noatime"
+                                | "nosuid"
+                                | "nodev"
+                                | "noexec"
+                                | "clone_children"
+                                | "xattr"
+                        ) && !o.starts_with("release_agent")
+                    })
+                    .map(str::to_string)
+                    .collect();
+                v1.push(Hierarchy {
+                    mountpoint,
+                    controllers,
+                    v2: false,
+                });
+            }
+            "cgroup2" => v2.push(Hierarchy {
+                mountpoint,
+                controllers: Vec::new(),
+                v2: true,
+            }),
+            _ => {}
+        }
+    }
+    if v1.is_empty() {
+        v2.truncate(1);
+        v2
+    } else {
+        v1
+    }
+}
+
+fn unescape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let b = field.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = u8::from_str_radix(&field[i + 1..i + 4], 8).unwrap_or(b'?');
+            out.push(v as char);
+            i += 4;
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// This process's cgroup in a hierarchy, from a /proc/self/cgroup text.
+fn own_cgroup(proc_cgroup: &str, h: &Hierarchy) -> PathBuf {
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let matches = if h.v2 {
+            id == "0" && ctrls.is_empty()
+        } else {
+            !ctrls.is_empty()
+                && ctrls
+                    .split(',')
+                    .any(|c| h.controllers.iter().any(|hc| hc == c))
+        };
+        if matches {
+            return PathBuf::from(path);
+        }
+    }
+    PathBuf::from("/")
+}
+
+/// The container's directory in `h`: an absolute `cgroups_path` is taken from the
+/// hierarchy's root, a relative one (or the id) from this process's own cgroup.
+pub fn container_dir(h: &Hierarchy, proc_cgroup: &str, cgroups_path: &Path) -> PathBuf {
+    let rel = if cgroups_path.is_absolute() {
+        cgroups_path.to_path_buf()
+    } else {
+        own_cgroup(proc_cgroup, h).join(cgroups_path)
+    };
+    let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
+    h.mountpoint.join(rel)
+}
+
+impl CgroupPaths {
+    /// Makes the container's cgroup in every hierarchy and moves `pid` into it.
+    /// On failure, what was made is removed again.
+    pub fn setup(cgroups_path: &Path, pid: i32) -> Result<Self, CgroupError> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
+        let proc_cgroup = fs::read_to_string("/proc/self/cgroup")
+            .map_err(io_err(Path::new("/proc/self/cgroup")))?;
+        let mut paths = CgroupPaths::default();
+        let pid_text = pid.to_string();
+        for h in parse_hierarchies(&mountinfo) {
+            let dir = container_dir(&h, &proc_cgroup, cgroups_path);
+            let result = paths.make_dir(&h.mountpoint, &dir).and_then(|()| {
+                let procs = dir.join("cgroup.procs");
+                fs::write(&procs, &pid_text).map_err(io_err(&procs))
+            });
+            if let Err(e) = result {
+                let _ = paths.remove();
+                return Err(e);
+            }
+            paths.dirs.push(dir);
+        }
+        Ok(paths)
+    }
+
+    /// mkdir -p below the mountpoint, remembering what did not exist before.
+    fn make_dir(&mut self, mountpoint: &Path, dir: &Path) -> Result<(), CgroupError> {
+        let mut missing = Vec::new();
+        let mut cur = dir;
+        while cur != mountpoint && !cur.exists() {
+            missing.push(cur.to_path_buf());
+            match cur.parent() {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        for d in missing.iter().rev() {
+            match fs::create_dir(d) {
+                Ok(()) => self.created.insert(0, d.clone()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(d)(e)),
+            }
+            inherit_cpuset(d)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the directories minirun created, deepest first. A cgroup whose last
+    /// task is still exiting is busy for a moment, so EBUSY is retried briefly.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        let mut first_err = None;
+        for dir in &self.created {
+            if let Err(e) = rmdir_patiently(dir) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Every process in the container's cgroup (for `kill --all`).
+    pub fn pids(&self) -> Vec<i32> {
+        self.dirs
+            .first()
+            .and_then(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
+            .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.dirs.iter().any(|d| {
+            fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+                || fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+        })
+    }
+}
+
+/// A new v1 cpuset cgroup starts with no cpus and no memory nodes, and refuses
+/// tasks until it has some: give it its parent's.
+fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let own = dir.join(file);
+        match fs::read_to_string(&own) {
+            Ok(v) if v.trim().is_empty() => {
+                let parent = dir.parent().unwrap_or(dir).join(file);
+                let value = fs::read_to_string(&parent).map_err(io_err(&parent))?;
+                fs::write(&own, value.trim()).map_err(io_err(&own))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn rmdir_patiently(dir: &Path) -> Result<(), CgroupError> {
+    let start = Instant::now();
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                if start.elapsed() > Duration::from_secs(2) {
+                    return Err(CgroupError::Busy {
+                        path: dir.to_path_buf(),
+                        waited_ms: start.elapsed().as_millis(),
+                    });
+                }
+                sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(io_err(dir)(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:4 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:5 - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:6 - cgroup cgroup rw,xattr,name=systemd
+35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
+36 30 0:32 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn hybrid_uses_v1_only() {
+        let h = parse_hierarchies(HYBRID);
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[0].controllers, vec!["name=systemd"]);
+        assert_eq!(h[1].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(h[1].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+    }
+
+    #[test]
+    fn pure_v2() {
+        let mi = "31 24 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n";
+        let h = parse_hierarchies(mi);
+        assert_eq!(
+            h,
+            vec![Hierarchy {
+                mountpoint: "/sys/fs/cgroup".into(),
+                controllers: vec![],
+                v2: true
+            }]
+        );
+        let dir = container_dir(&h[0], "0::/user.slice/x\n", Path::new("ctr"));
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/user.slice/x/ctr"));
+        let dir = container_dir(&h[0], "0::/user.slice/x\n", Path::new("/a/b"));
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/a/b"));
+    }
+
+    #[test]
+    fn relative_paths_start_at_own_v1_cgroup() {
+        let h = &parse_hierarchies(HYBRID)[2];
+        let pc = "10:memory:/parent\n1:name=systemd:/init.scope\n0::/\n";
+        assert_eq!(
+            container_dir(h, pc, Path::new("c1")),
+            PathBuf::from("/sys/fs/cgroup/memory/parent/c1")
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! The command line, as clap structs only: runc 1.1's verbs, flags and defaults.
+//! The logic lives in `commands/`; nothing here touches the system.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_ROOT: &str = "/run/minirun";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "minirun",
+    version = crate::VERSION_TEXT,
+    about = "A small, fast OCI container runtime with runc's command line"
+)]
+pub struct Cli {
+    /// Directory holding the state of containers.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT, env = "MINIRUN_ROOT")]
+    pub root: PathBuf,
+
+    /// Write errors (and debug output) to this file instead of only stderr.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+
+    /// Format of the --log file.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Accepted for runc compatibility: minirun manages cgroups through cgroupfs only.
+    #[arg(long, global = true, hide = true)]
+    pub systemd_cgroup: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container, leaving its process waiting for `start`.
+    Create(Create),
+    /// Start the user process of a created container.
+    Start(Start),
+    /// Create and start a container; in the foreground, wait for it and delete it.
+    Run(Run),
+    /// Print the state of a container as JSON.
+    State(State),
+    /// Send a signal to the container's init process.
+    Kill(Kill),
+    /// Delete a container and everything it holds.
+    Delete(Delete),
+    /// List the containers under --root.
+    #[command(alias = "ps")]
+    List(List),
+    /// Write a default config.json into the bundle.
+    Spec(Spec),
+    /// Print the features this runtime supports as JSON.
+    Features,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Bundle directory (holds config.json); default: the current directory.
+    #[arg(short, long)]
+    pub bundle: Option<PathBuf>,
+
+    /// Write the container's init pid to this file.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+
+    /// AF_UNIX socket that receives the pseudo-terminal master fd.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+
+    /// Move the root filesystem with MS_MOVE and chroot instead of pivot_root.
+    #[arg(long)]
+    pub no_pivot: bool,
+
+    /// Do not create a new session keyring for the container.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+
+    /// Pass this many extra file descriptors (3, 4, ...) to the container.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct Create {
+    #[command(flatten)]
+    pub args: CreateArgs,
+    /// Container id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Run {
+    #[command(flatten)]
+    pub args: CreateArgs,
+    /// Start and return at once; the container runs on.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Container id, or a bundle directory (the id is then generated).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Start {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct State {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Kill {
+    /// Send the signal to every process of the container.
+    #[arg(short, long)]
+    pub all: bool,
+    pub id: String,
+    /// Signal number or name (TERM, SIGTERM, 15).
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Delete {
+    /// Kill the container first if it is still running; an unknown id is not an error.
+    #[arg(short, long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct List {
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only the container ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Spec {
+    /// Bundle directory to write config.json into; default: the current directory.
+    #[arg(short, long)]
+    pub bundle: Option<PathBuf>,
+    /// Accepted for runc compatibility; minirun writes a root-owned spec.
+    #[arg(long)]
+    pub rootless: bool,
+}

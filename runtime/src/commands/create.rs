@@ -1,0 +1,10 @@
+use std::process::ExitCode;
+
+use minirun::cli::{Cli, Create};
+use minirun::container::lifecycle;
+
+pub fn run(cli: &Cli, c: &Create) -> anyhow::Result<ExitCode> {
+    let bundle = super::bundle_dir(&c.args);
+    lifecycle::create(&super::create_options(&cli.root, &c.id, &bundle, &c.args))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,10 @@
+use std::process::ExitCode;
+
+use minirun::cli::{Cli, Kill};
+use minirun::container::lifecycle;
+
+pub fn run(cli: &Cli, k: &Kill) -> anyhow::Result<ExitCode> {
+    let signal = lifecycle::parse_signal(&k.signal)?;
+    lifecycle::kill_container(&cli.root, &k.id, signal, k.all)?;
+    Ok(ExitCode::SUCCESS)
+}

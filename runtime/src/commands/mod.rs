@@ -1,0 +1,39 @@
+//! One thin file per verb: arguments in, library calls, output out.
+
+pub mod create;
+pub mod delete;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+use std::path::PathBuf;
+
+use minirun::cli::CreateArgs;
+use minirun::container::lifecycle::CreateOptions;
+
+/// The bundle directory: --bundle, or the current directory as runc takes it.
+pub fn bundle_dir(args: &CreateArgs) -> PathBuf {
+    args.bundle.clone().unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub fn create_options<'a>(
+    root: &'a std::path::Path,
+    id: &'a str,
+    bundle: &'a std::path::Path,
+    args: &'a CreateArgs,
+) -> CreateOptions<'a> {
+    CreateOptions {
+        root,
+        id,
+        bundle,
+        pid_file: args.pid_file.as_deref(),
+        console_socket: args.console_socket.as_deref(),
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
+        preserve_fds: args.preserve_fds,
+    }
+}

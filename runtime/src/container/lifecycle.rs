@@ -1,0 +1,492 @@
+//! create, start, kill and delete: the parent's half of the lifecycle.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+
+use super::state::{Container, ContainerError, State, Status, START_SOCKET};
+use crate::cgroups::{CgroupError, CgroupPaths};
+use crate::hooks::{self, HookError, HookKind};
+use crate::namespaces::Plan;
+use crate::process::channel::{channel_pair, ChannelError, Message};
+use crate::process::init::{self, InitConfig};
+use crate::process::{clone_with_flags, proc_start_time, reap, wait_gone};
+use crate::spec::{self, Bundle, SpecError};
+use crate::{console, log};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("{0}")]
+    InvalidId(String),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    /// The init reported why it could not set the container up.
+    #[error("{0}")]
+    Init(String),
+    #[error("container init exited before it was ready ({0})")]
+    InitDied(String),
+    #[error("cannot {action} container {id}: it is {status}")]
+    WrongStatus {
+        action: &'static str,
+        id: String,
+        status: Status,
+    },
+    #[error("invalid signal {0:?}")]
+    Signal(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> LifecycleError {
+    let what = what.into();
+    move |source| LifecycleError::Io { what, source }
+}
+
+pub struct CreateOptions<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// What exists so far of a container being created; `undo` removes exactly that.
+struct Partial {
+    dir: PathBuf,
+    pids: Vec<Pid>,
+    cgroups: CgroupPaths,
+    state: Option<State>,
+    hooks_started: bool,
+}
+
+impl Partial {
+    fn undo(self) {
+        for pid in &self.pids {
+            let _ = kill(*pid, Signal::SIGKILL);
+            let _ = waitpid(*pid, None);
+        }
+        if self.hooks_started {
+            if let Some(state) = &self.state {
+                let mut st = state.clone();
+                st.status = Status::Stopped;
+                for e in hooks::run_all(HookKind::Poststop, st.hooks.as_ref(), &state_bytes(&st)) {
+                    log::warn(&e.to_string());
+                }
+            }
+        }
+        if let Err(e) = self.cgroups.remove() {
+            log::warn(&e.to_string());
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn state_bytes(state: &State) -> Vec<u8> {
+    serde_json::to_vec(&state.public_json()).unwrap_or_default()
+}
+
+/// `create`: validates everything, then makes the container and leaves its init
+/// waiting for `start`. On failure nothing is left behind.
+pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
+    spec::validate_id(opts.id).map_err(LifecycleError::InvalidId)?;
+    let bundle = Bundle::load(opts.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(LifecycleError::Refused(
+            "process.terminal is true: a --console-socket is needed to receive the terminal".into(),
+        ));
+    }
+    let linux = spec.linux().as_ref();
+    let has_mount_ns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if !has_mount_ns {
+        return Err(LifecycleError::Spec(SpecError::Invalid {
+            field: "linux.namespaces".into(),
+            message: "a mount namespace is required".into(),
+        }));
+    }
+    let plan = Plan::from_linux(linux);
+
+    let dir = Container::create_dir(opts.root, opts.id)?;
+    let mut partial = Partial {
+        dir: dir.clone(),
+        pids: Vec::new(),
+        cgroups: CgroupPaths::default(),
+        state: None,
+        hooks_started: false,
+    };
+    match create_in(opts, &bundle, &plan, &mut partial) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            partial.undo();
+            Err(e)
+        }
+    }
+}
+
+fn create_in(
+    opts: &CreateOptions,
+    bundle: &Bundle,
+    plan: &Plan,
+    partial: &mut Partial,
+) -> Result<Container, LifecycleError> {
+    let spec = &bundle.spec;
+    let dir = partial.dir.clone();
+    let listener =
+        bind_short(&dir.join(START_SOCKET)).map_err(io_err("binding the start socket"))?;
+    let console = match opts.console_socket {
+        Some(path)
+            if spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                .unwrap_or(false) =>
+        {
+            Some(console::connect(path)?)
+        }
+        _ => None,
+    };
+    let (parent, child) = channel_pair()?;
+
+    // SAFETY: minirun is single-threaded here; the child runs the init, which
+    // ends in exec or _exit.
+    let pid = match unsafe { clone_with_flags(plan.clone_flags.bits() as u64) }
+        .map_err(io_err("clone"))?
+    {
+        None => {
+            drop(parent);
+            init::run(InitConfig {
+                id: opts.id,
+                spec,
+                bundle: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                plan,
+                channel: child,
+                start_listener: listener,
+                console,
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        Some(pid) => pid,
+    };
+    partial.pids.push(pid);
+    drop(child);
+    drop(listener);
+    drop(console);
+
+    let linux = spec.linux().as_ref();
+    if plan.new_user {
+        if let Some(l) = linux {
+            write_id_map(pid, "uid_map", l.uid_mappings().as_deref().unwrap_or(&[]))?;
+            write_id_map(pid, "gid_map", l.gid_mappings().as_deref().unwrap_or(&[]))?;
+        }
+    }
+    let cgroups_path = linux
+        .and_then(|l| l.cgroups_path().clone())
+        .unwrap_or_else(|| PathBuf::from(opts.id));
+    partial.cgroups = CgroupPaths::setup(&cgroups_path, pid.as_raw())?;
+
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: opts.id.to_string(),
+        pid: pid.as_raw(),
+        status: Status::Creating,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: log::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+        init_start_time: proc_start_time(pid.as_raw()).unwrap_or(0),
+        hooks: spec.hooks().clone(),
+        cgroups: partial.cgroups.clone(),
+        own_pid_ns: plan.own_pid,
+    };
+    Container::save(&dir, &state)?;
+    partial.state = Some(state.clone());
+    parent.send(&Message::Proceed)?;
+
+    loop {
+        match parent.recv() {
+            Ok(Message::InitPid { pid: new }) => {
+                // The middle process of a second fork has done its part.
+                let middle = Pid::from_raw(state.pid);
+                let _ = waitpid(middle, None);
+                partial.pids.retain(|p| *p != middle);
+                partial.pids.push(Pid::from_raw(new));
+                state.pid = new;
+                state.init_start_time = proc_start_time(new).unwrap_or(0);
+                Container::save(&dir, &state)?;
+                partial.state = Some(state.clone());
+            }
+            Ok(Message::RunHooks) => {
+                partial.hooks_started = true;
+                let json = state_bytes(&state);
+                hooks::run(HookKind::Prestart, state.hooks.as_ref(), &json)?;
+                hooks::run(HookKind::CreateRuntime, state.hooks.as_ref(), &json)?;
+                parent.send(&Message::HooksDone)?;
+            }
+            Ok(Message::Ready) => break,
+            Ok(Message::Failed { error }) => return Err(LifecycleError::Init(error)),
+            Ok(other) => {
+                return Err(ChannelError::Unexpected {
+                    expected: "a message from init",
+                    got: other,
+                }
+                .into())
+            }
+            Err(ChannelError::Closed) => {
+                let how = partial.pids.last().map(|p| reap(*p)).unwrap_or_default();
+                partial.pids.clear();
+                return Err(LifecycleError::InitDied(how));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    state.status = Status::Created;
+    Container::save(&dir, &state)?;
+    if let Some(path) = opts.pid_file {
+        write_pid_file(path, state.pid)?;
+    }
+    Ok(Container { dir, state })
+}
+
+/// Binds a unix socket; a path too long for sun_path is reached through its
+/// directory's /proc/self/fd entry.
+fn bind_short(path: &Path) -> io::Result<UnixListener> {
+    if path.as_os_str().len() < 100 {
+        return UnixListener::bind(path);
+    }
+    let dir = fs::File::open(path.parent().unwrap_or(Path::new("/")))?;
+    let short = format!(
+        "/proc/self/fd/{}/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir),
+        START_SOCKET
+    );
+    UnixListener::bind(short)
+}
+
+fn connect_short(path: &Path) -> io::Result<UnixStream> {
+    if path.as_os_str().len() < 100 {
+        return UnixStream::connect(path);
+    }
+    let dir = fs::File::open(path.parent().unwrap_or(Path::new("/")))?;
+    let short = format!(
+        "/proc/self/fd/{}/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir),
+        START_SOCKET
+    );
+    UnixStream::connect(short)
+}
+
+fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<(), LifecycleError> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = format!("/proc/{pid}/{file}");
+    fs::write(&path, text).map_err(io_err(format!("writing {path}")))
+}
+
+/// The pid file, written whole (runc writes no newline).
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
+    let tmp = path.with_extension("minirun-tmp");
+    fs::write(&tmp, pid.to_string())
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(io_err(format!("writing pid file {}", path.display())))
+}
+
+/// `start`: releases the init, which execs the user process; returns once the exec
+/// happened (or reports why it did not). Then the poststart hooks run.
+pub fn start(root: &Path, id: &str) -> Result<(), LifecycleError> {
+    let mut c = Container::load(root, id)?;
+    let _lock = c.lock()?;
+    if c.state.status != Status::Created {
+        return Err(LifecycleError::WrongStatus {
+            action: "start",
+            id: id.into(),
+            status: c.state.status,
+        });
+    }
+    let sock = c.dir.join(START_SOCKET);
+    let mut conn = connect_short(&sock).map_err(io_err("connecting to the container's init"))?;
+    conn.write_all(b"s")
+        .map_err(io_err("releasing the container's init"))?;
+    let mut reply = String::new();
+    let _ = conn.read_to_string(&mut reply);
+    let _ = fs::remove_file(&sock);
+    if !reply.is_empty() {
+        return Err(LifecycleError::Init(reply));
+    }
+    c.state.status = Status::Running;
+    c.save_state()?;
+    for e in hooks::run_all(
+        HookKind::Poststart,
+        c.state.hooks.as_ref(),
+        &state_bytes(&c.state),
+    ) {
+        log::warn(&e.to_string());
+    }
+    Ok(())
+}
+
+/// Parses `9`, `KILL`, `SIGKILL` (any case).
+pub fn parse_signal(s: &str) -> Result<Signal, LifecycleError> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| LifecycleError::Signal(s.into()));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| LifecycleError::Signal(s.into()))
+}
+
+pub fn kill_container(
+    root: &Path,
+    id: &str,
+    signal: Signal,
+    all: bool,
+) -> Result<(), LifecycleError> {
+    let c = Container::load(root, id)?;
+    match c.state.status {
+        Status::Stopped => return Err(LifecycleError::Refused("container not running".into())),
+        Status::Creating if c.state.pid <= 0 => {
+            return Err(LifecycleError::Refused("container not running".into()))
+        }
+        _ => {}
+    }
+    signal_container(&c.state, signal, all).map_err(|e| LifecycleError::Io {
+        what: format!("signalling container {id}"),
+        source: e.into(),
+    })
+}
+
+fn signal_container(state: &State, signal: Signal, all: bool) -> nix::Result<()> {
+    if all {
+        for pid in state.cgroups.pids() {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+    if state.cgroups.is_frozen() && signal == Signal::SIGKILL {
+        // A frozen task cannot die: thaw so the kill lands.
+        for d in &state.cgroups.dirs {
+            let _ = fs::write(d.join("freezer.state"), "THAWED");
+            let _ = fs::write(d.join("cgroup.freeze"), "0");
+        }
+    }
+    match kill(Pid::from_raw(state.pid), signal) {
+        Err(nix::errno::Errno::ESRCH) if all => Ok(()),
+        r => r,
+    }
+}
+
+/// `delete`: a stopped (or, with force, any) container: kill what runs, run the
+/// poststop hooks, remove the cgroup and the state directory. Goes on past
+/// errors and reports them together.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> {
+    let c = match Container::load(root, id) {
+        Ok(c) => c,
+        Err(ContainerError::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let _lock = c.lock()?;
+    let mut state = c.state.clone();
+    match state.status {
+        Status::Running | Status::Paused if !force => {
+            return Err(LifecycleError::WrongStatus {
+                action: "delete",
+                id: id.into(),
+                status: state.status,
+            });
+        }
+        Status::Stopped => {}
+        _ => {
+            if c.is_alive() {
+                let _ = signal_container(&state, Signal::SIGKILL, !state.own_pid_ns);
+                if !wait_gone(state.pid, Duration::from_secs(10)) {
+                    return Err(LifecycleError::Refused(format!(
+                        "container {id}: init {} did not die after SIGKILL",
+                        state.pid
+                    )));
+                }
+            }
+        }
+    }
+    if !state.own_pid_ns {
+        // Processes of a container sharing a pid namespace outlive its init.
+        for pid in state.cgroups.pids() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    state.status = Status::Stopped;
+    let mut errors: Vec<String> = Vec::new();
+    for e in hooks::run_all(
+        HookKind::Poststop,
+        state.hooks.as_ref(),
+        &state_bytes(&state),
+    ) {
+        log::warn(&e.to_string());
+    }
+    if let Err(e) = state.cgroups.remove() {
+        errors.push(e.to_string());
+    }
+    if let Err(e) = fs::remove_dir_all(&c.dir) {
+        if e.kind() != io::ErrorKind::NotFound {
+            errors.push(format!("{}: {e}", c.dir.display()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(LifecycleError::Refused(format!(
+            "deleting container {id}: {}",
+            errors.join("; ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigusr1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("SIGHUP").unwrap(), Signal::SIGHUP);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! `<root>/<id>/state.json`: written before the init is released, so that a `create`
+//! killed half way is still found (and cleaned) by `delete --force`.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Hooks;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::CgroupPaths;
+use crate::process::proc_start_time;
+
+pub const STATE_FILE: &str = "state.json";
+/// The init blocks on this listening socket until `start` connects.
+pub const START_SOCKET: &str = "start.sock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("container with id {0} exists already")]
+    Exists(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {source}")]
+    Decode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What `state` prints and hooks receive, in runc's field order, plus the private
+/// fields minirun needs to find and tear down the container later.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub owner: String,
+
+    /// Start time of the init (field 22 of /proc/pid/stat), so a recycled pid is
+    /// never mistaken for the container.
+    #[serde(rename = "initStartTime", default)]
+    pub init_start_time: u64,
+    /// Hooks saved at create, so `delete` runs poststop even when the bundle is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Hooks>,
+    /// Cgroup directories minirun made, removed again by `delete`.
+    #[serde(default)]
+    pub cgroups: CgroupPaths,
+    /// Whether the container has a pid namespace of its own (killing the init then
+    /// ends every process of the container).
+    #[serde(rename = "ownPidNamespace", default)]
+    pub own_pid_ns: bool,
+}
+
+impl State {
+    /// The runtime-spec state: what hooks read on stdin and `state` prints.
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": self.pid,
+            "status": self.status,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "annotations": self.annotations,
+            "owner": self.owner,
+        })
+    }
+}
+
+/// An existing container directory and its state.
+#[derive(Debug)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+impl Container {
+    /// Makes `<root>/<id>`; fails if a container with that id exists.
+    pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ContainerError::Io { path, source }
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io_err(root))?;
+        let dir = container_dir(root, id);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(ContainerError::Exists(id.to_string()))
+            }
+            Err(e) => Err(io_err(&dir)(e)),
+        }
+    }
+
+    pub fn load(root: &Path, id: &str) -> Result<Self, ContainerError> {
+        let dir = container_dir(root, id);
+        let path = dir.join(STATE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ContainerError::NotFound(id.to_string()))
+            }
+            Err(source) => return Err(ContainerError::Io { path, source }),
+        };
+        let mut state: State = serde_json::from_slice(&bytes)
+            .map_err(|source| ContainerError::Decode { path, source })?;
+        state.status = observed_status(&state);
+        Ok(Container { dir, state })
+    }
+
+    /// Writes state.json whole: a temporary file renamed over the old one.
+    pub fn save(dir: &Path, state: &State) -> Result<(), ContainerError> {
+        let tmp = dir.join(".state.json.tmp");
+        let path = dir.join(STATE_FILE);
+        let write = || -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            serde_json::to_writer(&mut f, state)?;
+            f.flush()?;
+            fs::rename(&tmp, &path)
+        };
+        write().map_err(|source| ContainerError::Io { path, source })
+    }
+
+    pub fn save_state(&self) -> Result<(), ContainerError> {
+        Self::save(&self.dir, &self.state)
+    }
+
+    /// Takes an exclusive lock on the container directory for the life of the
+    /// returned file: start, kill and delete of one container do not interleave.
+    pub fn lock(&self) -> Result<File, ContainerError> {
+        let f = File::open(&self.dir).map_err(|source| ContainerError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(ContainerError::Io {
+                path: self.dir.clone(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(f)
+    }
+
+    pub fn is_alive(&self) -> bool {
+        init_alive(&self.state)
+    }
+}
+
+/// Lists the ids under `root` (directories holding a state.json), sorted.
+pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ids),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.path().join(STATE_FILE).exists() {
+            if let Some(name) = entry.file_name().to_str() {
+                ids.push(name.to_string());
+            }
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+fn init_alive(state: &State) -> bool {
+    state.pid > 0 && matches!(proc_start_time(state.pid), Some(t) if t == state.init_start_time)
+}
+
+/// The status a container has now: a saved `created`/`running` whose init has
+/// died (or whose pid was reused) reads `stopped`; a frozen cgroup reads `paused`.
+fn observed_status(state: &State) -> Status {
+    match state.status {
+        Status::Stopped => Status::Stopped,
+        Status::Creating if state.pid <= 0 => Status::Creating,
+        _ if !init_alive(state) => Status::Stopped,
+        Status::Running | Status::Paused if state.cgroups.is_frozen() => Status::Paused,
+        Status::Paused => Status::Running,
+        s => s,
+    }
+}

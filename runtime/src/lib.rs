@@ -1,0 +1,25 @@
+//! minirun: a small, fast OCI container runtime with runc's command line.
+//!
+//! The library holds the logic; the `minirun` binary's `commands/` only turn
+//! parsed arguments into calls here.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod cli;
+pub mod console;
+pub mod container;
+pub mod hooks;
+pub mod log;
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+pub mod rlimits;
+pub mod rootfs;
+pub mod spec;
+
+pub use oci_spec;
+
+/// The highest runtime-spec version minirun implements.
+pub const OCI_VERSION: &str = "1.1.0";
+
+pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.1.0");

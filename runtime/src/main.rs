@@ -1,0 +1,37 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use minirun::cli::{Cli, Command, LogFormat};
+use minirun::log;
+
+mod commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormat::Text => log::Format::Text,
+        LogFormat::Json => log::Format::Json,
+    };
+    if let Err(e) = log::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("minirun: opening log file: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = match &cli.command {
+        Command::Create(c) => commands::create::run(&cli, c),
+        Command::Start(s) => commands::start::run(&cli, s),
+        Command::Run(r) => commands::run::run(&cli, r),
+        Command::State(s) => commands::state::run(&cli, s),
+        Command::Kill(k) => commands::kill::run(&cli, k),
+        Command::Delete(d) => commands::delete::run(&cli, d),
+        Command::List(l) => commands::list::run(&cli, l),
+        Command::Spec(s) => commands::spec::run(s),
+        Command::Features => commands::features::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            log::error(&e.to_string());
+            ExitCode::FAILURE
+        }
+    }
+}

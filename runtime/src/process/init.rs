@@ -1,0 +1,477 @@
+//! The container's init: everything from the clone to the exec of process.args,
+//! in the order of DESIGN.md §2. It runs single-threaded and ends in exec or _exit.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::Spec;
+
+use crate::hooks::{self, HookKind};
+use crate::mounts::{self, MountContext};
+use crate::namespaces::{self, Plan};
+use crate::process::channel::{Channel, Message};
+use crate::rootfs::{self, cstring, Root};
+use crate::{capabilities, console, rlimits};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything the init needs; it is a copy of the parent's memory, so nothing is
+/// serialized across the clone.
+pub struct InitConfig<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub plan: &'a Plan,
+    pub channel: Channel,
+    pub start_listener: UnixListener,
+    pub console: Option<UnixStream>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Channel(#[from] crate::process::channel::ChannelError),
+    #[error(transparent)]
+    Namespace(#[from] crate::namespaces::NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
+    #[error(transparent)]
+    Caps(#[from] crate::capabilities::CapError),
+    #[error(transparent)]
+    Rlimit(#[from] crate::rlimits::RlimitError),
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Exec(String),
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> InitError {
+    let what = what.into();
+    move |source| InitError::Sys { what, source }
+}
+
+fn errno(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+    let what = what.into();
+    move |e| InitError::Sys {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Runs the init; never returns.
+pub fn run(cfg: InitConfig) -> ! {
+    set_process_name(b"minirun:INIT\0");
+    let result = setup(&cfg);
+    let error = match result {
+        Ok(never) => match never {},
+        Err(e) => e.to_string(),
+    };
+    if cfg
+        .channel
+        .send(&Message::Failed {
+            error: error.clone(),
+        })
+        .is_err()
+    {
+        let _ = writeln!(std::io::stderr(), "minirun init: {error}");
+    }
+    // SAFETY: leaving the forked child without running the parent's destructors.
+    unsafe { libc::_exit(1) }
+}
+
+fn set_process_name(name: &[u8]) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
+    let spec = cfg.spec;
+    let linux = spec.linux().as_ref();
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::Exec("process missing".into()))?;
+    let plan = cfg.plan;
+
+    keep_only_inheritable_fds(cfg);
+    cfg.channel.expect(Message::Proceed, "Proceed")?;
+
+    if plan.new_user {
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .map_err(errno("setresgid 0 in user namespace"))?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .map_err(errno("setresuid 0 in user namespace"))?;
+    }
+    plan.join()?;
+    if plan.new_cgroup {
+        // Made only now, after the parent moved us into the container's cgroup,
+        // so the namespace is rooted there.
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(errno("creating cgroup namespace"))?;
+    }
+    if plan.second_fork {
+        plan.unshare_before_fork(linux)?;
+        // SAFETY: single-threaded; the child goes on, this process only reports.
+        match unsafe { crate::process::clone_with_flags(libc::CLONE_PARENT as u64) }
+            .map_err(sys("second fork"))?
+        {
+            None => {}
+            Some(child) => {
+                let _ = cfg.channel.send(&Message::InitPid {
+                    pid: child.as_raw(),
+                });
+                // SAFETY: the middle process leaves without running destructors.
+                unsafe { libc::_exit(0) }
+            }
+        }
+    }
+    let host_pid = host_pid();
+
+    if plan.new_net {
+        namespaces::loopback_up().map_err(sys("bringing up lo"))?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(errno("sethostname"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        let c = cstring(d);
+        // SAFETY: setdomainname reads `len` bytes of a valid string.
+        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+            return Err(sys("setdomainname")(std::io::Error::last_os_error()));
+        }
+    }
+
+    // The root filesystem, still seen from the runtime's mount tree.
+    let propagation = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mounts::propagation_flag);
+    rootfs::prepare(cfg.rootfs, propagation)?;
+    let root = Root::open(cfg.rootfs)?;
+    let ctx = MountContext {
+        root: &root,
+        bundle: cfg.bundle,
+        cgroup_ns: plan.new_cgroup,
+    };
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        mounts::mount_entry(&ctx, i, m)?;
+    }
+    let in_userns = plan.new_user
+        || plan
+            .joins
+            .iter()
+            .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
+    let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    rootfs::create_devices(&root, devices, in_userns, 0, 0)?;
+    rootfs::default_symlinks(&root)?;
+
+    let hooks = spec.hooks().as_ref();
+    if !HookKind::Prestart.of(hooks).is_empty() || !HookKind::CreateRuntime.of(hooks).is_empty() {
+        cfg.channel.send(&Message::RunHooks)?;
+        cfg.channel.expect(Message::HooksDone, "HooksDone")?;
+    }
+    if !HookKind::CreateContainer.of(hooks).is_empty() {
+        hooks::run(
+            HookKind::CreateContainer,
+            hooks,
+            &state_json(cfg, host_pid, "created"),
+        )?;
+    }
+
+    rootfs::enter(&root, cfg.no_pivot)?;
+    drop(root);
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        rootfs::write_sysctls(sysctl.iter())?;
+    }
+    if let Some(paths) = linux.and_then(|l| l.readonly_paths().as_deref()) {
+        rootfs::readonly_paths(paths)?;
+    }
+    if let Some(paths) = linux.and_then(|l| l.masked_paths().as_deref()) {
+        rootfs::mask_paths(paths)?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        rootfs::remount_root_readonly()?;
+    }
+
+    // SAFETY: setsid has no memory effects.
+    unsafe { libc::setsid() };
+    if process.terminal().unwrap_or(false) {
+        match &cfg.console {
+            Some(sock) => console::setup(sock, process.console_size())?,
+            None => {
+                return Err(InitError::Exec(
+                    "process.terminal is true but no --console-socket was given".into(),
+                ))
+            }
+        }
+    }
+
+    if let Some(adj) = process.oom_score_adj() {
+        fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(sys("writing /proc/self/oom_score_adj"))?;
+    }
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    if !cfg.no_new_keyring {
+        join_session_keyring(cfg.id);
+    }
+
+    let user = process.user();
+    capabilities::drop_bounding(process.capabilities().as_ref())?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    if !in_userns || setgroups_allowed() {
+        nix::unistd::setgroups(&groups).map_err(errno("setgroups"))?;
+    }
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).map_err(errno(format!("setresgid {}", user.gid())))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).map_err(errno(format!("setresuid {}", user.uid())))?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    capabilities::apply(process.capabilities().as_ref())?;
+
+    // SAFETY: umask only changes the process's file mode mask.
+    unsafe { libc::umask(user.umask().unwrap_or(0o022) as libc::mode_t) };
+    let cwd = process.cwd();
+    std::env::set_current_dir(cwd).map_err(|e| {
+        InitError::Exec(format!(
+            "chdir to cwd ({}) set in config.json failed: {}",
+            cwd.display(),
+            io_text(&e)
+        ))
+    })?;
+
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(sys("setting no_new_privs")(std::io::Error::last_os_error()));
+        }
+    }
+
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(user.uid())));
+    }
+    let program = find_executable(&args[0], &env)?;
+
+    cfg.channel.send(&Message::Ready)?;
+    let mut starter = wait_for_start(&cfg.start_listener)?;
+
+    if let Err(e) = hooks::run(
+        HookKind::StartContainer,
+        hooks,
+        &state_json(cfg, host_pid, "running"),
+    ) {
+        let _ = starter.write_all(e.to_string().as_bytes());
+        return Err(e.into());
+    }
+
+    exec(&program, args, &env, &mut starter)
+}
+
+/// Marks every fd but 0-2 and the --preserve-fds range close-on-exec.
+fn keep_only_inheritable_fds(cfg: &InitConfig) {
+    let first = 3 + cfg.preserve_fds;
+    // SAFETY: close_range only changes fd flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    let ours: [RawFd; 2] = [cfg.channel_fd(), cfg.start_listener.as_raw_fd()];
+    for fd in 3..first as RawFd {
+        if ours.contains(&fd) || cfg.console.as_ref().is_some_and(|c| c.as_raw_fd() == fd) {
+            continue;
+        }
+        // SAFETY: fcntl on a descriptor number; a closed one just fails.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+}
+
+impl InitConfig<'_> {
+    fn channel_fd(&self) -> RawFd {
+        use std::os::fd::AsFd;
+        self.channel.as_fd().as_raw_fd()
+    }
+}
+
+/// This process's pid as the runtime sees it (first NSpid entry of the host /proc).
+fn host_pid() -> i32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("NSpid:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok())
+        })
+        .unwrap_or_else(|| std::process::id() as i32)
+}
+
+fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": cfg.spec.version(),
+        "id": cfg.id,
+        "pid": pid,
+        "status": status,
+        "bundle": cfg.bundle,
+        "annotations": cfg.spec.annotations().clone().unwrap_or_default(),
+    }))
+    .unwrap_or_default()
+}
+
+fn join_session_keyring(id: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = cstring(&format!("_ses.{id}"));
+    // SAFETY: keyctl reads a NUL-terminated name. Failure (no keyring support) is fine.
+    unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+}
+
+fn setgroups_allowed() -> bool {
+    fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
+}
+
+/// HOME from the container's /etc/passwd, as runc sets it when process.env lacks it.
+fn home_of(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 7 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".into())
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+        None => e.to_string(),
+    }
+}
+
+/// Resolves args[0] as execve will, with the container's PATH, so a missing or
+/// non-executable program fails `create` with runc's wording.
+fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, InitError> {
+    let check = |p: &Path| -> Result<(), std::io::Error> {
+        let meta = fs::metadata(p)?;
+        let c = cstring(&p.to_string_lossy());
+        // SAFETY: access reads a NUL-terminated path.
+        if meta.is_dir()
+            || unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0
+            || meta.permissions().mode() & 0o111 == 0
+        {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(())
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return match check(&p) {
+            Ok(()) => Ok(p),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => Err(InitError::Exec(format!(
+                "exec: {arg0:?}: permission denied"
+            ))),
+            Err(e) => Err(InitError::Exec(format!(
+                "exec: {arg0:?}: stat {arg0}: {}",
+                io_text(&e)
+            ))),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let mut denied = false;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let p = Path::new(dir).join(arg0);
+        match check(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) && p.exists() => denied = true,
+            Err(_) => {}
+        }
+    }
+    if denied {
+        return Err(InitError::Exec(format!(
+            "exec: {arg0:?}: permission denied"
+        )));
+    }
+    Err(InitError::Exec(format!(
+        "exec: {arg0:?}: executable file not found in $PATH: no such file or directory"
+    )))
+}
+
+/// Blocks until `start` connects and sends its byte.
+fn wait_for_start(listener: &UnixListener) -> Result<UnixStream, InitError> {
+    loop {
+        let (mut conn, _) = listener.accept().map_err(sys("waiting for start"))?;
+        let mut b = [0u8; 1];
+        if conn.read(&mut b).map_err(sys("reading start request"))? == 1 {
+            return Ok(conn);
+        }
+    }
+}
+
+/// exec of the user process. On success `start` sees its connection close; on
+/// failure it reads why.
+fn exec(
+    program: &Path,
+    args: &[String],
+    env: &[String],
+    starter: &mut UnixStream,
+) -> Result<Infallible, InitError> {
+    let prog = cstring(&program.to_string_lossy());
+    let argv: Vec<CString> = args.iter().map(|a| cstring(a)).collect();
+    let envp: Vec<CString> = env.iter().map(|e| cstring(e)).collect();
+    // The runtime ignores SIGPIPE (Rust's default) and may block signals; the
+    // container starts from the defaults.
+    // SAFETY: resetting the signal state of this single-threaded process.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
+    let msg = format!("exec {}: {}", program.display(), err.desc().to_lowercase());
+    let _ = starter.write_all(msg.as_bytes());
+    Err(InitError::Exec(msg))
+}
