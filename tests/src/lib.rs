@@ -1,0 +1,208 @@
+//! Helpers for the integration tests: the built binaries, busybox bundles, and a
+//! sandbox (fresh mount, network and pid namespaces with a private state
+//! directory) that every test runs its commands in.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// target/<profile>/ of the workspace (the tests live in target/<profile>/deps).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// A binary of the workspace; `cargo build --workspace` must have built it.
+pub fn bin(name: &str) -> PathBuf {
+    let p = target_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        p.display()
+    );
+    p
+}
+
+pub fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The busybox bundles built once per test run by bundles/build.sh.
+fn built_bundles() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = target_dir().join(format!("test-bundles-{}", std::process::id()));
+        let st = Command::new("bash")
+            .arg(repo_dir().join("bundles/build.sh"))
+            .arg(&out)
+            .output()
+            .expect("running bundles/build.sh");
+        assert!(
+            st.status.success(),
+            "bundles/build.sh failed: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        out
+    })
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// One test's world: a directory with a private state root, bundles, and
+/// the sandbox its commands run in.
+pub struct Sandbox {
+    pub dir: PathBuf,
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Sandbox {
+    pub fn new(name: &str) -> Self {
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "the integration tests run as root"
+        );
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = target_dir()
+            .join("sandboxes")
+            .join(format!("{name}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("state")).unwrap();
+        Sandbox { dir }
+    }
+
+    /// A copy of the busybox bundle with `args` as process.args; `edit` may
+    /// change the config further. Returns the bundle directory.
+    pub fn bundle(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let dest = self.dir.join(name);
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(built_bundles().join("hello"))
+            .arg(&dest)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let mut config: Value =
+            serde_json::from_slice(&fs::read(dest.join("config.json")).unwrap()).unwrap();
+        config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
+        edit(&mut config);
+        fs::write(
+            dest.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        dest
+    }
+
+    /// Runs a bash script in fresh mount, network and pid namespaces standing in
+    /// for the host. The script sees $MINIRUN (the binary with --root set),
+    /// $ROOT (the private state dir), $T (this sandbox's directory) and $RUNC.
+    pub fn run(&self, script: &str) -> Output {
+        let out = Command::new("unshare")
+            .args([
+                "--mount",
+                "--net",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "--propagation",
+                "private",
+            ])
+            .args(["bash", "-c", &format!("set -u\n{script}")])
+            .env(
+                "MINIRUN",
+                format!(
+                    "{} --root {}",
+                    bin("minirun").display(),
+                    self.dir.join("state").display()
+                ),
+            )
+            .env("MINIRUN_BIN", bin("minirun"))
+            .env("MINIRUN_NET", bin("minirun-net"))
+            .env("ROOT", self.dir.join("state"))
+            .env("T", &self.dir)
+            .env(
+                "RUNC",
+                format!("runc --root {}", self.dir.join("runc-state").display()),
+            )
+            .current_dir(&self.dir)
+            .output()
+            .expect("running unshare");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Nothing of any container is left: no state directory under the root.
+    pub fn assert_clean(&self) {
+        let left: Vec<_> = fs::read_dir(self.dir.join("state"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "state left behind: {left:?}");
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Whether a cgroup directory named `id` exists in any hierarchy.
+pub fn cgroup_exists(id: &str) -> Option<PathBuf> {
+    let out = Command::new("find")
+        .args([
+            "/sys/fs/cgroup",
+            "-maxdepth",
+            "4",
+            "-type",
+            "d",
+            "-name",
+            id,
+        ])
+        .output()
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout);
+    s.lines().next().map(PathBuf::from)
+}
