@@ -62,6 +62,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// the sandbox its commands run in.
 pub struct Sandbox {
     pub dir: PathBuf,
+    /// A container id unique to this sandbox: cgroups are shared by all tests.
+    pub id: String,
 }
 
 pub struct Output {
@@ -99,12 +101,11 @@ impl Sandbox {
             "the integration tests run as root"
         );
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = target_dir()
-            .join("sandboxes")
-            .join(format!("{name}-{}-{n}", std::process::id()));
+        let id = format!("{name}-{}-{n}", std::process::id());
+        let dir = target_dir().join("sandboxes").join(&id);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("state")).unwrap();
-        Sandbox { dir }
+        Sandbox { dir, id }
     }
 
     /// A copy of the busybox bundle with `args` as process.args; `edit` may
@@ -132,7 +133,8 @@ impl Sandbox {
 
     /// Runs a bash script in fresh mount, network and pid namespaces standing in
     /// for the host. The script sees $MINIRUN (the binary with --root set),
-    /// $ROOT (the private state dir), $T (this sandbox's directory) and $RUNC.
+    /// $ROOT (the private state dir), $T (this sandbox's directory), $RUNC and
+    /// $ID (a container id no other test uses).
     pub fn run(&self, script: &str) -> Output {
         let out = Command::new("unshare")
             .args([
@@ -158,6 +160,7 @@ impl Sandbox {
             .env("MINIRUN_NET", bin("minirun-net"))
             .env("ROOT", self.dir.join("state"))
             .env("T", &self.dir)
+            .env("ID", &self.id)
             .env(
                 "RUNC",
                 format!("runc --root {}", self.dir.join("runc-state").display()),

@@ -192,6 +192,14 @@ impl CgroupPaths {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_err(d)(e)),
             }
+        }
+        // Also for a directory that existed: someone else may have made it
+        // without filling its cpuset in.
+        for d in missing
+            .iter()
+            .rev()
+            .chain(std::iter::once(&dir.to_path_buf()))
+        {
             inherit_cpuset(d)?;
         }
         Ok(())

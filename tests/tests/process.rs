@@ -1,0 +1,177 @@
+//! process.*: user, capabilities, rlimits, noNewPrivileges, umask, env, cwd,
+//! oomScoreAdj, terminal, preserved fds.
+
+use minirun_tests::Sandbox;
+use serde_json::json;
+
+fn run_in(
+    sb: &Sandbox,
+    args: &[&str],
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> minirun_tests::Output {
+    let b = sb.bundle("b", args, edit);
+    sb.run(&format!("$MINIRUN run --bundle {} $ID", b.display()))
+}
+
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("{key} not in {status}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn capabilities_and_no_new_privileges() {
+    let sb = Sandbox::new("caps");
+    let out = run_in(&sb, &["/bin/cat", "/proc/self/status"], |c| {
+        let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        c["process"]["capabilities"] = json!({
+            "bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps, "ambient": ["CAP_KILL"]
+        });
+        c["process"]["noNewPrivileges"] = json!(true);
+    });
+    out.ok();
+    // CAP_KILL = 5, CAP_NET_BIND_SERVICE = 10
+    let want = format!("{:016x}", (1u64 << 5) | (1u64 << 10));
+    for key in ["CapEff", "CapPrm", "CapBnd", "CapInh"] {
+        assert_eq!(status_field(&out.stdout, key), want, "{key}");
+    }
+    assert_eq!(
+        status_field(&out.stdout, "CapAmb"),
+        format!("{:016x}", 1u64 << 5)
+    );
+    assert_eq!(status_field(&out.stdout, "NoNewPrivs"), "1");
+    sb.assert_clean();
+}
+
+#[test]
+fn user_groups_umask_cwd_env() {
+    let sb = Sandbox::new("user");
+    let out = run_in(
+        &sb,
+        &[
+            "/bin/sh",
+            "-c",
+            "id -u; id -g; id -G; umask; pwd; echo $FOO; echo $HOME",
+        ],
+        |c| {
+            c["process"]["user"] =
+                json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 1002], "umask": 63});
+            c["process"]["cwd"] = json!("/tmp");
+            c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
+        },
+    );
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "1000",
+            "1001",
+            "1001 5 1002",
+            "0077",
+            "/tmp",
+            "bar baz",
+            "/"
+        ],
+        "{out:?}"
+    );
+}
+
+#[test]
+fn home_comes_from_passwd_when_env_lacks_it() {
+    let sb = Sandbox::new("home");
+    let out = run_in(&sb, &["/bin/sh", "-c", "echo $HOME"], |_| {});
+    assert_eq!(out.ok().stdout, "/root\n");
+}
+
+#[test]
+fn rlimits_and_oom_score_adj() {
+    let sb = Sandbox::new("rlimits");
+    let out = run_in(
+        &sb,
+        &[
+            "/bin/sh",
+            "-c",
+            "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj",
+        ],
+        |c| {
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}]);
+            c["process"]["oomScoreAdj"] = json!(123);
+        },
+    );
+    assert_eq!(out.ok().stdout, "321\n654\n123\n");
+}
+
+#[test]
+fn preserved_fds_pass_and_others_do_not_leak() {
+    let sb = Sandbox::new("fds");
+    let b = sb.bundle(
+        "b",
+        &[
+            "/bin/sh",
+            "-c",
+            "cat <&3; ls /proc/1/fd | sort -n | tr '\\n' ' '",
+        ],
+        |_| {},
+    );
+    let out = sb.run(&format!(
+        r#"
+        echo from-fd-3 > $T/three
+        exec 3<$T/three 4<$T/three 5<$T/three
+        $MINIRUN run --preserve-fds 1 --bundle {} $ID
+        "#,
+        b.display()
+    ));
+    out.ok();
+    // fd 3 is passed; 4 and 5 (not preserved) and the runtime's own fds are not.
+    assert_eq!(out.stdout, "from-fd-3\n0 1 2 3 ", "{out:?}");
+}
+
+#[test]
+fn terminal_goes_to_the_console_socket() {
+    let sb = Sandbox::new("tty");
+    let b = sb.bundle("b", &["/bin/sh", "-c", "tty; stty size"], |c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+    });
+    // A console socket receiver: takes the pty master and copies what it reads.
+    let receiver = r#"
+import array, os, socket, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(path); s.listen(1)
+print("listening", flush=True)
+conn, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+out = open(sys.argv[2], "w")
+out.write("name=%s\n" % msg.decode())
+data = b""
+while True:
+    try:
+        chunk = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    data += chunk
+out.write(data.decode().replace("\r", ""))
+"#;
+    std::fs::write(sb.dir.join("recv.py"), receiver).unwrap();
+    let out = sb.run(&format!(
+        r#"
+        python3 $T/recv.py $T/console.sock $T/console.out > $T/recv.log &
+        recv=$!
+        for i in $(seq 100); do [ -S $T/console.sock ] && break; sleep 0.02; done
+        $MINIRUN run --console-socket $T/console.sock --bundle {} $ID; echo rc=$?
+        wait $recv
+        cat $T/console.out
+        "#,
+        b.display()
+    ));
+    assert!(out.stdout.contains("rc=0"), "{out:?}");
+    assert!(out.stdout.contains("name=/dev/pts/"), "{out:?}");
+    assert!(out.stdout.contains("\n/dev/pts/0\n33 101\n"), "{out:?}");
+    sb.assert_clean();
+}
