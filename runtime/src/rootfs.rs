@@ -53,6 +53,14 @@ pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+fn component_name(c: Component) -> Option<std::ffi::OsString> {
+    match c {
+        Component::Normal(n) => Some(n.to_os_string()),
+        Component::ParentDir => Some("..".into()),
+        _ => None,
+    }
+}
+
 fn rel(path: &Path) -> &Path {
     path.strip_prefix("/").unwrap_or(path)
 }
@@ -85,30 +93,64 @@ impl Root {
 
     /// mkdir -p inside the rootfs; returns the final directory opened O_PATH.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd, RootfsError> {
+        let resolved = self.resolve_creating(path, Some(mode))?;
+        self.open_path(&resolved)
+            .map_err(path_err("resolving", path))
+    }
+
+    /// Walks `path` inside the rootfs one component at a time, following
+    /// symlinks as if the rootfs were `/` (an absolute target restarts at the
+    /// rootfs, `..` stops there). Missing directories are made with `mode`
+    /// (or, with None, the walk stops at the first missing component and
+    /// returns the path up to it). Returns the symlink-free path inside the root.
+    fn resolve_creating(&self, path: &Path, mode: Option<u32>) -> Result<PathBuf, RootfsError> {
+        use std::collections::VecDeque;
+        use std::ffi::OsString;
+        let mut todo: VecDeque<OsString> = path.components().filter_map(component_name).collect();
         let mut cur = PathBuf::from("/");
-        let mut fd = self.open_path(&cur).map_err(path_err("resolving", path))?;
-        for comp in path.components() {
-            let Component::Normal(name) = comp else {
+        let mut links = 0;
+        while let Some(name) = todo.pop_front() {
+            if name == ".." {
+                cur.pop();
                 continue;
-            };
-            cur.push(name);
-            fd = match self.open_path(&cur) {
-                Ok(fd) => fd,
+            }
+            let parent = self.open_path(&cur).map_err(path_err("resolving", &cur))?;
+            match nix::fcntl::readlinkat(&parent, name.as_os_str()) {
+                Ok(target) => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(path_err("resolving", path)(Errno::ELOOP));
+                    }
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        cur = PathBuf::from("/");
+                    }
+                    for c in target
+                        .components()
+                        .filter_map(component_name)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                    {
+                        todo.push_front(c);
+                    }
+                }
+                Err(Errno::EINVAL) => cur.push(&name),
                 Err(Errno::ENOENT) => {
-                    // The parent fd was resolved in the root; create beside it.
-                    let parent = self
-                        .open_path(cur.parent().unwrap_or(Path::new("/")))
-                        .map_err(path_err("resolving", &cur))?;
-                    match mkdirat(&parent, name, Mode::from_bits_truncate(mode)) {
+                    let Some(mode) = mode else {
+                        cur.push(&name);
+                        return Ok(cur);
+                    };
+                    cur.push(&name);
+                    match mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(mode)) {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(path_err("creating directory", &cur)(e)),
                     }
-                    self.open_path(&cur).map_err(path_err("resolving", &cur))?
                 }
-                Err(e) => return Err(path_err("resolving", &cur)(e)),
-            };
+                Err(e) => return Err(path_err("resolving", &cur.join(&name))(e)),
+            }
         }
-        Ok(fd)
+        Ok(cur)
     }
 
     /// Makes sure `path` exists inside the rootfs, as a directory or as an empty
@@ -122,6 +164,8 @@ impl Root {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(path_err("resolving", path)(e)),
         }
+        // Missing, or a dangling symlink: find where it really points in the root.
+        let path = &self.resolve_creating(path, None)?;
         let parent = self.mkdir_all(path.parent().unwrap_or(Path::new("/")), 0o755)?;
         let name = path.file_name().ok_or(RootfsError::Path {
             what: "creating file",
