@@ -72,9 +72,14 @@ fn check_trace(order: &[String], states: &[(String, Value)], bundle: &Path, id: 
         assert_eq!(s["id"], id, "{kind}");
         assert_eq!(s["bundle"], bundle.to_str().unwrap(), "{kind}");
         assert!(s["ociVersion"].is_string(), "{kind}");
-        if kind != "poststop" {
-            assert!(init_pid.as_i64().unwrap() > 0);
-            assert_eq!(&s["pid"], init_pid, "{kind} sees the init's host pid");
+        match kind.as_str() {
+            // These run in the container's pid namespace: the init is pid 1 there.
+            "createContainer" | "startContainer" => assert_eq!(s["pid"], 1, "{kind}"),
+            "poststop" => {}
+            _ => {
+                assert!(init_pid.as_i64().unwrap() > 1);
+                assert_eq!(&s["pid"], init_pid, "{kind} sees the init's host pid");
+            }
         }
     }
 }

@@ -145,7 +145,9 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
             }
         }
     }
-    let host_pid = host_pid();
+    // Hooks run from here on are in the container's pid namespace and see the
+    // init's pid as it is there (as with runc).
+    let pid = std::process::id() as i32;
 
     if plan.new_net {
         namespaces::loopback_up().map_err(sys("bringing up lo"))?;
@@ -193,7 +195,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         hooks::run(
             HookKind::CreateContainer,
             hooks,
-            &state_json(cfg, host_pid, "created"),
+            &state_json(cfg, pid, "created"),
         )?;
     }
 
@@ -291,7 +293,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     if let Err(e) = hooks::run(
         HookKind::StartContainer,
         hooks,
-        &state_json(cfg, host_pid, "running"),
+        &state_json(cfg, pid, "running"),
     ) {
         let _ = starter.write_all(e.to_string().as_bytes());
         return Err(e.into());
@@ -327,19 +329,6 @@ impl InitConfig<'_> {
         use std::os::fd::AsFd;
         self.channel.as_fd().as_raw_fd()
     }
-}
-
-/// This process's pid as the runtime sees it (first NSpid entry of the host /proc).
-fn host_pid() -> i32 {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("NSpid:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|p| p.parse().ok())
-        })
-        .unwrap_or_else(|| std::process::id() as i32)
 }
 
 fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> Vec<u8> {
