@@ -72,6 +72,18 @@ fn check_trace(order: &[String], states: &[(String, Value)], bundle: &Path, id: 
         assert_eq!(s["id"], id, "{kind}");
         assert_eq!(s["bundle"], bundle.to_str().unwrap(), "{kind}");
         assert!(s["ociVersion"].is_string(), "{kind}");
+        let want_status: &[&str] = match kind.as_str() {
+            "prestart" | "createRuntime" | "createContainer" => &["creating"],
+            "startContainer" => &["created"],
+            // runc reports the status it had saved before the start.
+            "poststart" => &["running", "created"],
+            _ => &["stopped"],
+        };
+        assert!(
+            want_status.iter().any(|w| s["status"] == *w),
+            "{kind}: {}",
+            s["status"]
+        );
         match kind.as_str() {
             // These run in the container's pid namespace: the init is pid 1 there.
             "createContainer" | "startContainer" => assert_eq!(s["pid"], 1, "{kind}"),

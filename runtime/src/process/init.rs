@@ -195,7 +195,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         hooks::run(
             HookKind::CreateContainer,
             hooks,
-            &state_json(cfg, pid, "created"),
+            &state_json(cfg, pid, "creating"),
         )?;
     }
 
@@ -293,7 +293,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     if let Err(e) = hooks::run(
         HookKind::StartContainer,
         hooks,
-        &state_json(cfg, pid, "running"),
+        &state_json(cfg, pid, "created"),
     ) {
         let _ = starter.write_all(e.to_string().as_bytes());
         return Err(e.into());
