@@ -1,0 +1,187 @@
+//! Bad input: one clear line on stderr, a non-zero exit, and nothing left behind
+//! (no state directory, cgroup or process). With --log-format json, the same
+//! error as one JSON object in the log file.
+
+use minirun_tests::{cgroup_exists, Sandbox};
+use serde_json::{json, Value};
+
+/// Runs `create` on a bundle that `edit` breaks; returns stderr after checking
+/// that it failed, said one line and left nothing.
+fn refused(name: &str, args: &[&str], edit: impl FnOnce(&mut Value), prepare: &str) -> String {
+    let sb = Sandbox::new(name);
+    let b = sb.bundle("b", args, edit);
+    let out = sb.run(&format!(
+        "B={b}; {prepare}\n$MINIRUN --log $T/log.json --log-format json create --bundle $B $ID; echo rc=$?; ps -e -o comm= | grep -c minirun",
+        b = b.display()
+    ));
+    assert!(out.stdout.starts_with("rc=1\n"), "{out:?}");
+    assert!(out.stdout.ends_with("\n0\n"), "a process was left: {out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
+    sb.assert_clean();
+    assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
+    let log = std::fs::read_to_string(sb.dir.join("log.json")).unwrap();
+    let entry: Value = serde_json::from_str(log.trim()).expect("one JSON object");
+    assert_eq!(entry["level"], "error");
+    assert!(entry["time"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        out.stderr.contains(entry["msg"].as_str().unwrap()),
+        "{out:?} vs {entry}"
+    );
+    out.stderr
+}
+
+#[test]
+fn missing_bundle() {
+    let err = refused("nobundle", &["/bin/true"], |_| {}, "B=$T/does-not-exist");
+    assert!(
+        err.contains("does-not-exist") && err.contains("No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_config_names_the_json_path() {
+    let err = refused(
+        "badjson",
+        &["/bin/true"],
+        |c| c["process"]["user"]["uid"] = json!("root"),
+        "",
+    );
+    assert!(
+        err.contains("config.json: process.user.uid: invalid type: string \"root\""),
+        "{err}"
+    );
+    let err = refused(
+        "truncated",
+        &["/bin/true"],
+        |_| {},
+        "head -c 100 $B/config.json > $B/c && mv $B/c $B/config.json",
+    );
+    assert!(err.contains("config.json") && err.contains("EOF"), "{err}");
+    let err = refused("noconfig", &["/bin/true"], |_| {}, "rm $B/config.json");
+    assert!(
+        err.contains("config.json: No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsupported_version_and_unknown_namespace() {
+    let err = refused(
+        "version",
+        &["/bin/true"],
+        |c| c["ociVersion"] = json!("2.0.0"),
+        "",
+    );
+    assert!(
+        err.contains("ociVersion: unsupported version \"2.0.0\""),
+        "{err}"
+    );
+    let err = refused(
+        "nstype",
+        &["/bin/true"],
+        |c| c["linux"]["namespaces"][1]["type"] = json!("bogus"),
+        "",
+    );
+    assert!(
+        err.contains("config.json: linux.namespaces[1].type: unknown variant `bogus`"),
+        "{err}"
+    );
+    let err = refused(
+        "nspath",
+        &["/bin/true"],
+        |c| c["linux"]["namespaces"][1] = json!({"type": "network", "path": "/proc/999999/ns/net"}),
+        "",
+    );
+    assert!(
+        err.contains("linux.namespaces[1].path: /proc/999999/ns/net: No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_rootfs_and_empty_args() {
+    let err = refused("norootfs", &["/bin/true"], |_| {}, "rm -rf $B/rootfs");
+    assert!(
+        err.contains("root.path") && err.contains("No such file or directory"),
+        "{err}"
+    );
+    let err = refused("noargs", &[], |_| {}, "");
+    assert!(err.contains("config.json: process.args: is empty"), "{err}");
+}
+
+#[test]
+fn missing_or_not_executable_program_fails_create() {
+    let err = refused("noprog", &["/bin/nope"], |_| {}, "");
+    assert!(err.contains("no such file or directory"), "{err}");
+    let err = refused("noprog2", &["nope"], |_| {}, "");
+    assert!(
+        err.contains("executable file not found in $PATH")
+            && err.contains("no such file or directory"),
+        "{err}"
+    );
+    let err = refused("noexec", &["/etc/passwd"], |_| {}, "");
+    assert!(err.contains("permission denied"), "{err}");
+}
+
+#[test]
+fn a_failing_mount_names_the_mount() {
+    let err = refused(
+        "badmount",
+        &["/bin/true"],
+        |c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}))
+        },
+        "",
+    );
+    assert!(err.contains("mounts[7] (nosuchfs on /x)"), "{err}");
+}
+
+#[test]
+fn invalid_and_duplicate_ids_and_unknown_containers() {
+    let sb = Sandbox::new("ids");
+    let b = sb.bundle("b", &["/bin/sleep", "100"], |_| {});
+    let out = sb.run(&format!(
+        r#"
+        $MINIRUN create --bundle {b} 'bad/id'; echo rc=$?
+        $MINIRUN create --bundle {b} $ID || exit 9
+        $MINIRUN create --bundle {b} $ID; echo rc=$?
+        $MINIRUN start $ID || exit 8
+        $MINIRUN start $ID; echo rc=$?
+        $MINIRUN kill nope 9; echo rc=$?
+        $MINIRUN state nope; echo rc=$?
+        $MINIRUN delete nope; echo rc=$?
+        $MINIRUN kill $ID NOTASIGNAL; echo rc=$?
+        $MINIRUN delete --force $ID
+        "#,
+        b = b.display()
+    ));
+    assert_eq!(
+        out.stdout, "rc=1\nrc=1\nrc=1\nrc=1\nrc=1\nrc=1\nrc=1\n",
+        "{out:?}"
+    );
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        lines[0].contains("invalid container id \"bad/id\""),
+        "{out:?}"
+    );
+    assert!(lines[1].contains("exists already"), "{out:?}");
+    assert!(lines[2].contains("it is running"), "{out:?}");
+    assert!(
+        lines[3].contains("container nope does not exist"),
+        "{out:?}"
+    );
+    assert!(
+        lines[4].contains("container nope does not exist"),
+        "{out:?}"
+    );
+    assert!(
+        lines[5].contains("container nope does not exist"),
+        "{out:?}"
+    );
+    assert!(lines[6].contains("invalid signal"), "{out:?}");
+    sb.assert_clean();
+}
