@@ -1,6 +1,7 @@
 //! The `mounts` of config.json, in order, each resolved inside the rootfs.
 
 use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -201,9 +202,88 @@ pub fn parse_options(options: &[String]) -> MountOptions {
 /// What a mount needs from the rest of the set-up.
 pub struct MountContext<'a> {
     pub root: &'a Root,
-    pub bundle: &'a Path,
+    /// The bind sources, opened by the runtime before the clone (index = mount).
+    pub sources: &'a [Option<OwnedFd>],
     /// The container has a cgroup namespace of its own.
     pub cgroup_ns: bool,
+}
+
+pub fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+/// Clones every bind source into a detached mount (open_tree) in the runtime's
+/// own namespaces, before the clone. The init attaches it with move_mount: a
+/// user namespace's root may not reach a source the runtime can, and a mount
+/// of another mount namespace cannot be bound, but a detached one can be moved.
+pub fn open_bind_sources(
+    mounts: &[Mount],
+    bundle: &Path,
+) -> Result<Vec<Option<OwnedFd>>, MountError> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    mounts
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            if !is_bind(m) {
+                return Ok(None);
+            }
+            let fail = |what: String, source: Errno| MountError::Mount {
+                index,
+                typ: "bind".into(),
+                dest: m.destination().clone(),
+                what,
+                source,
+            };
+            let src = m
+                .source()
+                .as_ref()
+                .ok_or_else(|| fail("bind mount without a source".into(), Errno::EINVAL))?;
+            let src = if src.is_relative() {
+                bundle.join(src)
+            } else {
+                src.clone()
+            };
+            let recursive = m.options().iter().flatten().any(|o| o == "rbind");
+            let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+            if recursive {
+                flags |= libc::AT_RECURSIVE as libc::c_uint;
+            }
+            let c = crate::rootfs::cstring(&src.to_string_lossy());
+            // SAFETY: open_tree reads a NUL-terminated path; the fd is ours on success.
+            let fd =
+                unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+            if fd < 0 {
+                return Err(fail(format!("source {}", src.display()), Errno::last()));
+            }
+            // SAFETY: a fresh descriptor from the kernel.
+            Ok(Some(unsafe {
+                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
+            }))
+        })
+        .collect()
+}
+
+/// Attaches a detached mount (from open_tree) onto an O_PATH target.
+fn move_mount(from: &impl AsRawFd, to: &impl AsRawFd) -> Result<(), Errno> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: empty paths; both fds are valid.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(r).map(drop)
 }
 
 /// Performs `mounts[index]`.
@@ -235,45 +315,40 @@ pub fn mount_entry(ctx: &MountContext, index: usize, m: &Mount) -> Result<(), Mo
     }
 
     let bind = opts.bind || typ == "bind";
-    let source = m.source().clone().map(|s| {
-        if bind && s.is_relative() {
-            ctx.bundle.join(s)
-        } else {
-            s
+    let bind_fd = ctx.sources.get(index).and_then(Option::as_ref);
+    let source = match bind_fd {
+        Some(fd) if bind => Some(fd_path(fd)),
+        _ => m.source().clone(),
+    };
+    let dir = match bind_fd {
+        Some(fd) if bind => {
+            let st = nix::sys::stat::fstat(fd).map_err(|e| fail("stat of source", e))?;
+            st.st_mode & libc::S_IFMT == libc::S_IFDIR
         }
-    });
-    let dir = if bind {
-        let src = source
-            .as_ref()
-            .ok_or_else(|| fail("bind mount without a source", Errno::EINVAL))?;
-        fs::metadata(src)
-            .map_err(|e| {
-                fail(
-                    &format!("source {}", src.display()),
-                    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-                )
-            })?
-            .is_dir()
-    } else {
-        true
+        _ => true,
     };
     let target = ctx.root.ensure(&dest, dir).map_err(target_err)?;
     let data = opts.data.join(",");
     let data = (!data.is_empty()).then_some(data.as_str());
 
     if bind {
-        let mut flags = MsFlags::MS_BIND;
-        if opts.recursive {
-            flags |= MsFlags::MS_REC;
+        match bind_fd {
+            Some(tree) => move_mount(tree, &target).map_err(|e| fail("attach bind mount", e))?,
+            None => {
+                let mut flags = MsFlags::MS_BIND;
+                if opts.recursive {
+                    flags |= MsFlags::MS_REC;
+                }
+                mount(
+                    source.as_deref(),
+                    &fd_path(&target),
+                    None::<&str>,
+                    flags,
+                    None::<&str>,
+                )
+                .map_err(|e| fail("bind", e))?;
+            }
         }
-        mount(
-            source.as_deref(),
-            &fd_path(&target),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .map_err(|e| fail("bind", e))?;
         let extra = opts.flags & !(MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // A bind mount takes its flags only on a remount of the new mount,

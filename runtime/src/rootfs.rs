@@ -93,17 +93,22 @@ impl Root {
 
     /// mkdir -p inside the rootfs; returns the final directory opened O_PATH.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd, RootfsError> {
-        let resolved = self.resolve_creating(path, Some(mode))?;
+        let resolved = self.resolve_creating(path, mode, true)?;
         self.open_path(&resolved)
             .map_err(path_err("resolving", path))
     }
 
     /// Walks `path` inside the rootfs one component at a time, following
     /// symlinks as if the rootfs were `/` (an absolute target restarts at the
-    /// rootfs, `..` stops there). Missing directories are made with `mode`
-    /// (or, with None, the walk stops at the first missing component and
-    /// returns the path up to it). Returns the symlink-free path inside the root.
-    fn resolve_creating(&self, path: &Path, mode: Option<u32>) -> Result<PathBuf, RootfsError> {
+    /// rootfs, `..` stops there). Missing directories are made with `mode`; the
+    /// last component too when `create_last`. Returns the symlink-free path
+    /// inside the root.
+    fn resolve_creating(
+        &self,
+        path: &Path,
+        mode: u32,
+        create_last: bool,
+    ) -> Result<PathBuf, RootfsError> {
         use std::collections::VecDeque;
         use std::ffi::OsString;
         let mut todo: VecDeque<OsString> = path.components().filter_map(component_name).collect();
@@ -137,11 +142,10 @@ impl Root {
                 }
                 Err(Errno::EINVAL) => cur.push(&name),
                 Err(Errno::ENOENT) => {
-                    let Some(mode) = mode else {
-                        cur.push(&name);
-                        return Ok(cur);
-                    };
                     cur.push(&name);
+                    if todo.is_empty() && !create_last {
+                        return Ok(cur);
+                    }
                     match mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(mode)) {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(path_err("creating directory", &cur)(e)),
@@ -165,7 +169,7 @@ impl Root {
             Err(e) => return Err(path_err("resolving", path)(e)),
         }
         // Missing, or a dangling symlink: find where it really points in the root.
-        let path = &self.resolve_creating(path, None)?;
+        let path = &self.resolve_creating(path, 0o755, false)?;
         let parent = self.mkdir_all(path.parent().unwrap_or(Path::new("/")), 0o755)?;
         let name = path.file_name().ok_or(RootfsError::Path {
             what: "creating file",

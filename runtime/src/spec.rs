@@ -59,19 +59,50 @@ impl Bundle {
 }
 
 /// Parses config.json, naming the JSON path of the first value that does not fit.
+/// Capabilities this runtime does not know are dropped with a warning, as runc
+/// does: configs name new capabilities before every kernel has them.
 pub fn parse(bytes: &[u8]) -> Result<Spec, SpecError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        SpecError::Parse {
-            field: if path == "." {
-                "(document)".into()
-            } else {
-                path
-            },
-            message: e.into_inner().to_string(),
-        }
-    })
+    let mut value: serde_json::Value =
+        serde_path_to_error::deserialize(&mut de).map_err(parse_error)?;
+    drop_unknown_capabilities(&mut value);
+    serde_path_to_error::deserialize(value).map_err(parse_error)
+}
+
+fn parse_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> SpecError {
+    let path = e.path().to_string();
+    SpecError::Parse {
+        field: if path == "." {
+            "(document)".into()
+        } else {
+            path
+        },
+        message: e.into_inner().to_string(),
+    }
+}
+
+fn drop_unknown_capabilities(config: &mut serde_json::Value) {
+    let Some(caps) = config
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, list) in caps.iter_mut() {
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
+        list.retain(|name| {
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                crate::log::warn(&format!(
+                    "config.json: process.capabilities.{set}: unknown capability {name} ignored"
+                ));
+            }
+            known
+        });
+    }
 }
 
 /// Checks what the runtime-spec requires and what minirun supports; returns the
@@ -271,7 +302,11 @@ fn check_sysctl(key: &str, has_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
     } else if key.starts_with("net.") {
         LinuxNamespaceType::Network
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
-        LinuxNamespaceType::Uts
+        // Set through the config's hostname and domainname, never as sysctls.
+        return Err(invalid(
+            field(),
+            "use the config's hostname or domainname instead",
+        ));
     } else {
         return Err(invalid(
             field(),
@@ -325,6 +360,20 @@ mod tests {
         let err = parse(b"{\"ociVersion\": ").unwrap_err().to_string();
         assert!(err.contains("config.json"), "{err}");
         assert!(err.contains("EOF"), "{err}");
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped() {
+        let json = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},"capabilities":{"bounding":["CAP_CHOWN","CAP_LIKE_NOTHING_ELSE"]}}}"#;
+        let spec = parse(json).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub enum LifecycleError {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     /// The init reported why it could not set the container up.
@@ -171,6 +173,8 @@ fn create_in(
         }
         _ => None,
     };
+    let bind_sources =
+        crate::mounts::open_bind_sources(spec.mounts().as_deref().unwrap_or(&[]), &bundle.dir)?;
     let (parent, child) = channel_pair()?;
 
     // SAFETY: minirun is single-threaded here; the child runs the init, which
@@ -192,6 +196,7 @@ fn create_in(
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
+                bind_sources,
             })
         }
         Some(pid) => pid,
@@ -200,6 +205,7 @@ fn create_in(
     drop(child);
     drop(listener);
     drop(console);
+    drop(bind_sources);
 
     let linux = spec.linux().as_ref();
     if plan.new_user {

@@ -37,6 +37,8 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Bind sources opened by the runtime, one slot per mount.
+    pub bind_sources: Vec<Option<std::os::fd::OwnedFd>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +173,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     let root = Root::open(cfg.rootfs)?;
     let ctx = MountContext {
         root: &root,
-        bundle: cfg.bundle,
+        sources: &cfg.bind_sources,
         cgroup_ns: plan.new_cgroup,
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
@@ -184,6 +186,8 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
             .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
     let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
     rootfs::create_devices(&root, devices, in_userns, 0, 0)?;
+    // runc and crun make a missing cwd rather than fail.
+    root.mkdir_all(process.cwd(), 0o755)?;
     rootfs::default_symlinks(&root)?;
 
     let hooks = spec.hooks().as_ref();
