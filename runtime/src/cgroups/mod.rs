@@ -8,10 +8,17 @@ use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
+
+mod resources;
+
+pub use resources::ResourceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
     #[error("cgroup {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("cgroup {path}: still busy after {waited_ms} ms")]
@@ -153,16 +160,47 @@ pub fn container_dir(h: &Hierarchy, proc_cgroup: &str, cgroups_path: &Path) -> P
 impl CgroupPaths {
     /// Makes the container's cgroup in every hierarchy and moves `pid` into it.
     /// On failure, what was made is removed again.
-    pub fn setup(cgroups_path: &Path, pid: i32) -> Result<Self, CgroupError> {
+    /// `extra_devices` are v1 device rules always allowed (the configured
+    /// `linux.devices`). Resources are checked before anything is made.
+    pub fn setup(
+        cgroups_path: &Path,
+        pid: i32,
+        resources: Option<&LinuxResources>,
+        extra_devices: &[String],
+    ) -> Result<Self, CgroupError> {
         let mountinfo = fs::read_to_string("/proc/self/mountinfo")
             .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
         let proc_cgroup = fs::read_to_string("/proc/self/cgroup")
             .map_err(io_err(Path::new("/proc/self/cgroup")))?;
+        let hierarchies = parse_hierarchies(&mountinfo);
+        let v2 = hierarchies.first().is_some_and(|h| h.v2);
+        let writes = match resources {
+            None => Vec::new(),
+            Some(r) if v2 => resources::v2_writes(r)?,
+            Some(r) => resources::v1_writes(r, extra_devices)?,
+        };
+        for (controller, file, _) in &writes {
+            if !v2
+                && !hierarchies
+                    .iter()
+                    .any(|h| h.controllers.iter().any(|c| c == controller))
+            {
+                crate::log::warn(&format!(
+                    "cgroup controller {controller} is not mounted: {file} not set"
+                ));
+            }
+        }
         let mut paths = CgroupPaths::default();
         let pid_text = pid.to_string();
-        for h in parse_hierarchies(&mountinfo) {
+        for h in hierarchies {
             let dir = container_dir(&h, &proc_cgroup, cgroups_path);
             let result = paths.make_dir(&h.mountpoint, &dir).and_then(|()| {
+                for (controller, file, value) in &writes {
+                    if h.v2 || h.controllers.iter().any(|c| c == controller) {
+                        let path = dir.join(file);
+                        fs::write(&path, value).map_err(io_err(&path))?;
+                    }
+                }
                 let procs = dir.join("cgroup.procs");
                 fs::write(&procs, &pid_text).map_err(io_err(&procs))
             });

@@ -217,7 +217,21 @@ fn create_in(
     let cgroups_path = linux
         .and_then(|l| l.cgroups_path().clone())
         .unwrap_or_else(|| PathBuf::from(opts.id));
-    partial.cgroups = CgroupPaths::setup(&cgroups_path, pid.as_raw())?;
+    let extra_devices: Vec<String> = linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .map(|d| {
+            let t = if d.typ() == oci_spec::runtime::LinuxDeviceType::B {
+                'b'
+            } else {
+                'c'
+            };
+            format!("{t} {}:{} rwm", d.major(), d.minor())
+        })
+        .collect();
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    partial.cgroups = CgroupPaths::setup(&cgroups_path, pid.as_raw(), resources, &extra_devices)?;
 
     let mut state = State {
         oci_version: spec.version().clone(),

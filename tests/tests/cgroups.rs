@@ -1,0 +1,60 @@
+//! The container's cgroup: linux.resources applied, removed by delete.
+
+use minirun_tests::{cgroup_exists, Sandbox};
+use serde_json::json;
+
+#[test]
+fn resources_are_applied() {
+    let sb = Sandbox::new("resources");
+    let b = sb.bundle(
+        "b",
+        &["/bin/sh", "-c", "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares; head -c1 /dev/full >/dev/null 2>&1 && echo full-ok; (echo x > /dev/loop-like) 2>&1 | grep -o 'Operation not permitted'"],
+        |c| {
+            c["linux"]["resources"] = json!({
+                "pids": {"limit": 42},
+                "memory": {"limit": 67108864},
+                "cpu": {"shares": 256},
+                "devices": [{"allow": false, "access": "rwm"}]
+            });
+            // a node the config makes but the device rules do not allow
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/loop-like", "type": "bind", "source": "/dev/loop-control", "options": ["bind"]}));
+        },
+    );
+    let out = sb.run(&format!(
+        "[ -e /dev/loop-control ] || exit 77; $MINIRUN run --bundle {} $ID",
+        b.display()
+    ));
+    if out.code == 77 {
+        eprintln!("no /dev/loop-control on this machine");
+        return;
+    }
+    out.ok();
+    assert_eq!(
+        out.stdout, "42\n67108864\n256\nfull-ok\nOperation not permitted\n",
+        "{out:?}"
+    );
+    assert!(cgroup_exists(&sb.id).is_none(), "cgroup removed after run");
+}
+
+#[test]
+fn unified_resources_are_refused_on_a_v1_host() {
+    let sb = Sandbox::new("unified");
+    let b = sb.bundle("b", &["/bin/true"], |c| {
+        c["linux"]["resources"] = json!({"unified": {"memory.high": "1000000"}});
+    });
+    let out = sb.run(&format!(
+        "[ -d /sys/fs/cgroup/memory ] || exit 77; $MINIRUN run --bundle {} $ID",
+        b.display()
+    ));
+    if out.code == 77 {
+        return;
+    }
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("linux.resources.unified needs cgroup v2"),
+        "{out:?}"
+    );
+    sb.assert_clean();
+    assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
+}
