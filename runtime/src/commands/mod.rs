@@ -12,6 +12,7 @@ pub mod state;
 
 use std::path::PathBuf;
 
+
 use minirun::cli::CreateArgs;
 use minirun::container::lifecycle::CreateOptions;
 
@@ -32,6 +33,7 @@ pub fn create_options<'a>(
         bundle,
         pid_file: args.pid_file.as_deref(),
         console_socket: args.console_socket.as_deref(),
+        console_stream: None,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         preserve_fds: args.preserve_fds,

@@ -1,72 +1,46 @@
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use minirun::cli::{Cli, Run};
+use minirun::console;
 use minirun::container::lifecycle;
-use minirun::process::exit_code;
-use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use minirun::process::foreground;
 use nix::unistd::Pid;
-
-/// Signals a foreground `run` passes on to the container instead of acting on.
-const FORWARDED: [Signal; 9] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-    Signal::SIGCONT,
-    Signal::SIGALRM,
-];
 
 pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<ExitCode> {
     let (id, bundle) = id_and_bundle(r);
-    let opts = super::create_options(&cli.root, &id, &bundle, &r.args);
+    let mut opts = super::create_options(&cli.root, &id, &bundle, &r.args);
+    // In the foreground without --console-socket, a terminal is relayed by us.
+    let relay = if !r.detach && r.args.console_socket.is_none() {
+        Some(UnixStream::pair()?)
+    } else {
+        None
+    };
+    opts.console_stream = relay.as_ref().map(|(ours, _)| ours);
     let container = lifecycle::create(&opts)?;
     let init = Pid::from_raw(container.state.pid);
+    // The init sent the pty master (if it has a terminal) before it was ready.
+    let master = match &relay {
+        Some((_, theirs)) => {
+            theirs.set_nonblocking(true)?;
+            console::receive_master(theirs).ok()
+        }
+        None => None,
+    };
+    drop(relay);
 
-    // Block before start: the container may exit at once, and its SIGCHLD must
-    // wait for us rather than be dropped.
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    if !r.detach {
-        FORWARDED.iter().for_each(|s| set.add(*s));
-    }
-    set.thread_block()?;
-
+    let signals = if r.detach { None } else { Some(foreground::block_signals()?) };
     if let Err(e) = lifecycle::start(&cli.root, &id) {
         let _ = lifecycle::delete(&cli.root, &id, true);
         return Err(e.into());
     }
-    if r.detach {
+    let Some(signals) = signals else {
         return Ok(ExitCode::SUCCESS);
-    }
-
-    let code = loop {
-        if let Some(code) = reap_init(init) {
-            break code;
-        }
-        let sig = set.wait()?;
-        if sig != Signal::SIGCHLD {
-            let _ = kill(init, sig);
-        }
     };
+    let code = foreground::wait(init, &signals, master)?;
     lifecycle::delete(&cli.root, &id, true)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
-}
-
-/// Reaps every exited child; returns the init's exit code once it has exited.
-fn reap_init(init: Pid) -> Option<i32> {
-    let mut code = None;
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return code,
-            Ok(st) if st.pid() == Some(init) => code = exit_code(st).or(code),
-            Ok(_) => {}
-        }
-    }
 }
 
 /// `run ID` in a bundle (runc's form), or `run DIR` with a bundle directory and a

@@ -69,6 +69,9 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    /// A connected socket that receives the pty master instead of
+    /// --console-socket: a foreground `run` that relays the terminal itself.
+    pub console_stream: Option<&'a UnixStream>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -117,9 +120,9 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && opts.console_stream.is_none() {
         return Err(LifecycleError::Refused(
-            "process.terminal is true: a --console-socket is needed to receive the terminal".into(),
+            "process.terminal is true: use --console-socket to receive the terminal".into(),
         ));
     }
     let linux = spec.linux().as_ref();
@@ -161,17 +164,12 @@ fn create_in(
     let dir = partial.dir.clone();
     let listener =
         bind_short(&dir.join(START_SOCKET)).map_err(io_err("binding the start socket"))?;
-    let console = match opts.console_socket {
-        Some(path)
-            if spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.terminal())
-                .unwrap_or(false) =>
-        {
-            Some(console::connect(path)?)
-        }
-        _ => None,
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let console = match (opts.console_stream, opts.console_socket) {
+        _ if !terminal => None,
+        (Some(stream), _) => Some(stream.try_clone().map_err(io_err("console stream"))?),
+        (None, Some(path)) => Some(console::connect(path)?),
+        (None, None) => None,
     };
     let bind_sources =
         crate::mounts::open_bind_sources(spec.mounts().as_deref().unwrap_or(&[]), &bundle.dir)?;

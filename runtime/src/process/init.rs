@@ -230,7 +230,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
             Some(sock) => console::setup(sock, process.console_size())?,
             None => {
                 return Err(InitError::Exec(
-                    "process.terminal is true but no --console-socket was given".into(),
+                    "process.terminal is true: use --console-socket to receive the terminal".into(),
                 ))
             }
         }

@@ -2,6 +2,7 @@
 //! init's own set-up, and small helpers for watching pids.
 
 pub mod channel;
+pub mod foreground;
 pub mod init;
 
 use std::fs;
