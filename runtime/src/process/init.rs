@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
 use crate::hooks::{self, HookKind};
 use crate::mounts::{self, MountContext};
@@ -240,10 +240,37 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(sys("writing /proc/self/oom_score_adj"))?;
     }
-    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     if !cfg.no_new_keyring {
         join_session_keyring(cfg.id);
     }
+    let (program, args, env) = become_process(process, in_userns)?;
+
+    cfg.channel.send(&Message::Ready)?;
+    let mut starter = wait_for_start(&cfg.start_listener)?;
+
+    if let Err(e) = hooks::run(
+        HookKind::StartContainer,
+        hooks,
+        &state_json(cfg, pid, "created"),
+    ) {
+        let _ = starter.write_all(e.to_string().as_bytes());
+        return Err(e.into());
+    }
+
+    // On success `start` sees its connection close; on failure it reads why.
+    let err = exec_program(&program, &args, &env);
+    let _ = starter.write_all(err.to_string().as_bytes());
+    Err(err)
+}
+
+/// The last steps before exec, shared by the init and `exec`: rlimits, user and
+/// groups, capabilities, umask, cwd, noNewPrivileges, and args[0] found on the
+/// container's PATH. Returns (program, args, env).
+pub fn become_process(
+    process: &Process,
+    in_userns: bool,
+) -> Result<(PathBuf, Vec<String>, Vec<String>), InitError> {
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
 
     let user = process.user();
     capabilities::drop_bounding(process.capabilities().as_ref())?;
@@ -284,26 +311,16 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         }
     }
 
-    let args = process.args().as_deref().unwrap_or(&[]);
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(InitError::Exec("process.args is empty".into()));
+    }
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(user.uid())));
     }
     let program = find_executable(&args[0], &env)?;
-
-    cfg.channel.send(&Message::Ready)?;
-    let mut starter = wait_for_start(&cfg.start_listener)?;
-
-    if let Err(e) = hooks::run(
-        HookKind::StartContainer,
-        hooks,
-        &state_json(cfg, pid, "created"),
-    ) {
-        let _ = starter.write_all(e.to_string().as_bytes());
-        return Err(e.into());
-    }
-
-    exec(&program, args, &env, &mut starter)
+    Ok((program, args, env))
 }
 
 /// Marks every fd but 0-2 and the --preserve-fds range close-on-exec.
@@ -443,14 +460,9 @@ fn wait_for_start(listener: &UnixListener) -> Result<UnixStream, InitError> {
     }
 }
 
-/// exec of the user process. On success `start` sees its connection close; on
-/// failure it reads why.
-fn exec(
-    program: &Path,
-    args: &[String],
-    env: &[String],
-    starter: &mut UnixStream,
-) -> Result<Infallible, InitError> {
+/// execve of the user process with the signal state reset; returns only on
+/// failure, with the reason.
+pub fn exec_program(program: &Path, args: &[String], env: &[String]) -> InitError {
     let prog = cstring(&program.to_string_lossy());
     let argv: Vec<CString> = args.iter().map(|a| cstring(a)).collect();
     let envp: Vec<CString> = env.iter().map(|e| cstring(e)).collect();
@@ -463,8 +475,9 @@ fn exec(
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
-    let msg = format!("exec {}: {}", program.display(), err.desc().to_lowercase());
-    let _ = starter.write_all(msg.as_bytes());
-    Err(InitError::Exec(msg))
+    let err = match nix::unistd::execve(&prog, &argv, &envp) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    InitError::Exec(format!("exec {}: {}", program.display(), err.desc().to_lowercase()))
 }
