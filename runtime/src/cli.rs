@@ -61,6 +61,8 @@ pub enum Command {
     /// List the containers under --root.
     #[command(alias = "ps")]
     List(List),
+    /// Run a new process inside a container.
+    Exec(Exec),
     /// Write a default config.json into the bundle.
     Spec(Spec),
     /// Print the features this runtime supports as JSON.
@@ -165,4 +167,54 @@ pub struct Spec {
     /// Accepted for runc compatibility; minirun writes a root-owned spec.
     #[arg(long)]
     pub rootless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// Console socket that receives the pseudo-terminal master (with --tty).
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Set an environment variable (KEY=VALUE); may repeat.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Give the process a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional group ids; may repeat.
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// A process.json (an OCI process object) instead of the command line.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Return once the process has started.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to this file.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Accepted for runc compatibility; SELinux labels are not applied.
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// Accepted for runc compatibility; AppArmor profiles are not applied.
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Add a capability to the bounding, effective and permitted sets; may repeat.
+    #[arg(short, long = "cap")]
+    pub cap: Vec<String>,
+    /// Pass this many extra file descriptors (3, 4, ...) to the process.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

@@ -50,9 +50,17 @@ pub fn receive_master(socket: &UnixStream) -> Result<OwnedFd, ConsoleError> {
     let mut buf = [0u8; 256];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| pty_err("receiving the pty master")(e.into()))?;
-    for cmsg in msg.cmsgs().map_err(|e| pty_err("receiving the pty master")(e.into()))? {
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| pty_err("receiving the pty master")(e.into()))?;
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| pty_err("receiving the pty master")(e.into()))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(fd) = fds.first() {
                 // SAFETY: the kernel just installed this fd for us.
@@ -60,7 +68,9 @@ pub fn receive_master(socket: &UnixStream) -> Result<OwnedFd, ConsoleError> {
             }
         }
     }
-    Err(pty_err("receiving the pty master")(io::Error::other("no fd in the message")))
+    Err(pty_err("receiving the pty master")(io::Error::other(
+        "no fd in the message",
+    )))
 }
 
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Kill(k) => commands::kill::run(&cli, k),
         Command::Delete(d) => commands::delete::run(&cli, d),
         Command::List(l) => commands::list::run(&cli, l),
+        Command::Exec(e) => commands::exec::run(&cli, e),
         Command::Spec(s) => commands::spec::run(s),
         Command::Features => commands::features::run(),
     };

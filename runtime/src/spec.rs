@@ -69,6 +69,12 @@ pub fn parse(bytes: &[u8]) -> Result<Spec, SpecError> {
     serde_path_to_error::deserialize(value).map_err(parse_error)
 }
 
+/// Parses a process.json (an OCI process object, as `exec --process` takes it).
+pub fn parse_process(bytes: &[u8]) -> Result<oci_spec::runtime::Process, SpecError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(parse_error)
+}
+
 fn parse_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> SpecError {
     let path = e.path().to_string();
     SpecError::Parse {

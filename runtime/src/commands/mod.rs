@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
@@ -11,7 +12,6 @@ pub mod start;
 pub mod state;
 
 use std::path::PathBuf;
-
 
 use minirun::cli::CreateArgs;
 use minirun::container::lifecycle::CreateOptions;

@@ -30,7 +30,11 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<ExitCode> {
     };
     drop(relay);
 
-    let signals = if r.detach { None } else { Some(foreground::block_signals()?) };
+    let signals = if r.detach {
+        None
+    } else {
+        Some(foreground::block_signals()?)
+    };
     if let Err(e) = lifecycle::start(&cli.root, &id) {
         let _ = lifecycle::delete(&cli.root, &id, true);
         return Err(e.into());

@@ -164,7 +164,11 @@ fn create_in(
     let dir = partial.dir.clone();
     let listener =
         bind_short(&dir.join(START_SOCKET)).map_err(io_err("binding the start socket"))?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let console = match (opts.console_stream, opts.console_socket) {
         _ if !terminal => None,
         (Some(stream), _) => Some(stream.try_clone().map_err(io_err("console stream"))?),
@@ -245,6 +249,13 @@ fn create_in(
         hooks: spec.hooks().clone(),
         cgroups: partial.cgroups.clone(),
         own_pid_ns: plan.own_pid,
+        process: spec.process().clone(),
+        namespaces: linux
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or(&[])
+            .iter()
+            .map(|n| n.typ())
+            .collect(),
     };
     Container::save(&dir, &state)?;
     partial.state = Some(state.clone());
@@ -334,7 +345,7 @@ fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<(), Lif
 }
 
 /// The pid file, written whole (runc writes no newline).
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError> {
     let tmp = path.with_extension("minirun-tmp");
     fs::write(&tmp, pid.to_string())
         .and_then(|()| fs::rename(&tmp, path))

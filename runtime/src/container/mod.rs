@@ -1,5 +1,6 @@
 //! A container as it lives on disk (its state directory) and its lifecycle.
 
+pub mod exec;
 pub mod lifecycle;
 mod state;
 

@@ -87,6 +87,12 @@ pub struct State {
     /// ends every process of the container).
     #[serde(rename = "ownPidNamespace", default)]
     pub own_pid_ns: bool,
+    /// The config's process: what `exec` starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<oci_spec::runtime::Process>,
+    /// The container's namespaces: what `exec` joins (through the init's).
+    #[serde(default)]
+    pub namespaces: Vec<oci_spec::runtime::LinuxNamespaceType>,
 }
 
 impl State {

@@ -50,7 +50,10 @@ impl RawMode {
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
         termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
-        Some(RawMode { fd: fd.try_clone_to_owned().ok()?, saved })
+        Some(RawMode {
+            fd: fd.try_clone_to_owned().ok()?,
+            saved,
+        })
     }
 }
 
@@ -101,7 +104,10 @@ pub fn wait(init: Pid, signals: &SignalFd, master: Option<OwnedFd>) -> io::Resul
         if let Some(code) = reap_init(init) {
             // Whatever the container wrote before it exited is still in the pty.
             if let Some(m) = master.as_ref().filter(|_| master_open) {
-                let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+                let _ = nix::fcntl::fcntl(
+                    m,
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                );
                 while let Ok(n) = read_fd(m.as_fd(), &mut buf) {
                     if n == 0 || stdout.write_all(&buf[..n]).is_err() {
                         break;
@@ -131,7 +137,9 @@ pub fn wait(init: Pid, signals: &SignalFd, master: Option<OwnedFd>) -> io::Resul
         drop(fds);
         if ready[0] {
             while let Ok(Some(info)) = signals.read_signal() {
-                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+                let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
+                    continue;
+                };
                 match (sig, master_fd) {
                     (Signal::SIGCHLD, _) => {}
                     (Signal::SIGWINCH, Some(m)) => copy_winsize(stdin.as_fd(), m),

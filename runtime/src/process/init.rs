@@ -479,5 +479,9 @@ pub fn exec_program(program: &Path, args: &[String], env: &[String]) -> InitErro
         Err(e) => e,
         Ok(never) => match never {},
     };
-    InitError::Exec(format!("exec {}: {}", program.display(), err.desc().to_lowercase()))
+    InitError::Exec(format!(
+        "exec {}: {}",
+        program.display(),
+        err.desc().to_lowercase()
+    ))
 }

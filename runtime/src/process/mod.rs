@@ -2,6 +2,7 @@
 //! init's own set-up, and small helpers for watching pids.
 
 pub mod channel;
+pub mod exec;
 pub mod foreground;
 pub mod init;
 
@@ -36,9 +37,16 @@ struct CloneArgs {
 /// # Safety
 /// The caller must be single-threaded, and the child must end in exec or `_exit`.
 pub unsafe fn clone_with_flags(flags: u64) -> io::Result<Option<Pid>> {
+    // clone3 refuses an exit signal with CLONE_PARENT: the child then signals
+    // our parent as we would, with SIGCHLD.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     let mut ret = libc::syscall(
