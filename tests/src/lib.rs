@@ -198,7 +198,7 @@ pub fn cgroup_exists(id: &str) -> Option<PathBuf> {
         .args([
             "/sys/fs/cgroup",
             "-maxdepth",
-            "4",
+            "6",
             "-type",
             "d",
             "-name",

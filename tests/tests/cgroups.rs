@@ -58,3 +58,45 @@ fn unified_resources_are_refused_on_a_v1_host() {
     sb.assert_clean();
     assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
 }
+
+#[test]
+fn a_shared_parent_cgroup_is_removed_by_its_maker_only_when_empty() {
+    let sb = Sandbox::new("cgparent");
+    let parent = format!("minirun-test-{}", sb.id);
+    let bundle = |name: &str| {
+        let path = format!("/{parent}/{name}");
+        sb.bundle(name, &["/bin/sleep", "100"], move |c| {
+            c["linux"]["cgroupsPath"] = json!(path);
+        })
+    };
+    let (a, b) = (bundle("a"), bundle("b"));
+    // a makes the parent; deleting a while b lives in it must not fail or wait,
+    // and deleting a last removes it.
+    let out = sb.run(&format!(
+        r#"
+        $MINIRUN create --bundle {a} $ID-a && $MINIRUN create --bundle {b} $ID-b || exit 1
+        $MINIRUN delete -f $ID-b; echo b=$?
+        $MINIRUN delete -f $ID-a; echo a=$?
+        find /sys/fs/cgroup -maxdepth 6 -name {parent} | grep -q . && echo parent-left
+        $MINIRUN create --bundle {a} $ID-a && $MINIRUN create --bundle {b} $ID-b || exit 1
+        $MINIRUN delete -f $ID-a; echo a=$?
+        $MINIRUN state $ID-b | grep -q created && echo b-alive
+        $MINIRUN delete -f $ID-b; echo b=$?
+        "#,
+        a = a.display(),
+        b = b.display(),
+    ));
+    assert_eq!(out.stdout, "b=0\na=0\na=0\nb-alive\nb=0\n", "{out:?}");
+    sb.assert_clean();
+    // As with runc, a parent that was busy when its maker left is not removed by
+    // a container that found it there.
+    let left = cgroup_exists(&parent);
+    for dir in left.iter().flat_map(|_| {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .filter_map(|h| Some(h.ok()?.path().join(&parent)))
+    }) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    assert!(left.is_some());
+}

@@ -82,7 +82,9 @@ fn run_returns_the_exit_status_and_128_plus_signal() {
     assert!(out.stderr.contains("err"), "{out:?}");
     assert!(out.stdout.contains("rc2=137"), "{out:?}");
     sb.assert_clean();
-    assert!(cgroup_exists("ex1").is_none() && cgroup_exists("ex2").is_none());
+    for id in ["ex1", "ex2"] {
+        assert_eq!(cgroup_exists(id), None, "cgroup of {id} left; {out:?}");
+    }
 }
 
 #[test]

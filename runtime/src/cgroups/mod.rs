@@ -224,12 +224,23 @@ impl CgroupPaths {
                 None => break,
             }
         }
-        for d in missing.iter().rev() {
+        // A parent another container made may be removed under us by its
+        // delete between our check and our mkdir: start again from the top then.
+        let mut attempts = 0;
+        let mut i = missing.len();
+        while i > 0 {
+            let d = &missing[i - 1];
             match fs::create_dir(d) {
                 Ok(()) => self.created.insert(0, d.clone()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 5 => {
+                    attempts += 1;
+                    i = missing.len();
+                    continue;
+                }
                 Err(e) => return Err(io_err(d)(e)),
             }
+            i -= 1;
         }
         // Also for a directory that existed: someone else may have made it
         // without filling its cpuset in.
@@ -245,10 +256,24 @@ impl CgroupPaths {
 
     /// Removes the directories minirun created, deepest first. A cgroup whose last
     /// task is still exiting is busy for a moment, so EBUSY is retried briefly.
+    /// A parent it made may meanwhile hold other containers: that one stays.
     pub fn remove(&self) -> Result<(), CgroupError> {
         let mut first_err = None;
         for dir in &self.created {
-            if let Err(e) = rmdir_patiently(dir) {
+            let result = if self.dirs.contains(dir) {
+                rmdir_patiently(dir)
+            } else {
+                match fs::remove_dir(dir) {
+                    Err(e)
+                        if e.kind() != io::ErrorKind::NotFound
+                            && e.raw_os_error() != Some(libc::EBUSY) =>
+                    {
+                        Err(io_err(dir)(e))
+                    }
+                    _ => Ok(()),
+                }
+            };
+            if let Err(e) = result {
                 first_err.get_or_insert(e);
             }
         }
