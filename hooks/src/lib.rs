@@ -1,8 +1,18 @@
-//! minirun-net: attaches a container to the network from OCI hooks.
+//! minirun-net: attaches containers to the network from OCI hooks, so the
+//! same binary serves minirun, runc, crun and podman.
 //!
-//! This crate so far knows how the network mode of a container is chosen and
-//! reads the OCI state a runtime passes to a hook; the bridge driver is the
-//! subject of the networking issue.
+//! `mode` says which of Docker's four modes a container asked for; `state`
+//! reads the OCI state a runtime hands a hook; the `bridge` driver does the
+//! attaching with `ipam`, `veth`, `netlink`, `firewall` and `etc_files`, and
+//! `store` keeps what it did on disk for `detach`.
 
+pub mod bridge;
+pub mod driver;
+pub mod etc_files;
+pub mod firewall;
+pub mod ipam;
 pub mod mode;
+pub mod netlink;
 pub mod state;
+pub mod store;
+pub mod veth;

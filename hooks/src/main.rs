@@ -1,17 +1,29 @@
-//! `minirun-net attach|detach`: the OCI hook. The runtime passes the container's
-//! state on stdin.
+//! `minirun-net attach|detach`: the OCI hook. The runtime (minirun, runc, crun)
+//! passes the container's state on stdin.
+//!
+//! attach runs as `createRuntime` or `prestart` (the container's namespaces
+//! exist, its process has not been exec'd); detach runs as `poststop` and
+//! works from the attachment record alone.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use minirun_net::mode::{self, Mode};
+use minirun_net::bridge::BridgeDriver;
+use minirun_net::driver::{Container, NetworkDriver};
+use minirun_net::mode::{self, Mode, NETWORK_ANNOTATION};
 use minirun_net::state::HookState;
+use minirun_net::store::{Store, DEFAULT_NETWORK};
 
 #[derive(Parser)]
 #[command(
     name = "minirun-net",
     version,
-    about = "OCI network hook for minirun, runc and crun"
+    about = "OCI network hook for minirun, runc and crun: Docker's bridge mode",
+    after_help = "Reads the OCI state on stdin. The mode comes from the annotation \
+org.minirun.net.mode (bridge when absent), the network from org.minirun.net.network \
+(default: bridge). MINIRUN_NET_DIR and MINIRUN_NET_CONFIG_DIR move the state and \
+network directories (/run/minirun/net, /var/lib/minirun/networks)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -22,7 +34,7 @@ struct Cli {
 enum Command {
     /// createRuntime/prestart: attach the container to its network.
     Attach,
-    /// poststop: detach it again.
+    /// poststop: detach it again (idempotent).
     Detach,
 }
 
@@ -39,18 +51,45 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let state = HookState::read(std::io::stdin().lock())?;
-    let mode = mode::from_annotations(&state.annotations)?;
-    let verb = match cli.command {
-        Command::Attach => "attach",
-        Command::Detach => "detach",
-    };
-    match mode {
-        // host, none and container:<id> are namespace choices the runtime makes;
-        // there is nothing to attach or detach.
-        Mode::Host | Mode::None | Mode::Container(_) => Ok(()),
-        Mode::Bridge => anyhow::bail!(
-            "{verb} container {}: bridge networking is not available in this build yet",
-            state.id
-        ),
+    let store = Store::from_env();
+    match cli.command {
+        Command::Attach => attach(&state, store),
+        Command::Detach => detach(&state, store),
     }
+}
+
+fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
+    let mode = mode::from_annotations(&state.annotations)?.unwrap_or(Mode::Bridge);
+    if mode != Mode::Bridge {
+        // host, none and container:<id> are namespace choices the runtime
+        // makes; there is nothing to attach.
+        return Ok(());
+    }
+    let network = state
+        .annotations
+        .get(NETWORK_ANNOTATION)
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_NETWORK.to_string());
+    let container = Container::from_state(state)?;
+    let driver = BridgeDriver { store, network };
+    driver
+        .attach(&container)
+        .with_context(|| format!("attach container {}", state.id))?;
+    Ok(())
+}
+
+fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
+    let Some(record) = store.load_attachment(&state.id)? else {
+        return Ok(());
+    };
+    let driver = BridgeDriver {
+        store,
+        network: record.network.clone(),
+    };
+    let errors = driver.detach(&record);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    anyhow::bail!("detach container {}: {}", state.id, all.join("; "))
 }

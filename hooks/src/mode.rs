@@ -47,12 +47,15 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The mode a hook acts on: the annotation if present, else `none` (the hook
-/// has nothing to attach).
-pub fn from_annotations(annotations: &HashMap<String, String>) -> Result<Mode, ModeError> {
+/// Which network a bridge-mode container joins (default `bridge`).
+pub const NETWORK_ANNOTATION: &str = "org.minirun.net.network";
+
+/// The mode asked for in annotations, if any.
+pub fn from_annotations(annotations: &HashMap<String, String>) -> Result<Option<Mode>, ModeError> {
     annotations
         .get(MODE_ANNOTATION)
-        .map_or(Ok(Mode::None), |m| m.parse())
+        .map(|m| m.parse())
+        .transpose()
 }
 
 #[cfg(test)]
@@ -73,8 +76,10 @@ mod tests {
     #[test]
     fn annotation_decides() {
         let mut a = HashMap::new();
-        assert_eq!(from_annotations(&a), Ok(Mode::None));
+        assert_eq!(from_annotations(&a), Ok(None));
         a.insert(MODE_ANNOTATION.to_string(), "host".to_string());
-        assert_eq!(from_annotations(&a), Ok(Mode::Host));
+        assert_eq!(from_annotations(&a), Ok(Some(Mode::Host)));
+        a.insert(MODE_ANNOTATION.to_string(), "bridged".to_string());
+        assert!(from_annotations(&a).is_err());
     }
 }

@@ -19,6 +19,8 @@ pub struct HookState {
     pub id: String,
     #[serde(default)]
     pub pid: i32,
+    /// runc leaves it out of some poststop states.
+    #[serde(default)]
     pub bundle: PathBuf,
     #[serde(default)]
     pub annotations: HashMap<String, String>,

@@ -94,6 +94,12 @@ pub struct CreateArgs {
     /// Pass this many extra file descriptors (3, 4, ...) to the container.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
+
+    /// Network mode, as Docker's: bridge, host, none or container:<id>
+    /// (default: the org.minirun.net.mode annotation, else config.json's
+    /// namespaces).
+    #[arg(long, visible_alias = "network", value_name = "MODE")]
+    pub net: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod log;
 pub mod mounts;
 pub mod namespaces;
+pub mod network;
 pub mod process;
 pub mod rlimits;
 pub mod rootfs;

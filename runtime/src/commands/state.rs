@@ -2,9 +2,14 @@ use std::process::ExitCode;
 
 use minirun::cli::{Cli, State};
 use minirun::container::Container;
+use minirun::network;
 
 pub fn run(cli: &Cli, s: &State) -> anyhow::Result<ExitCode> {
     let c = Container::load(&cli.root, &s.id)?;
-    println!("{}", serde_json::to_string_pretty(&c.state.public_json())?);
+    let mut out = c.state.public_json();
+    if let Some(net) = network::settings(&c.state.id, Some(&c.state.annotations)) {
+        out["network"] = net;
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }

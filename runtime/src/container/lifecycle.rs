@@ -19,7 +19,7 @@ use crate::process::channel::{channel_pair, ChannelError, Message};
 use crate::process::init::{self, InitConfig};
 use crate::process::{clone_with_flags, proc_start_time, reap, wait_gone};
 use crate::spec::{self, Bundle, SpecError};
-use crate::{console, log};
+use crate::{console, log, network};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -39,6 +39,8 @@ pub enum LifecycleError {
     Hook(#[from] HookError),
     #[error(transparent)]
     Mount(#[from] crate::mounts::MountError),
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     /// The init reported why it could not set the container up.
@@ -75,6 +77,8 @@ pub struct CreateOptions<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// `--net`: the network mode (see `network::apply`).
+    pub net: Option<&'a str>,
 }
 
 /// What exists so far of a container being created; `undo` removes exactly that.
@@ -116,7 +120,8 @@ fn state_bytes(state: &State) -> Vec<u8> {
 /// waiting for `start`. On failure nothing is left behind.
 pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     spec::validate_id(opts.id).map_err(LifecycleError::InvalidId)?;
-    let bundle = Bundle::load(opts.bundle)?;
+    let mut bundle = Bundle::load(opts.bundle)?;
+    network::apply(&mut bundle.spec, opts.net, opts.root, opts.id)?;
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);

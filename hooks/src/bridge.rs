@@ -1,0 +1,427 @@
+//! The bridge driver: Docker's `bridge` mode on a Linux bridge.
+//!
+//! attach, in order, each finished step undone in reverse when a later one
+//! fails: lease an address → the bridge (made on first use) with the gateway
+//! address → the veth pair, its container end born in the container's
+//! namespace → eth0's address, `lo` and the default route, through a netlink
+//! socket inside that namespace → the network's firewall elements → the /etc
+//! files → the attachment record. All of it under the network's lock, so the
+//! last container to leave can take the bridge down without racing the next
+//! one to arrive.
+//!
+//! detach, from the record alone: veth → lease → when the network has no
+//! container left, its firewall elements and its bridge → files → record.
+
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use rtnetlink::LinkBridge;
+
+use crate::driver::{Container, NetworkDriver};
+use crate::etc_files::{self, EtcError};
+use crate::firewall::nftables::Nftables;
+use crate::firewall::{FirewallDriver, FirewallError};
+use crate::ipam::{IpamError, Lease, Pool, Subnet};
+use crate::netlink::{Netlink, NetlinkError};
+use crate::store::{
+    write_whole, Attachment, Network, Store, StoreError, DEFAULT_BRIDGE, DEFAULT_NETWORK,
+};
+use crate::veth;
+
+/// The interface name the container sees.
+pub const CONTAINER_INTERFACE: &str = "eth0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("network {0:?} does not exist (no {1})")]
+    NoNetwork(String, PathBuf),
+    #[error("network {name}: subnet {subnet} overlaps the host's route to {route}; choose another subnet in {path}")]
+    Overlap {
+        name: String,
+        subnet: Subnet,
+        route: String,
+        path: PathBuf,
+    },
+    #[error("no free /16 in 172.20.0.0-172.31.0.0 for the default network: each overlaps a route of the host")]
+    NoFreeSubnet,
+    #[error("setting net.ipv4.ip_forward: {0}")]
+    Forwarding(io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error("network {network}: {source}")]
+    Firewall {
+        network: String,
+        source: FirewallError,
+    },
+    #[error(transparent)]
+    Etc(#[from] EtcError),
+}
+
+pub struct BridgeDriver {
+    pub store: Store,
+    /// The network to attach to (`org.minirun.net.network`, default `bridge`).
+    pub network: String,
+}
+
+/// A finished attach step, for the undo.
+enum Done {
+    Lease(Lease),
+    Veth(String),
+    Files(PathBuf),
+}
+
+impl BridgeDriver {
+    /// The network's definition; the default network is defined on first use
+    /// with the first /16 of 172.20-172.31 no host route overlaps.
+    fn network(&self, nl: &Netlink) -> Result<Network, BridgeError> {
+        if let Some(net) = Network::load(&self.store, &self.network)? {
+            return Ok(net);
+        }
+        if self.network != DEFAULT_NETWORK {
+            return Err(BridgeError::NoNetwork(
+                self.network.clone(),
+                self.store.network_config(&self.network),
+            ));
+        }
+        let routes = nl.ipv4_routes()?;
+        let subnet = (20..=31)
+            .map(|b| Subnet::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("a /16 is valid"))
+            .find(|s| overlapping_route(s, &routes, None).is_none())
+            .ok_or(BridgeError::NoFreeSubnet)?;
+        let net = Network {
+            name: DEFAULT_NETWORK.into(),
+            bridge: DEFAULT_BRIDGE.into(),
+            subnet,
+            gateway: subnet.first_host(),
+            mtu: 1500,
+        };
+        net.save(&self.store)?;
+        Ok(net)
+    }
+
+    fn firewall(&self, net: &Network, add: bool) -> Result<(), BridgeError> {
+        let fw_err = |source| BridgeError::Firewall {
+            network: net.name.clone(),
+            source,
+        };
+        let _lock = self.store.lock_firewall()?;
+        let nft = Nftables::new().map_err(fw_err)?;
+        if add {
+            nft.add_network(net).map_err(fw_err)
+        } else {
+            let last = !self.any_network_in_use()?;
+            nft.remove_network(net, last).map_err(fw_err)
+        }
+    }
+
+    /// Whether any network still has a lease (the firewall lock is held).
+    fn any_network_in_use(&self) -> Result<bool, BridgeError> {
+        let dir = self.store.run_dir.join("networks");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => return Err(StoreError::Io { path: dir, source }.into()),
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.path().is_dir()
+                && fs::read_dir(e.path()).is_ok_and(|mut d| {
+                    d.any(|f| {
+                        f.is_ok_and(|f| {
+                            f.file_name()
+                                .to_str()
+                                .is_some_and(|n| n.parse::<Ipv4Addr>().is_ok())
+                        })
+                    })
+                })
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Pool<'a> {
+        Pool {
+            dir,
+            subnet: net.subnet,
+            gateway: net.gateway,
+        }
+    }
+
+    /// The steps of attach after the lock is taken; `done` records what to undo.
+    fn attach_steps(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        c: &Container,
+        done: &mut Vec<Done>,
+    ) -> Result<Attachment, BridgeError> {
+        let bridge = nl.link_by_name(&net.bridge)?;
+        let routes = nl.ipv4_routes()?;
+        if let Some(route) = overlapping_route(
+            &net.subnet,
+            &routes,
+            bridge.as_ref().map(|b| b.header.index),
+        ) {
+            return Err(BridgeError::Overlap {
+                name: net.name.clone(),
+                subnet: net.subnet,
+                route,
+                path: self.store.network_config(&net.name),
+            });
+        }
+
+        let host_if = veth::host_name(&c.id);
+        let leases = self.store.leases(&net.name);
+        let lease = self.pool(net, &leases).allocate(&c.id, &host_if, |name| {
+            nl.link_by_name(name).map_or(true, |l| l.is_some())
+        })?;
+        done.push(Done::Lease(lease.clone()));
+
+        let bridge_index = match bridge {
+            Some(b) => b.header.index,
+            None => {
+                write_whole(&self.store.bridge_marker(&net.name), net.bridge.as_bytes())?;
+                nl.add_link(
+                    &format!("creating bridge {}", net.bridge),
+                    LinkBridge::new(&net.bridge).mtu(net.mtu).up().build(),
+                )?;
+                nl.link_index(&net.bridge)?
+            }
+        };
+        nl.add_address(&net.bridge, bridge_index, net.gateway, net.subnet.prefix())?;
+        nl.set_up(&net.bridge, bridge_index)?;
+        enable_forwarding()?;
+
+        let mac = veth::mac_for(lease.ip);
+        veth::create(
+            nl,
+            &veth::Pair {
+                host: &host_if,
+                bridge_index,
+                container: CONTAINER_INTERFACE,
+                container_netns: c.netns.as_fd(),
+                mac,
+                mtu: net.mtu,
+            },
+        )?;
+        done.push(Done::Veth(host_if.clone()));
+
+        let inside = Netlink::open_in(c.netns.as_fd())?;
+        let eth0 = inside.link_index(CONTAINER_INTERFACE)?;
+        inside.add_address(CONTAINER_INTERFACE, eth0, lease.ip, net.subnet.prefix())?;
+        inside.set_up(CONTAINER_INTERFACE, eth0)?;
+        let lo = inside.link_index("lo")?;
+        inside.set_up("lo", lo)?;
+        inside.add_default_route(net.gateway, eth0)?;
+        drop(inside);
+
+        self.firewall(net, true)?;
+
+        let files = self.store.container_files(&c.id);
+        done.push(Done::Files(files.clone()));
+        etc_files::write(
+            &files,
+            &[
+                ("hosts", etc_files::hosts(lease.ip, &c.hostname, &c.id)),
+                ("hostname", format!("{}\n", c.hostname)),
+                (
+                    "resolv.conf",
+                    etc_files::resolv_conf(&etc_files::host_resolv_conf()),
+                ),
+            ],
+        )?;
+        etc_files::mount_into(&files, c.pid, &c.rootfs)?;
+
+        let record = Attachment {
+            container: c.id.clone(),
+            mode: "bridge".into(),
+            network: net.name.clone(),
+            bridge: net.bridge.clone(),
+            ip_address: lease.ip,
+            prefix_len: net.subnet.prefix(),
+            gateway: net.gateway,
+            mac_address: veth::mac_text(mac),
+            host_interface: host_if,
+            interface: CONTAINER_INTERFACE.into(),
+            mtu: net.mtu,
+        };
+        self.store.save_attachment(&record)?;
+        Ok(record)
+    }
+
+    /// Undoes finished attach steps in reverse; errors are secondary to the one
+    /// that made attach fail, so they are only collected.
+    fn undo(&self, nl: &Netlink, net: &Network, done: Vec<Done>) -> Vec<BridgeError> {
+        let mut errors = Vec::new();
+        let leases = self.store.leases(&net.name);
+        for step in done.into_iter().rev() {
+            let result = match step {
+                Done::Files(dir) => remove_dir(&dir),
+                Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
+                Done::Lease(lease) => self
+                    .pool(net, &leases)
+                    .release(lease.ip, &lease.container)
+                    .map_err(Into::into),
+            };
+            errors.extend(result.err());
+        }
+        errors.extend(self.teardown_if_unused(nl, net));
+        errors
+    }
+
+    /// Takes the network's bridge and firewall elements away once no container
+    /// holds a lease on it (the network lock is held).
+    fn teardown_if_unused(&self, nl: &Netlink, net: &Network) -> Vec<BridgeError> {
+        let leases = self.store.leases(&net.name);
+        match self.pool(net, &leases).in_use() {
+            Ok(0) => {}
+            Ok(_) => return Vec::new(),
+            Err(e) => return vec![e.into()],
+        }
+        let mut errors = Vec::new();
+        errors.extend(self.firewall(net, false).err());
+        let marker = self.store.bridge_marker(&net.name);
+        if fs::read_to_string(&marker).is_ok_and(|b| b == net.bridge) {
+            match nl.delete_link(&net.bridge) {
+                Ok(()) => {
+                    let _ = fs::remove_file(&marker);
+                }
+                Err(e) => errors.push(e.into()),
+            }
+        }
+        errors
+    }
+}
+
+impl NetworkDriver for BridgeDriver {
+    type Error = BridgeError;
+
+    fn attach(&self, c: &Container) -> Result<Attachment, BridgeError> {
+        let nl = Netlink::open()?;
+        let _lock = self.store.lock_network(&self.network)?;
+        let net = self.network(&nl)?;
+        let mut done = Vec::new();
+        match self.attach_steps(&nl, &net, c, &mut done) {
+            Ok(record) => Ok(record),
+            Err(e) => {
+                for undo_error in self.undo(&nl, &net, done) {
+                    eprintln!(
+                        "minirun-net: while undoing attach of {}: {undo_error}",
+                        c.id
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
+        let mut errors = Vec::new();
+        let nl = match Netlink::open() {
+            Ok(nl) => nl,
+            Err(e) => return vec![e.into()],
+        };
+        let _lock = match self.store.lock_network(&r.network) {
+            Ok(l) => l,
+            Err(e) => return vec![e.into()],
+        };
+        let net = Network {
+            name: r.network.clone(),
+            bridge: r.bridge.clone(),
+            subnet: match Subnet::new(r.ip_address, r.prefix_len) {
+                Ok(s) => s,
+                Err(e) => return vec![e.into()],
+            },
+            gateway: r.gateway,
+            mtu: r.mtu,
+        };
+        errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
+        let leases = self.store.leases(&r.network);
+        errors.extend(
+            self.pool(&net, &leases)
+                .release(r.ip_address, &r.container)
+                .err()
+                .map(Into::into),
+        );
+        errors.extend(self.teardown_if_unused(&nl, &net));
+        errors.extend(remove_dir(&self.store.container_files(&r.container)).err());
+        if errors.is_empty() {
+            errors.extend(
+                self.store
+                    .remove_attachment(&r.container)
+                    .err()
+                    .map(Into::into),
+            );
+        }
+        errors
+    }
+}
+
+/// A host route (other than a default route, or one through `own_bridge`)
+/// whose destination overlaps `subnet`.
+fn overlapping_route(
+    subnet: &Subnet,
+    routes: &[(Ipv4Addr, u8, Option<u32>)],
+    own_bridge: Option<u32>,
+) -> Option<String> {
+    routes
+        .iter()
+        .filter(|(_, prefix, oif)| *prefix > 0 && (own_bridge.is_none() || *oif != own_bridge))
+        .find(|(dest, prefix, _)| {
+            Subnet::new(*dest, (*prefix).min(30)).is_ok_and(|r| r.overlaps(subnet))
+        })
+        .map(|(dest, prefix, _)| format!("{dest}/{prefix}"))
+}
+
+fn enable_forwarding() -> Result<(), BridgeError> {
+    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
+    if fs::read_to_string(PATH).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    fs::write(PATH, "1").map_err(BridgeError::Forwarding)
+}
+
+fn remove_dir(dir: &std::path::Path) -> Result<(), BridgeError> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_ignores_default_routes_and_our_bridge() {
+        let s: Subnet = "172.20.0.0/16".parse().unwrap();
+        let ip = |t: &str| t.parse::<Ipv4Addr>().unwrap();
+        let routes = vec![
+            (ip("0.0.0.0"), 0, Some(2)),
+            (ip("10.0.0.0"), 8, Some(2)),
+            (ip("172.20.0.0"), 16, Some(7)),
+        ];
+        assert_eq!(overlapping_route(&s, &routes, Some(7)), None);
+        assert_eq!(
+            overlapping_route(&s, &routes, None).as_deref(),
+            Some("172.20.0.0/16")
+        );
+        let host = vec![(ip("172.20.5.9"), 32, Some(3))];
+        assert_eq!(
+            overlapping_route(&s, &host, Some(7)).as_deref(),
+            Some("172.20.5.9/32")
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! The container's /etc/hosts, /etc/hostname and /etc/resolv.conf.
+//!
+//! As Docker does, they are files of ours (in the attachment's directory on
+//! tmpfs) bind-mounted over the rootfs's own, so the user's rootfs is never
+//! rewritten; a missing target is created empty to mount on. The hook runs
+//! after the runtime made the container's mounts and before `pivot_root`, so
+//! the mounts are made in the container's mount namespace, on the rootfs path
+//! the config names, resolved inside the rootfs so that a symlink in the image
+//! cannot send them elsewhere.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EtcError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("mounting /etc/{file} into the container: {reason}")]
+    Mount { file: String, reason: String },
+}
+
+/// The three files, in the order they are mounted.
+pub const FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
+
+pub fn hosts(ip: Ipv4Addr, hostname: &str, id: &str) -> String {
+    let mut names = hostname.to_string();
+    if id != hostname {
+        names.push(' ');
+        names.push_str(id);
+    }
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{ip}\t{names}\n"
+    )
+}
+
+/// The host's resolv.conf without loopback nameservers, which mean nothing in
+/// the container's namespace; with none left, Docker's public fallbacks.
+pub fn resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut nameservers = 0;
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver") {
+            let server = words.next().unwrap_or("");
+            let loopback = server
+                .parse::<std::net::IpAddr>()
+                .map_or(true, |ip| ip.is_loopback());
+            if loopback {
+                continue;
+            }
+            nameservers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if nameservers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+/// The host's resolver configuration. Behind systemd-resolved's stub
+/// (127.0.0.53) the real upstream servers are in its own file.
+pub fn host_resolv_conf() -> String {
+    let read = |p: &str| fs::read_to_string(p).ok();
+    let etc = read("/etc/resolv.conf").unwrap_or_default();
+    if etc.contains("127.0.0.53") {
+        if let Some(upstream) = read("/run/systemd/resolve/resolv.conf") {
+            return upstream;
+        }
+    }
+    etc
+}
+
+/// Writes the files into `dir`.
+pub fn write(dir: &Path, contents: &[(&str, String)]) -> Result<(), EtcError> {
+    fs::create_dir_all(dir).map_err(|source| EtcError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for (name, body) in contents {
+        let path = dir.join(name);
+        fs::write(&path, body).map_err(|source| EtcError::Io { path, source })?;
+    }
+    Ok(())
+}
+
+/// Bind-mounts `dir`/<file> over <rootfs>/etc/<file> for each of [`FILES`], in
+/// the mount namespace of process `pid`. A child process enters that namespace
+/// so the hook's own stays as it was.
+pub fn mount_into(dir: &Path, pid: i32, rootfs: &Path) -> Result<(), EtcError> {
+    let mut trees = Vec::new();
+    for file in FILES {
+        let src = dir.join(file);
+        trees.push(open_tree(&src).map_err(|e| EtcError::Mount {
+            file: file.into(),
+            reason: format!("{}: {e}", src.display()),
+        })?);
+    }
+    let mntns_path = format!("/proc/{pid}/ns/mnt");
+    let mntns = fs::File::open(&mntns_path).map_err(|source| EtcError::Io {
+        path: mntns_path.into(),
+        source,
+    })?;
+    let (mut reader, writer) =
+        std::os::unix::net::UnixStream::pair().map_err(|source| EtcError::Io {
+            path: "socketpair".into(),
+            source,
+        })?;
+    // SAFETY: the hook has no other threads (netlink runs on a current-thread
+    // runtime), and the child only makes system calls and exits.
+    match unsafe { fork() }.map_err(|e| EtcError::Mount {
+        file: "hosts".into(),
+        reason: format!("fork: {e}"),
+    })? {
+        ForkResult::Child => {
+            drop(reader);
+            let code = match mount_in_child(&mntns, rootfs, &trees) {
+                Ok(()) => 0,
+                Err(msg) => {
+                    let _ = (&writer).write_all(msg.as_bytes());
+                    1
+                }
+            };
+            // SAFETY: leave without running the parent's destructors or atexit.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(writer);
+            let mut msg = String::new();
+            let _ = reader.read_to_string(&mut msg);
+            let status = waitpid(child, None);
+            match status {
+                Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+                _ => {
+                    let (file, reason) = msg.split_once('\t').unwrap_or(("hosts", &msg));
+                    Err(EtcError::Mount {
+                        file: file.to_string(),
+                        reason: if reason.is_empty() {
+                            format!("helper process ended with {status:?}")
+                        } else {
+                            reason.to_string()
+                        },
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// In the child: enter the container's mount namespace and attach each tree.
+/// An error is "<file>\t<reason>".
+fn mount_in_child(mntns: &fs::File, rootfs: &Path, trees: &[OwnedFd]) -> Result<(), String> {
+    setns(mntns.as_fd(), CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("hosts\tentering the container's mount namespace: {e}"))?;
+    let root = nix::fcntl::open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("hosts\trootfs {}: {e}", rootfs.display()))?;
+    let in_root = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
+    match nix::sys::stat::mkdirat(&root, "etc", Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(format!("hosts\tmaking /etc in the rootfs: {e}")),
+    }
+    for (file, tree) in FILES.iter().zip(trees) {
+        let path = format!("etc/{file}");
+        let target = match openat2(
+            &root,
+            path.as_str(),
+            OpenHow::new()
+                .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+                .resolve(in_root),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                let created = openat2(
+                    &root,
+                    path.as_str(),
+                    OpenHow::new()
+                        .flags(OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC)
+                        .mode(Mode::from_bits_truncate(0o644))
+                        .resolve(in_root),
+                )
+                .map_err(|e| format!("{file}\tcreating /{path} to mount on: {e}"))?;
+                drop(created);
+                openat2(
+                    &root,
+                    path.as_str(),
+                    OpenHow::new()
+                        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+                        .resolve(in_root),
+                )
+                .map_err(|e| format!("{file}\t/{path}: {e}"))?
+            }
+            Err(e) => return Err(format!("{file}\t/{path}: {e}")),
+        };
+        move_mount(tree, &target).map_err(|e| format!("{file}\tmounting on /{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A detached copy of the mount of `path` (a bind mount not yet attached).
+fn open_tree(path: &Path) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let c =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: a NUL-terminated path; the fd is ours on success.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    let fd = Errno::result(fd)?;
+    // SAFETY: a fresh descriptor from the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn move_mount(from: &OwnedFd, to: &OwnedFd) -> Result<(), Errno> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: empty paths; both fds are valid.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_names_the_container() {
+        let h = hosts("172.20.0.2".parse().unwrap(), "web", "c1");
+        assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
+        assert!(h.ends_with("172.20.0.2\tweb c1\n"), "{h}");
+        assert!(hosts("172.20.0.2".parse().unwrap(), "c1", "c1").ends_with("\tc1\n"));
+    }
+
+    #[test]
+    fn resolv_conf_drops_loopback_servers() {
+        let host = "# generated\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\nsearch example.org\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host),
+            "# generated\nnameserver 10.0.0.2\nsearch example.org\noptions edns0\n"
+        );
+        let only_loopback = "nameserver 127.0.0.1\nsearch lan\n";
+        assert_eq!(
+            resolv_conf(only_loopback),
+            "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Links, addresses and routes through rtnetlink, behind a small blocking
+//! facade: the hook is a short sequential program, so one current-thread tokio
+//! runtime drives every request and no thread is ever started.
+//!
+//! A netlink socket belongs to the network namespace it was opened in;
+//! [`Netlink::open_in`] opens one inside a container's namespace by entering it
+//! for the moment of the `socket()` call only.
+
+use std::future::Future;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use nix::sched::{setns, CloneFlags};
+use rtnetlink::{Handle, LinkUnspec, RouteMessageBuilder};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    #[error("{what}: {source}")]
+    Request { what: String, source: io::Error },
+    #[error("{what}: {message}")]
+    Protocol { what: String, message: String },
+    #[error("interface {0} does not exist")]
+    NoSuchLink(String),
+    #[error("opening a netlink socket: {0}")]
+    Socket(io::Error),
+    #[error("entering the network namespace: {0}")]
+    Setns(nix::Error),
+}
+
+impl NetlinkError {
+    /// The errno the kernel answered with, if it answered with one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetlinkError::Request { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// Wraps an rtnetlink error with what was being done.
+pub fn describe(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
+    move |e| match e {
+        rtnetlink::Error::NetlinkError(m) => NetlinkError::Request {
+            what: what.into(),
+            source: m.to_io(),
+        },
+        other => NetlinkError::Protocol {
+            what: what.into(),
+            message: other.to_string(),
+        },
+    }
+}
+
+pub struct Netlink {
+    runtime: tokio::runtime::Runtime,
+    handle: Handle,
+}
+
+impl Netlink {
+    /// A socket in the caller's own network namespace.
+    pub fn open() -> Result<Self, NetlinkError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(NetlinkError::Socket)?;
+        Self::with_runtime(runtime)
+    }
+
+    fn with_runtime(runtime: tokio::runtime::Runtime) -> Result<Self, NetlinkError> {
+        let (connection, handle, _) = {
+            // The socket is registered with the runtime's reactor when created.
+            let _guard = runtime.enter();
+            rtnetlink::new_connection().map_err(NetlinkError::Socket)?
+        };
+        runtime.spawn(connection);
+        Ok(Netlink { runtime, handle })
+    }
+
+    /// A socket inside the namespace `netns` (an open /proc/<pid>/ns/net).
+    /// The calling thread returns to its own namespace before this returns.
+    pub fn open_in(netns: BorrowedFd) -> Result<Self, NetlinkError> {
+        let own = std::fs::File::open("/proc/thread-self/ns/net").map_err(NetlinkError::Socket)?;
+        setns(netns, CloneFlags::CLONE_NEWNET).map_err(NetlinkError::Setns)?;
+        let opened = Self::open();
+        // Not being able to go back would leave every later step in the wrong
+        // namespace: nothing sensible can follow.
+        setns(own.as_fd(), CloneFlags::CLONE_NEWNET)
+            .expect("returning to the hook's own network namespace");
+        opened
+    }
+
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Runs one request to completion.
+    pub fn run<T>(&self, request: impl Future<Output = T>) -> T {
+        self.runtime.block_on(request)
+    }
+
+    /// The link called `name`, if there is one.
+    pub fn link_by_name(&self, name: &str) -> Result<Option<LinkMessage>, NetlinkError> {
+        let result = self.run(
+            self.handle
+                .link()
+                .get()
+                .match_name(name.to_string())
+                .execute()
+                .try_next(),
+        );
+        match result {
+            Ok(link) => Ok(link),
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => {
+                Ok(None)
+            }
+            Err(e) => Err(describe(format!("looking up interface {name}"))(e)),
+        }
+    }
+
+    pub fn link_index(&self, name: &str) -> Result<u32, NetlinkError> {
+        self.link_by_name(name)?
+            .map(|l| l.header.index)
+            .ok_or_else(|| NetlinkError::NoSuchLink(name.to_string()))
+    }
+
+    pub fn add_link(&self, what: &str, message: LinkMessage) -> Result<(), NetlinkError> {
+        self.run(self.handle.link().add(message).execute())
+            .map_err(describe(what))
+    }
+
+    pub fn set_up(&self, name: &str, index: u32) -> Result<(), NetlinkError> {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        self.run(self.handle.link().set(msg).execute())
+            .map_err(describe(format!("setting {name} up")))
+    }
+
+    /// Deletes a link; one that does not exist is already deleted.
+    pub fn delete_link(&self, name: &str) -> Result<(), NetlinkError> {
+        let Some(link) = self.link_by_name(name)? else {
+            return Ok(());
+        };
+        match self.run(self.handle.link().del(link.header.index).execute()) {
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => Ok(()),
+            other => other.map_err(describe(format!("deleting interface {name}"))),
+        }
+    }
+
+    /// Adds an address; one already there is fine.
+    pub fn add_address(
+        &self,
+        name: &str,
+        index: u32,
+        ip: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        match self.run(
+            self.handle
+                .address()
+                .add(index, ip.into(), prefix)
+                .execute(),
+        ) {
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::EEXIST => Ok(()),
+            other => other.map_err(describe(format!("adding address {ip}/{prefix} to {name}"))),
+        }
+    }
+
+    pub fn add_default_route(&self, gateway: Ipv4Addr, index: u32) -> Result<(), NetlinkError> {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        self.run(self.handle.route().add(route).execute())
+            .map_err(describe(format!("adding the default route via {gateway}")))
+    }
+
+    /// The IPv4 routes of the main table: (destination, prefix, output interface).
+    pub fn ipv4_routes(&self) -> Result<Vec<(Ipv4Addr, u8, Option<u32>)>, NetlinkError> {
+        let dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let routes: Vec<RouteMessage> = self
+            .run(self.handle.route().get(dump).execute().try_collect())
+            .map_err(describe("listing the host's routes"))?;
+        Ok(routes
+            .iter()
+            .filter(|r| r.header.table == libc::RT_TABLE_MAIN)
+            .map(|r| {
+                let dest = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+                    _ => None,
+                });
+                let oif = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Oif(i) => Some(*i),
+                    _ => None,
+                });
+                (
+                    dest.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    r.header.destination_prefix_length,
+                    oif,
+                )
+            })
+            .collect())
+    }
+}
+
+/// The interface name of a link message.
+pub fn link_name(link: &LinkMessage) -> Option<&str> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}

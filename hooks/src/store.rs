@@ -1,0 +1,293 @@
+//! What minirun-net keeps on disk.
+//!
+//! - Network definitions persist: `/var/lib/minirun/networks/<name>.json`
+//!   (`MINIRUN_NET_CONFIG_DIR`).
+//! - Everything tied to running containers lives on tmpfs, reset by a reboot:
+//!   `/run/minirun/net` (`MINIRUN_NET_DIR`) holds a lock and a lease directory
+//!   per network (`networks/<name>/`), the firewall's lock, and one attachment
+//!   record per container (`containers/<id>.json`) with the files the container
+//!   sees as /etc/hosts, /etc/hostname and /etc/resolv.conf (`containers/<id>/`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::ipam::Subnet;
+
+pub const RUN_DIR_ENV: &str = "MINIRUN_NET_DIR";
+pub const CONFIG_DIR_ENV: &str = "MINIRUN_NET_CONFIG_DIR";
+const DEFAULT_RUN_DIR: &str = "/run/minirun/net";
+const DEFAULT_CONFIG_DIR: &str = "/var/lib/minirun/networks";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: {source}", path.display())]
+    Decode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: {what}", path.display())]
+    Invalid { path: PathBuf, what: String },
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where the network state lives; the environment can move both halves.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub run_dir: PathBuf,
+    pub config_dir: PathBuf,
+}
+
+impl Store {
+    pub fn from_env() -> Self {
+        let dir = |var: &str, default: &str| {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        Store {
+            run_dir: dir(RUN_DIR_ENV, DEFAULT_RUN_DIR),
+            config_dir: dir(CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR),
+        }
+    }
+
+    pub fn network_config(&self, name: &str) -> PathBuf {
+        self.config_dir.join(format!("{name}.json"))
+    }
+
+    /// The lease directory of a network.
+    pub fn leases(&self, name: &str) -> PathBuf {
+        self.run_dir.join("networks").join(name)
+    }
+
+    pub fn attachment(&self, id: &str) -> PathBuf {
+        self.run_dir.join("containers").join(format!("{id}.json"))
+    }
+
+    /// The directory of the container's /etc files.
+    pub fn container_files(&self, id: &str) -> PathBuf {
+        self.run_dir.join("containers").join(id)
+    }
+
+    /// Present while the network's bridge is one minirun made (and so may
+    /// delete); a bridge the administrator made is left alone.
+    pub fn bridge_marker(&self, name: &str) -> PathBuf {
+        self.run_dir.join("networks").join(format!("{name}.bridge"))
+    }
+
+    /// Takes the lock of a network (its lease pool, its bridge and the bridge's
+    /// firewall elements), blocking until it is free.
+    pub fn lock_network(&self, name: &str) -> Result<Flock<File>, StoreError> {
+        lock(&self.run_dir.join("networks").join(format!("{name}.lock")))
+    }
+
+    /// The firewall table is shared by all networks.
+    pub fn lock_firewall(&self) -> Result<Flock<File>, StoreError> {
+        lock(&self.run_dir.join("firewall.lock"))
+    }
+
+    pub fn load_attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError> {
+        let path = self.attachment(id);
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| StoreError::Decode { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    pub fn save_attachment(&self, a: &Attachment) -> Result<(), StoreError> {
+        let path = self.attachment(&a.container);
+        write_whole(
+            &path,
+            &serde_json::to_vec_pretty(a).expect("an attachment serializes"),
+        )
+    }
+
+    pub fn remove_attachment(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.attachment(id);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn lock(path: &Path) -> Result<Flock<File>, StoreError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io_err(path)(e.into()))
+}
+
+/// Writes a file under a temporary name and renames it into place, so readers
+/// see the old content or the new, never a part.
+pub fn write_whole(path: &Path, body: &[u8]) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, body).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err(path)(e)
+    })
+}
+
+/// A bridge network, as stored in `<config dir>/<name>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub name: String,
+    /// The Linux bridge's name.
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
+}
+
+fn default_mtu() -> u32 {
+    1500
+}
+
+/// Docker's default network, under minirun's names.
+pub const DEFAULT_NETWORK: &str = "bridge";
+pub const DEFAULT_BRIDGE: &str = "minirun0";
+
+impl Network {
+    /// Reads a network definition; `None` if there is none. Checks what a hand
+    /// edit could get wrong.
+    pub fn load(store: &Store, name: &str) -> Result<Option<Network>, StoreError> {
+        let path = store.network_config(name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let net: Network = serde_json::from_slice(&bytes).map_err(|source| StoreError::Decode {
+            path: path.clone(),
+            source,
+        })?;
+        net.validate()
+            .map_err(|what| StoreError::Invalid { path, what })?;
+        Ok(Some(net))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name != self.name.trim() || self.name.is_empty() || self.name.contains('/') {
+            return Err(format!("name {:?} is not a valid network name", self.name));
+        }
+        if self.bridge.is_empty()
+            || self.bridge.len() > 15
+            || self
+                .bridge
+                .contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
+        {
+            return Err(format!(
+                "bridge {:?} is not a valid interface name (1-15 characters, no '/', ':' or spaces)",
+                self.bridge
+            ));
+        }
+        let s = self.subnet;
+        if !s.contains(self.gateway) || self.gateway == s.addr() || self.gateway == s.broadcast() {
+            return Err(format!(
+                "gateway {} is not a host address of subnet {s}",
+                self.gateway
+            ));
+        }
+        if !(68..=65535).contains(&self.mtu) {
+            return Err(format!("mtu {} is outside 68-65535", self.mtu));
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, store: &Store) -> Result<(), StoreError> {
+        let path = store.network_config(&self.name);
+        write_whole(
+            &path,
+            &serde_json::to_vec_pretty(self).expect("a network serializes"),
+        )
+    }
+}
+
+/// What `attach` did for a container: all `detach` needs, even when the
+/// container's namespace is already gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub container: String,
+    pub mode: String,
+    pub network: String,
+    pub bridge: String,
+    pub ip_address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    pub mac_address: String,
+    /// The veth end on the host, enslaved to the bridge.
+    pub host_interface: String,
+    /// The veth end in the container.
+    pub interface: String,
+    pub mtu: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(subnet: &str, gateway: &str) -> Network {
+        Network {
+            name: "bridge".into(),
+            bridge: "minirun0".into(),
+            subnet: subnet.parse().unwrap(),
+            gateway: gateway.parse().unwrap(),
+            mtu: 1500,
+        }
+    }
+
+    #[test]
+    fn a_network_is_checked() {
+        assert!(net("172.20.0.0/16", "172.20.0.1").validate().is_ok());
+        let e = net("172.20.0.0/16", "172.21.0.1").validate().unwrap_err();
+        assert!(e.contains("gateway 172.21.0.1 is not a host address of subnet 172.20.0.0/16"));
+        assert!(net("172.20.0.0/16", "172.20.255.255").validate().is_err());
+        let mut n = net("172.20.0.0/16", "172.20.0.1");
+        n.bridge = "a-name-far-too-long".into();
+        assert!(n
+            .validate()
+            .unwrap_err()
+            .contains("not a valid interface name"));
+    }
+
+    #[test]
+    fn a_network_file_round_trips_and_bad_cidrs_name_the_field() {
+        let n = net("172.20.0.0/16", "172.20.0.1");
+        let text = serde_json::to_string(&n).unwrap();
+        assert!(text.contains(r#""subnet":"172.20.0.0/16""#), "{text}");
+        assert_eq!(serde_json::from_str::<Network>(&text).unwrap(), n);
+        let bad = text.replace("172.20.0.0/16", "172.20.0.0/40");
+        let e = serde_json::from_str::<Network>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an IPv4 CIDR"), "{e}");
+    }
+}

@@ -1,0 +1,89 @@
+//! The veth pair between a bridge and a container.
+//!
+//! One netlink request makes both ends: the host end enslaved to the bridge
+//! and up, the container end born inside the container's namespace with its
+//! final name and MAC. Moving a device between namespaces afterwards would cost
+//! an RCU grace period (tens of milliseconds) per container.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use netlink_packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
+
+use crate::netlink::{Netlink, NetlinkError};
+
+/// Docker's MAC for an address: 02:42 and the four address bytes.
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+pub fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The host end's name for a container: `veth` and 8 hex digits of a hash of
+/// its id, so the name is known from the id alone (FNV-1a, stable across
+/// builds, unlike std's hasher).
+pub fn host_name(container: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in container.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("veth{:08x}", (h ^ (h >> 32)) as u32)
+}
+
+pub struct Pair<'a> {
+    pub host: &'a str,
+    pub bridge_index: u32,
+    pub container: &'a str,
+    pub container_netns: BorrowedFd<'a>,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+}
+
+/// Creates the pair. The caller deletes the host end to undo it (that takes
+/// the container end with it).
+pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
+    let peer = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(p.container.to_string())
+        .address(p.mac.to_vec())
+        .mtu(p.mtu)
+        .setns_by_fd(p.container_netns.as_raw_fd())
+        .build();
+    let pair = LinkMessageBuilder::<LinkVeth>::new(p.host, p.container)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .mtu(p.mtu)
+        .controller(p.bridge_index)
+        .up()
+        .build();
+    nl.add_link(
+        &format!(
+            "creating veth pair {} (host) / {} (container)",
+            p.host, p.container
+        ),
+        pair,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_macs() {
+        assert_eq!(
+            mac_text(mac_for("172.20.0.2".parse().unwrap())),
+            "02:42:ac:14:00:02"
+        );
+        let n = host_name("abc");
+        assert_eq!(n, host_name("abc"));
+        assert_ne!(n, host_name("abd"));
+        assert!(n.starts_with("veth") && n.len() == 12 && n.len() <= 15);
+    }
+}

@@ -1,0 +1,264 @@
+//! The container's network mode, turned into what any runc-style runtime
+//! reads: namespace entries and hooks.
+//!
+//! First match wins: `--net` on create/run, the `org.minirun.net.mode`
+//! annotation, otherwise config.json's namespaces as they are (runc's reading).
+//! - `host`: no network namespace;
+//! - `none`: a new one, with only `lo` (the init brings it up);
+//! - `container:<id>`: the network namespace of running container `<id>`;
+//! - `bridge`: a new one, and `minirun-net attach` (createRuntime) and
+//!   `minirun-net detach` (poststop) written into the hooks as a user would
+//!   write them for runc.
+//!
+//! The chosen mode is also written into the annotations, so the hook, `state`
+//! and anyone reading the state see it.
+
+use std::path::{Path, PathBuf};
+
+use minirun_net::mode::{Mode, ModeError, MODE_ANNOTATION};
+use minirun_net::store::{CONFIG_DIR_ENV, RUN_DIR_ENV};
+use oci_spec::runtime::{
+    Hook, HookBuilder, Hooks, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Spec,
+};
+
+use crate::container::{Container, ContainerError, Status};
+
+/// Where the hook binary is, when not beside `minirun`.
+pub const HOOK_BIN_ENV: &str = "MINIRUN_NET_BIN";
+const HOOK_BIN: &str = "minirun-net";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("{origin}: {source}")]
+    Mode { origin: String, source: ModeError },
+    #[error("--net container:{id}: no container {id:?} under this --root")]
+    NoSuchContainer { id: String },
+    #[error("--net container:{id}: container {id} is {status}, not running")]
+    NotRunning { id: String, status: Status },
+    #[error("--net container:{id}: {source}")]
+    Container { id: String, source: ContainerError },
+    #[error("bridge networking needs the {HOOK_BIN} hook binary: {0} does not exist (set {HOOK_BIN_ENV})")]
+    NoHookBinary(PathBuf),
+}
+
+/// Reads the mode (flag first, then annotation) and rewrites the spec for it.
+/// Returns the mode, or `None` when neither asked for one.
+pub fn apply(
+    spec: &mut Spec,
+    flag: Option<&str>,
+    root: &Path,
+    own_id: &str,
+) -> Result<Option<Mode>, NetworkError> {
+    let mode = match flag {
+        Some(f) => f.parse().map_err(|source| NetworkError::Mode {
+            origin: "--net".into(),
+            source,
+        })?,
+        None => match spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(MODE_ANNOTATION))
+        {
+            Some(a) => a.parse().map_err(|source| NetworkError::Mode {
+                origin: format!("config.json: annotations.{MODE_ANNOTATION}"),
+                source,
+            })?,
+            None => return Ok(None),
+        },
+    };
+    match &mode {
+        Mode::Host => set_network_namespace(spec, None, false),
+        Mode::None => set_network_namespace(spec, None, true),
+        Mode::Container(id) => {
+            let path = namespace_of(root, id, own_id)?;
+            set_network_namespace(spec, Some(path), true)
+        }
+        Mode::Bridge => {
+            set_network_namespace(spec, None, true);
+            add_hooks(spec, &hook_binary()?);
+        }
+    }
+    let mut annotations = spec.annotations().clone().unwrap_or_default();
+    annotations.insert(MODE_ANNOTATION.to_string(), mode.to_string());
+    spec.set_annotations(Some(annotations));
+    Ok(Some(mode))
+}
+
+/// /proc/<pid>/ns/net of running container `id`, its init checked to still be
+/// that container's (by start time, against pid reuse).
+fn namespace_of(root: &Path, id: &str, own_id: &str) -> Result<PathBuf, NetworkError> {
+    if id == own_id {
+        return Err(NetworkError::NoSuchContainer { id: id.into() });
+    }
+    let c = Container::load(root, id).map_err(|e| match e {
+        ContainerError::NotFound(_) => NetworkError::NoSuchContainer { id: id.into() },
+        source => NetworkError::Container {
+            id: id.into(),
+            source,
+        },
+    })?;
+    if c.state.status != Status::Running {
+        return Err(NetworkError::NotRunning {
+            id: id.into(),
+            status: c.state.status,
+        });
+    }
+    Ok(PathBuf::from(format!("/proc/{}/ns/net", c.state.pid)))
+}
+
+fn set_network_namespace(spec: &mut Spec, path: Option<PathBuf>, wanted: bool) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let mut namespaces: Vec<LinuxNamespace> = linux.namespaces().clone().unwrap_or_default();
+    namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network);
+    if wanted {
+        let mut ns = LinuxNamespaceBuilder::default()
+            .typ(LinuxNamespaceType::Network)
+            .build()
+            .expect("a namespace with a type builds");
+        ns.set_path(path);
+        namespaces.push(ns);
+    }
+    linux.set_namespaces(Some(namespaces));
+}
+
+/// `MINIRUN_NET_BIN`, else `minirun-net` beside this binary.
+fn hook_binary() -> Result<PathBuf, NetworkError> {
+    let path = match std::env::var_os(HOOK_BIN_ENV).filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join(HOOK_BIN)))
+            .unwrap_or_else(|| PathBuf::from(HOOK_BIN)),
+    };
+    if path.is_absolute() && path.is_file() {
+        Ok(path)
+    } else {
+        Err(NetworkError::NoHookBinary(path))
+    }
+}
+
+/// Adds attach (createRuntime) and detach (poststop) unless the config already
+/// runs minirun-net itself (a bundle written for runc).
+fn add_hooks(spec: &mut Spec, binary: &Path) {
+    let mut hooks = spec.hooks().clone().unwrap_or_default();
+    let ours = |h: &Hook| h.path().file_name().is_some_and(|n| n == HOOK_BIN);
+    let present = [hooks.prestart(), hooks.create_runtime(), hooks.poststop()]
+        .iter()
+        .any(|list| list.iter().flatten().any(ours));
+    if present {
+        return;
+    }
+    // The hook inherits none of the runtime's environment: pass on where the
+    // network state lives if it was moved.
+    let env: Vec<String> = [RUN_DIR_ENV, CONFIG_DIR_ENV, "PATH"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
+    let hook = |verb: &str| -> Hook {
+        HookBuilder::default()
+            .path(binary)
+            .args(vec![HOOK_BIN.to_string(), verb.to_string()])
+            .env(env.clone())
+            .build()
+            .expect("a hook with a path builds")
+    };
+    push(
+        &mut hooks,
+        |h| h.create_runtime().clone(),
+        Hooks::set_create_runtime,
+        hook("attach"),
+    );
+    push(
+        &mut hooks,
+        |h| h.poststop().clone(),
+        Hooks::set_poststop,
+        hook("detach"),
+    );
+    spec.set_hooks(Some(hooks));
+}
+
+fn push(
+    hooks: &mut Hooks,
+    get: impl Fn(&Hooks) -> Option<Vec<Hook>>,
+    set: impl Fn(&mut Hooks, Option<Vec<Hook>>) -> &mut Hooks,
+    hook: Hook,
+) {
+    let mut list = get(hooks).unwrap_or_default();
+    list.push(hook);
+    set(hooks, Some(list));
+}
+
+/// The network part of `state`'s output: the mode and, in bridge mode, what
+/// the hook attached (in the spirit of `docker inspect`'s NetworkSettings).
+pub fn settings(
+    id: &str,
+    annotations: Option<&std::collections::HashMap<String, String>>,
+) -> Option<serde_json::Value> {
+    let mode = annotations.and_then(|a| a.get(MODE_ANNOTATION))?;
+    let mut out = serde_json::json!({ "mode": mode });
+    let store = minirun_net::store::Store::from_env();
+    if let Ok(Some(a)) = store.load_attachment(id) {
+        if let (Some(obj), Ok(serde_json::Value::Object(rec))) =
+            (out.as_object_mut(), serde_json::to_value(&a))
+        {
+            for (k, v) in rec {
+                if k != "container" && k != "mode" {
+                    obj.insert(k, v);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with_netns() -> Spec {
+        Spec::default()
+    }
+
+    #[test]
+    fn host_removes_and_none_adds_the_network_namespace() {
+        let mut s = spec_with_netns();
+        let root = Path::new("/nonexistent");
+        apply(&mut s, Some("host"), root, "me").unwrap();
+        let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
+        assert_eq!(s.annotations().as_ref().unwrap()[MODE_ANNOTATION], "host");
+        apply(&mut s, Some("none"), root, "me").unwrap();
+        let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
+        let net: Vec<_> = ns
+            .iter()
+            .filter(|n| n.typ() == LinuxNamespaceType::Network)
+            .collect();
+        assert_eq!(net.len(), 1);
+        assert!(net[0].path().is_none());
+    }
+
+    #[test]
+    fn the_flag_wins_and_bad_modes_name_their_origin() {
+        let mut s = spec_with_netns();
+        let root = Path::new("/nonexistent");
+        let mut a = std::collections::HashMap::new();
+        a.insert(MODE_ANNOTATION.to_string(), "overlay".to_string());
+        s.set_annotations(Some(a));
+        let e = apply(&mut s, None, root, "me").unwrap_err().to_string();
+        assert!(
+            e.starts_with("config.json: annotations.org.minirun.net.mode:"),
+            "{e}"
+        );
+        assert_eq!(
+            apply(&mut s, Some("none"), root, "me").unwrap(),
+            Some(Mode::None)
+        );
+        let e = apply(&mut s, Some("container:ghost"), root, "me").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--net container:ghost: no container \"ghost\" under this --root"
+        );
+    }
+}
