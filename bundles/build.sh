@@ -32,6 +32,8 @@ make_rootfs() {
     : >"$root/etc/hosts"
     : >"$root/etc/resolv.conf"
     echo minirun >"$root/etc/hostname"
+    mkdir -p "$root/www"
+    echo "hello from a minirun container" >"$root/www/index.html"
 }
 
 mkdir -p "$out"

@@ -122,6 +122,10 @@ impl Sandbox {
         let mut config: Value =
             serde_json::from_slice(&fs::read(dest.join("config.json")).unwrap()).unwrap();
         config["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
+        // The example bundles ask for bridge networking; a test asks for it itself.
+        if let Some(a) = config["annotations"].as_object_mut() {
+            a.remove("org.minirun.net.mode");
+        }
         edit(&mut config);
         fs::write(
             dest.join("config.json"),
@@ -133,7 +137,9 @@ impl Sandbox {
 
     /// Runs a bash script in fresh mount, network and pid namespaces standing in
     /// for the host. The script sees $MINIRUN (the binary with --root set),
-    /// $ROOT (the private state dir), $T (this sandbox's directory), $RUNC and
+    /// $ROOT (the private state dir), $T (this sandbox's directory), $RUNC,
+    /// $MINIRUN_NET (the hook binary), $MINIRUN_NET_DIR and
+    /// $MINIRUN_NET_CONFIG_DIR (the hook's state and networks, in $T) and
     /// $ID (a container id no other test uses).
     pub fn run(&self, script: &str) -> Output {
         let out = Command::new("unshare")
@@ -158,6 +164,9 @@ impl Sandbox {
             )
             .env("MINIRUN_BIN", bin("minirun"))
             .env("MINIRUN_NET", bin("minirun-net"))
+            // The network hook's state and network definitions stay in the sandbox.
+            .env("MINIRUN_NET_DIR", self.dir.join("net"))
+            .env("MINIRUN_NET_CONFIG_DIR", self.dir.join("networks"))
             .env("ROOT", self.dir.join("state"))
             .env("T", &self.dir)
             .env("ID", &self.id)

@@ -56,7 +56,7 @@ fn exec_joins_the_container() {
     assert!(out.stdout.contains("rc=7\n"), "{out:?}");
     assert!(
         out.stdout
-            .contains("uid=1000 gid=1001 groups=5(tty)\nbar\n/tmp\nCapEff:\t0000000020200420\n"),
+            .contains("uid=1000 gid=1001 groups=5(tty)\nbar\n/tmp\nCapEff:\t0000000020202420\n"),
         "{out:?}"
     );
     assert!(out.stdout.contains("exec-pid-alive"), "{out:?}");

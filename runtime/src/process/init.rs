@@ -87,6 +87,12 @@ pub fn run(cfg: InitConfig) -> ! {
     let result = setup(&cfg);
     let error = match result {
         Ok(never) => match never {},
+        // The runtime closed the channel: it gave up on this container (a
+        // hook failed, say) and reports why itself.
+        Err(InitError::Channel(crate::process::channel::ChannelError::Closed)) => {
+            // SAFETY: leaving the forked child without running destructors.
+            unsafe { libc::_exit(1) }
+        }
         Err(e) => e.to_string(),
     };
     if cfg
