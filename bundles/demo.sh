@@ -15,19 +15,42 @@ echo "== building bundles"
 bash "$here/build.sh" "$here/out"
 
 export MINIRUN="$bin --root /run/minirun-demo"
-export HELLO=$here/out/hello SLEEPER=$here/out/sleeper
+export HELLO=$here/out/hello SLEEPER=$here/out/sleeper WEB=$here/out/web
 unshare --mount --net --pid --fork --kill-child --mount-proc --propagation private bash -euo pipefail -c '
+    # The sandbox stands in for the host: its own /run, network definitions
+    # kept under it, and a network namespace with nothing but lo.
     mount -t tmpfs tmpfs /run
-    echo "== minirun run $HELLO (a generated id, fresh namespaces)"
+    export MINIRUN_NET_CONFIG_DIR=/run/minirun-demo/networks
+    ip link set lo up
+
+    echo "== minirun run $HELLO (a generated id, fresh namespaces, bridge networking)"
     $MINIRUN run "$HELLO"
+
+    echo "== a web server and a client on the default bridge network"
+    $MINIRUN run -d -b "$WEB" web-1
+    $MINIRUN run -d -b "$SLEEPER" client-1
+    web_ip=$($MINIRUN state web-1 | sed -n "s/.*\"ipAddress\": \"\(.*\)\".*/\1/p")
+    echo "web-1 has $web_ip; state shows:"
+    $MINIRUN state web-1 | sed -n "/\"network\"/,/}/p"
+    echo "-- client-1: ping $web_ip, then fetch http://$web_ip:8080/"
+    $MINIRUN exec client-1 ping -c 2 "$web_ip"
+    $MINIRUN exec client-1 wget -qO- "http://$web_ip:8080/"
+    echo "-- the host side: the bridge, its veths, minirun'"'"'s nftables table"
+    ip -br link show master minirun0
+    nft list table ip minirun
+
     echo "== create / start / state / kill / delete of a long-running container"
-    (cd "$SLEEPER" && $MINIRUN create --pid-file /run/sleeper.pid sleeper)
+    (cd "$SLEEPER" && $MINIRUN create --net none --pid-file /run/sleeper.pid sleeper)
     echo "created, init pid $(cat /run/sleeper.pid)"
     $MINIRUN start sleeper
     $MINIRUN list
-    $MINIRUN state sleeper
     $MINIRUN kill sleeper KILL
     for i in $(seq 50); do $MINIRUN state sleeper | grep -q stopped && break; sleep 0.1; done
     $MINIRUN delete sleeper
-    echo "== after delete:"; $MINIRUN list
+    $MINIRUN delete -f web-1
+    $MINIRUN delete -f client-1
+    echo "== after delete: containers, links, nftables rules (all empty but lo)"
+    $MINIRUN list
+    ip -br link
+    nft list ruleset
 '

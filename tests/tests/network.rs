@@ -181,41 +181,49 @@ fn host_none_and_container_modes() {
 }
 
 #[test]
-fn the_hook_works_under_runc() {
-    let sb = Sandbox::new("netrunc");
-    let b = sb.bundle("b", &["/bin/sleep", "100"], |c| {
-        let hook = |verb: &str| {
-            json!({
-                "path": minirun_tests::bin("minirun-net"),
-                "args": ["minirun-net", verb],
-                "env": [
-                    format!("MINIRUN_NET_DIR={}", sb.dir.join("net").display()),
-                    format!("MINIRUN_NET_CONFIG_DIR={}", sb.dir.join("networks").display()),
-                ]
-            })
-        };
-        c["hooks"] = json!({"prestart": [hook("attach")], "poststop": [hook("detach")]});
-        c["annotations"] = json!({"org.minirun.net.mode": "bridge"});
-    });
-    let out = sb.run(&format!(
-        r#"{LEFTOVERS}
-        cd {b} && $RUNC run -d $ID >/dev/null 2>&1 </dev/null || {{ echo runc-failed; exit 1; }}
-        $RUNC exec $ID sh -c 'ls /sys/class/net | tr "\n" " "; echo; ip -o -4 addr show eth0 | awk "{{print \$4}}"'
-        cat $MINIRUN_NET_DIR/containers/$ID.json > $T/record.json
-        busybox ping -c1 -W2 $(sed -n 's/.*"ipAddress": "\(.*\)".*/\1/p' $T/record.json) >/dev/null && echo reachable-from-host
-        $RUNC delete -f $ID
-        leftovers
-        "#,
-        b = b.display()
-    ));
-    let record = state_json(&sb, "record.json");
-    let ip = record["ipAddress"].as_str().unwrap_or("?");
-    assert!(
-        out.stdout
-            .starts_with(&format!("eth0 lo \n{ip}/16\nreachable-from-host\n")),
-        "{out:?}"
-    );
-    assert_eq!(left(&out), "", "{out:?}");
+fn the_hook_works_under_runc_and_crun() {
+    // runc runs it as prestart, crun as createRuntime: the two places a user
+    // may put it.
+    for (runtime, stage) in [("runc", "prestart"), ("crun", "createRuntime")] {
+        let sb = Sandbox::new(&format!("net{runtime}"));
+        let b = sb.bundle("b", &["/bin/sleep", "100"], |c| {
+            let hook = |verb: &str| {
+                json!({
+                    "path": minirun_tests::bin("minirun-net"),
+                    "args": ["minirun-net", verb],
+                    "env": [
+                        format!("MINIRUN_NET_DIR={}", sb.dir.join("net").display()),
+                        format!("MINIRUN_NET_CONFIG_DIR={}", sb.dir.join("networks").display()),
+                    ]
+                })
+            };
+            c["hooks"] = json!({stage: [hook("attach")], "poststop": [hook("detach")]});
+            c["annotations"] = json!({"org.minirun.net.mode": "bridge"});
+        });
+        let out = sb.run(&format!(
+            r#"{LEFTOVERS}
+            # crun refuses this machine's hybrid cgroup layout; hide the v2 half
+            # in the sandbox's own mount namespace.
+            mount -t tmpfs tmpfs /sys/fs/cgroup/unified 2>/dev/null
+            R="{runtime} --root $T/{runtime}-state"
+            cd {b} && $R run -d $ID >/dev/null 2>&1 </dev/null || {{ echo {runtime}-failed; exit 1; }}
+            $R exec $ID sh -c 'ls /sys/class/net | tr "\n" " "; echo; ip -o -4 addr show eth0 | awk "{{print \$4}}"'
+            cat $MINIRUN_NET_DIR/containers/$ID.json > $T/record.json
+            busybox ping -c1 -W2 $(sed -n 's/.*"ipAddress": "\(.*\)".*/\1/p' $T/record.json) >/dev/null && echo reachable-from-host
+            $R delete -f $ID
+            leftovers
+            "#,
+            b = b.display()
+        ));
+        let record = state_json(&sb, "record.json");
+        let ip = record["ipAddress"].as_str().unwrap_or("?");
+        assert!(
+            out.stdout
+                .starts_with(&format!("eth0 lo \n{ip}/16\nreachable-from-host\n")),
+            "{runtime}: {out:?}"
+        );
+        assert_eq!(left(&out), "", "{runtime}: {out:?}");
+    }
 }
 
 #[test]

@@ -21,7 +21,9 @@ pub enum CgroupError {
     Resource(#[from] ResourceError),
     #[error("cgroup {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("cgroup {path}: still busy after {waited_ms} ms")]
+    #[error(
+        "cgroup {path}: Device or resource busy: it still holds processes after {waited_ms} ms"
+    )]
     Busy { path: PathBuf, waited_ms: u128 },
 }
 
@@ -258,10 +260,15 @@ impl CgroupPaths {
     /// task is still exiting is busy for a moment, so EBUSY is retried briefly.
     /// A parent it made may meanwhile hold other containers: that one stays.
     pub fn remove(&self) -> Result<(), CgroupError> {
+        self.remove_waiting(Duration::from_secs(2))
+    }
+
+    /// `remove`, giving a busy cgroup at most `patience` to empty.
+    pub fn remove_waiting(&self, patience: Duration) -> Result<(), CgroupError> {
         let mut first_err = None;
         for dir in &self.created {
             let result = if self.dirs.contains(dir) {
-                rmdir_patiently(dir)
+                rmdir_patiently(dir, patience)
             } else {
                 match fs::remove_dir(dir) {
                     Err(e)
@@ -297,6 +304,47 @@ impl CgroupPaths {
     }
 }
 
+/// The frozen cgroup `pid` sits in, if it sits in one: a v1 freezer whose
+/// state is FROZEN or a v2 cgroup that reports `frozen 1`. A frozen process
+/// cannot act on a SIGKILL until something thaws it.
+pub fn frozen_cgroup_of(pid: i32) -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    parse_hierarchies(&mountinfo).iter().find_map(|h| {
+        let dir = h.mountpoint.join(
+            own_cgroup(&proc_cgroup, h)
+                .strip_prefix("/")
+                .unwrap_or(Path::new("")),
+        );
+        let frozen = if h.v2 {
+            fs::read_to_string(dir.join("cgroup.events"))
+                .is_ok_and(|s| s.lines().any(|l| l.trim() == "frozen 1"))
+        } else {
+            h.controllers.iter().any(|c| c == "freezer")
+                && fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+        };
+        frozen.then_some(dir)
+    })
+}
+
+/// Thaws a frozen cgroup found by [`frozen_cgroup_of`].
+pub fn thaw(dir: &Path) -> Result<(), CgroupError> {
+    let (file, value) = if dir.join("freezer.state").exists() {
+        ("freezer.state", "THAWED")
+    } else {
+        ("cgroup.freeze", "0")
+    };
+    let path = dir.join(file);
+    fs::write(&path, value).map_err(io_err(&path))
+}
+
+/// The processes of a cgroup directory.
+pub fn procs_of(dir: &Path) -> Vec<i32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
 /// A new v1 cpuset cgroup starts with no cpus and no memory nodes, and refuses
 /// tasks until it has some: give it its parent's.
 fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
@@ -314,14 +362,14 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn rmdir_patiently(dir: &Path) -> Result<(), CgroupError> {
+fn rmdir_patiently(dir: &Path, patience: Duration) -> Result<(), CgroupError> {
     let start = Instant::now();
     loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                if start.elapsed() > Duration::from_secs(2) {
+                if start.elapsed() >= patience {
                     return Err(CgroupError::Busy {
                         path: dir.to_path_buf(),
                         waited_ms: start.elapsed().as_millis(),

@@ -456,6 +456,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> 
     };
     let _lock = c.lock()?;
     let mut state = c.state.clone();
+    let mut left_frozen = false;
     match state.status {
         Status::Running | Status::Paused if !force => {
             return Err(LifecycleError::WrongStatus {
@@ -468,7 +469,32 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> 
         _ => {
             if c.is_alive() {
                 let _ = signal_container(&state, Signal::SIGKILL, !state.own_pid_ns);
-                if !wait_gone(state.pid, Duration::from_secs(10)) {
+                let frozen = crate::cgroups::frozen_cgroup_of(state.pid);
+                // A frozen cgroup holding nothing but this container's
+                // processes is thawed so the kill lands; someone else's
+                // processes are never thawed by us.
+                if let Some(dir) = &frozen {
+                    let ours = state.cgroups.pids();
+                    let theirs = crate::cgroups::procs_of(dir);
+                    if theirs.iter().all(|p| ours.contains(p)) {
+                        if let Err(e) = crate::cgroups::thaw(dir) {
+                            log::warn(&e.to_string());
+                        }
+                    }
+                }
+                if let Some(frozen) =
+                    frozen.filter(|_| !wait_gone(state.pid, Duration::from_secs(1)))
+                {
+                    left_frozen = true;
+                    // As crun: the kill is pending and lands when the cgroup
+                    // thaws; the container is deleted now, and cgroups that
+                    // still hold the process are reported below.
+                    log::warn(&format!(
+                        "container {id}: init {} is frozen in {}: SIGKILL is pending until it thaws",
+                        state.pid,
+                        frozen.display()
+                    ));
+                } else if !wait_gone(state.pid, Duration::from_secs(10)) {
                     return Err(LifecycleError::Refused(format!(
                         "container {id}: init {} did not die after SIGKILL",
                         state.pid
@@ -492,7 +518,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> 
     ) {
         log::warn(&e.to_string());
     }
-    if let Err(e) = state.cgroups.remove() {
+    if left_frozen {
+        // Its cgroups hold the frozen process until it thaws and dies: say
+        // so, but the container itself is gone.
+        if let Err(e) = state.cgroups.remove_waiting(Duration::ZERO) {
+            log::warn(&e.to_string());
+        }
+    } else if let Err(e) = state.cgroups.remove() {
         errors.push(e.to_string());
     }
     if let Err(e) = fs::remove_dir_all(&c.dir) {
