@@ -1,11 +1,12 @@
 #!/bin/bash
 # tests/deps.sh — installs the Debian packages the demo and the tests use, when
-# missing: busybox-static (bundles), runc and crun (reference runtimes), python3
+# missing: busybox-static (bundles), runc, crun and podman (reference runtimes and
+# the hooks.d integration), python3
 # (console-socket receiver, conformance suite), util-linux (unshare), file,
 # libnftables-dev (minirun-net links libnftables), nftables and iproute2 (tests
 # inspect rules and links with nft and ip; the product never runs them).
 set -euo pipefail
-pkgs=(busybox-static runc crun python3 util-linux file procps iproute2 libnftables-dev nftables)
+pkgs=(busybox-static runc crun podman python3 util-linux file procps iproute2 libnftables-dev nftables)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
