@@ -397,3 +397,44 @@ fn podman_with_network_none_gets_bridge_from_the_shipped_hooks_dir() {
     );
     assert_eq!(left(&out), "", "{out:?}");
 }
+
+#[test]
+fn masquerade_takes_a_container_beyond_the_host() {
+    // "Beyond the host" is a second namespace behind a veth, in the sandbox,
+    // on a documentation range; it has no route back to the bridge subnet, so
+    // an answer proves the container's traffic left under the host's address.
+    let sb = Sandbox::new("netmasq");
+    let b = sb.bundle(
+        "b",
+        // (no -T: busybox's wget crashes with it)
+        &["/bin/wget", "-qO-", "http://198.51.100.1:8080/index.html"],
+        |_| {},
+    );
+    let www = sb.dir.join("www");
+    fs::create_dir_all(&www).unwrap();
+    fs::write(www.join("index.html"), "from beyond the host\n").unwrap();
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        mount -t tmpfs tmpfs /run
+        ip netns add beyond
+        ip link add out0 type veth peer name out1
+        ip link set out1 netns beyond
+        ip addr add 198.51.100.2/24 dev out0 && ip link set out0 up
+        ip -n beyond addr add 198.51.100.1/24 dev out1 && ip -n beyond link set out1 up
+        ip netns exec beyond busybox httpd -f -p 198.51.100.1:8080 -h {www} & httpd=$!
+        sleep 0.2
+        $MINIRUN run --net bridge -b {b} $ID; echo rc=$?
+        kill $httpd; wait $httpd 2>/dev/null
+        ip link del out0; ip netns del beyond
+        leftovers
+        "#,
+        www = www.display(),
+        b = b.display()
+    ));
+    assert!(
+        out.stdout.starts_with("from beyond the host\nrc=0\n"),
+        "{out:?}"
+    );
+    assert_eq!(left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
