@@ -2,15 +2,20 @@
 //!
 //! attach, in order, each finished step undone in reverse when a later one
 //! fails: lease an address → the bridge (made on first use) with the gateway
-//! address → the veth pair, its container end born in the container's
-//! namespace → eth0's address, `lo` and the default route, through a netlink
-//! socket inside that namespace → the network's firewall elements → the /etc
-//! files → the attachment record. All of it under the network's lock, so the
-//! last container to leave can take the bridge down without racing the next
-//! one to arrive.
+//! address and `route_localnet` → the veth pair, its container end born in
+//! the container's namespace → eth0's address, `lo` and the default route,
+//! through a netlink socket inside that namespace → host-port claims and one
+//! firewall transaction (the network's shared elements and the container's
+//! published ports) → stale UDP conntrack entries → the /etc files → the
+//! attachment record. All of it under the network's lock, so the last
+//! container to leave can take the bridge down without racing the next one to
+//! arrive; claims and firewall also under the firewall's lock (host ports are
+//! shared by all networks).
 //!
-//! detach, from the record alone: veth → lease → when the network has no
-//! container left, its firewall elements and its bridge → files → record.
+//! detach, from the record alone, firewall first so no packet is forwarded to
+//! an address about to go: published ports and claims → veth → lease → when
+//! the network has no container left, its firewall elements and its bridge →
+//! files → record.
 
 use std::fs;
 use std::io;
@@ -20,12 +25,15 @@ use std::path::PathBuf;
 
 use rtnetlink::LinkBridge;
 
+use crate::conntrack::{self, UdpDestination};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files::{self, EtcError};
 use crate::firewall::nftables::Nftables;
-use crate::firewall::{FirewallDriver, FirewallError};
+use crate::firewall::{Dnat, FirewallDriver, FirewallError};
+use crate::host_ports::{self, HostPortError};
 use crate::ipam::{IpamError, Lease, Pool, Subnet};
 use crate::netlink::{Netlink, NetlinkError};
+use crate::ports::{PortMapping, Protocol};
 use crate::store::{
     write_whole, Attachment, Network, Store, StoreError, DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
@@ -62,19 +70,37 @@ pub enum BridgeError {
     },
     #[error(transparent)]
     Etc(#[from] EtcError),
+    #[error(transparent)]
+    HostPort(#[from] HostPortError),
+    #[error("setting {path}: {source}")]
+    Sysctl { path: String, source: io::Error },
 }
 
 pub struct BridgeDriver {
     pub store: Store,
     /// The network to attach to (`org.minirun.net.network`, default `bridge`).
     pub network: String,
+    /// Ports to publish (`org.minirun.net.ports`); host port 0 is picked.
+    pub ports: Vec<PortMapping>,
 }
 
 /// A finished attach step, for the undo.
 enum Done {
     Lease(Lease),
     Veth(String),
+    /// Claimed and in the firewall: resolved mappings, container address, id.
+    Published(Vec<PortMapping>, Ipv4Addr, String),
     Files(PathBuf),
+}
+
+fn dnats(ports: &[PortMapping], ip: Ipv4Addr) -> Vec<Dnat> {
+    ports
+        .iter()
+        .map(|m| Dnat {
+            mapping: *m,
+            container_ip: ip,
+        })
+        .collect()
 }
 
 impl BridgeDriver {
@@ -106,19 +132,64 @@ impl BridgeDriver {
         Ok(net)
     }
 
-    fn firewall(&self, net: &Network, add: bool) -> Result<(), BridgeError> {
-        let fw_err = |source| BridgeError::Firewall {
+    fn fw_err(net: &Network) -> impl FnOnce(FirewallError) -> BridgeError + '_ {
+        move |source| BridgeError::Firewall {
             network: net.name.clone(),
             source,
-        };
-        let _lock = self.store.lock_firewall()?;
-        let nft = Nftables::new().map_err(fw_err)?;
-        if add {
-            nft.add_network(net).map_err(fw_err)
-        } else {
-            let last = !self.any_network_in_use()?;
-            nft.remove_network(net, last).map_err(fw_err)
         }
+    }
+
+    /// Claims the host ports and installs the network and the ports in one
+    /// transaction, under the firewall lock. Returns the resolved mappings.
+    fn publish(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        c: &Container,
+        host_if: &str,
+        ip: Ipv4Addr,
+    ) -> Result<Vec<PortMapping>, BridgeError> {
+        let _lock = self.store.lock_firewall()?;
+        let is_live = |name: &str| nl.link_by_name(name).map_or(true, |l| l.is_some());
+        let claims = self.store.ports_dir();
+        let ports = host_ports::claim(&claims, &self.ports, &c.id, host_if, &is_live)?;
+        let installed = Nftables::new()
+            .and_then(|nft| nft.attach(net, &dnats(&ports, ip)))
+            .map_err(Self::fw_err(net));
+        if let Err(e) = installed {
+            host_ports::release(&claims, &ports, &c.id);
+            return Err(e);
+        }
+        Ok(ports)
+    }
+
+    /// Removes published ports and their claims (not the network's elements).
+    fn unpublish(
+        &self,
+        net: &Network,
+        ports: &[PortMapping],
+        ip: Ipv4Addr,
+        container: &str,
+    ) -> Result<(), BridgeError> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.store.lock_firewall()?;
+        let removed = Nftables::new()
+            .and_then(|nft| nft.detach(net, &dnats(ports, ip), false, false))
+            .map_err(Self::fw_err(net));
+        host_ports::release(&self.store.ports_dir(), ports, container);
+        removed
+    }
+
+    /// The network's shared firewall elements go (and the table with the last
+    /// network).
+    fn firewall_remove_network(&self, net: &Network) -> Result<(), BridgeError> {
+        let _lock = self.store.lock_firewall()?;
+        let table_unused = !self.any_network_in_use()?;
+        Nftables::new()
+            .and_then(|nft| nft.detach(net, &[], true, table_unused))
+            .map_err(Self::fw_err(net))
     }
 
     /// Whether any network still has a lease (the firewall lock is held).
@@ -199,6 +270,13 @@ impl BridgeDriver {
         nl.add_address(&net.bridge, bridge_index, net.gateway, net.subnet.prefix())?;
         nl.set_up(&net.bridge, bridge_index)?;
         enable_forwarding()?;
+        // 127.0.0.1:PORT reaches published ports only if the kernel routes
+        // loopback sources out of the bridge; only minirun's bridges, never
+        // `all` (the firewall drops containers' own traffic to 127/8).
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        )?;
 
         let mac = veth::mac_for(lease.ip);
         veth::create(
@@ -223,7 +301,19 @@ impl BridgeDriver {
         inside.add_default_route(net.gateway, eth0)?;
         drop(inside);
 
-        self.firewall(net, true)?;
+        let ports = self.publish(nl, net, c, &host_if, lease.ip)?;
+        done.push(Done::Published(ports.clone(), lease.ip, c.id.clone()));
+        let udp: Vec<UdpDestination> = ports
+            .iter()
+            .filter(|m| m.protocol == Protocol::Udp)
+            .map(|m| UdpDestination {
+                ip: m.host_ip,
+                port: m.host_port,
+            })
+            .collect();
+        if let Err(e) = conntrack::flush_udp(&udp) {
+            eprintln!("minirun-net: {}: {e}", c.id);
+        }
 
         let files = self.store.container_files(&c.id);
         done.push(Done::Files(files.clone()));
@@ -252,6 +342,7 @@ impl BridgeDriver {
             host_interface: host_if,
             interface: CONTAINER_INTERFACE.into(),
             mtu: net.mtu,
+            ports,
         };
         self.store.save_attachment(&record)?;
         Ok(record)
@@ -266,6 +357,7 @@ impl BridgeDriver {
             let result = match step {
                 Done::Files(dir) => remove_dir(&dir),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
+                Done::Published(ports, ip, id) => self.unpublish(net, &ports, ip, &id),
                 Done::Lease(lease) => self
                     .pool(net, &leases)
                     .release(lease.ip, &lease.container)
@@ -287,7 +379,7 @@ impl BridgeDriver {
             Err(e) => return vec![e.into()],
         }
         let mut errors = Vec::new();
-        errors.extend(self.firewall(net, false).err());
+        errors.extend(self.firewall_remove_network(net).err());
         let marker = self.store.bridge_marker(&net.name);
         if fs::read_to_string(&marker).is_ok_and(|b| b == net.bridge) {
             match nl.delete_link(&net.bridge) {
@@ -333,16 +425,14 @@ impl NetworkDriver for BridgeDriver {
             Ok(l) => l,
             Err(e) => return vec![e.into()],
         };
-        let net = Network {
-            name: r.network.clone(),
-            bridge: r.bridge.clone(),
-            subnet: match Subnet::new(r.ip_address, r.prefix_len) {
-                Ok(s) => s,
-                Err(e) => return vec![e.into()],
-            },
-            gateway: r.gateway,
-            mtu: r.mtu,
+        let net = match r.network_def() {
+            Ok(n) => n,
+            Err(e) => return vec![e.into()],
         };
+        errors.extend(
+            self.unpublish(&net, &r.ports, r.ip_address, &r.container)
+                .err(),
+        );
         errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
         let leases = self.store.leases(&r.network);
         errors.extend(
@@ -379,6 +469,48 @@ fn overlapping_route(
             Subnet::new(*dest, (*prefix).min(30)).is_ok_and(|r| r.overlaps(subnet))
         })
         .map(|(dest, prefix, _)| format!("{dest}/{prefix}"))
+}
+
+/// Rebuilds minirun's firewall from the attachment records (after someone
+/// flushed the ruleset). Returns how many containers' ports it restored.
+pub fn reload(store: &Store) -> Result<usize, BridgeError> {
+    let records = store.list_attachments()?;
+    let mut networks: Vec<Network> = Vec::new();
+    let mut ports = Vec::new();
+    for r in &records {
+        let net = r.network_def()?;
+        if !networks.iter().any(|n| n.name == net.name) {
+            networks.push(net);
+        }
+        ports.extend(dnats(&r.ports, r.ip_address));
+    }
+    let _lock = store.lock_firewall()?;
+    for net in &networks {
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        )?;
+    }
+    let fw = |source| BridgeError::Firewall {
+        network: networks
+            .first()
+            .map_or_else(String::new, |n| n.name.clone()),
+        source,
+    };
+    Nftables::new()
+        .and_then(|nft| nft.rebuild(&networks, &ports))
+        .map_err(fw)?;
+    Ok(records.iter().filter(|r| !r.ports.is_empty()).count())
+}
+
+fn sysctl(path: &str, value: &str) -> Result<(), BridgeError> {
+    if fs::read_to_string(path).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    fs::write(path, value).map_err(|source| BridgeError::Sysctl {
+        path: path.to_string(),
+        source,
+    })
 }
 
 fn enable_forwarding() -> Result<(), BridgeError> {

@@ -7,12 +7,15 @@
 //! `store` keeps what it did on disk for `detach`.
 
 pub mod bridge;
+pub mod conntrack;
 pub mod driver;
 pub mod etc_files;
 pub mod firewall;
+pub mod host_ports;
 pub mod ipam;
 pub mod mode;
 pub mod netlink;
+pub mod ports;
 pub mod state;
 pub mod store;
 pub mod veth;

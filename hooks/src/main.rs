@@ -9,9 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use minirun_net::bridge::BridgeDriver;
+use minirun_net::bridge::{self, BridgeDriver};
 use minirun_net::driver::{Container, NetworkDriver};
 use minirun_net::mode::{self, Mode, NETWORK_ANNOTATION};
+use minirun_net::ports::{self, PORTS_ANNOTATION};
 use minirun_net::state::HookState;
 use minirun_net::store::{Store, DEFAULT_NETWORK};
 
@@ -22,7 +23,8 @@ use minirun_net::store::{Store, DEFAULT_NETWORK};
     about = "OCI network hook for minirun, runc and crun: Docker's bridge mode",
     after_help = "Reads the OCI state on stdin. The mode comes from the annotation \
 org.minirun.net.mode (bridge when absent), the network from org.minirun.net.network \
-(default: bridge). MINIRUN_NET_DIR and MINIRUN_NET_CONFIG_DIR move the state and \
+(default: bridge), published ports from org.minirun.net.ports (Docker's -p specs, \
+comma-separated). MINIRUN_NET_DIR and MINIRUN_NET_CONFIG_DIR move the state and \
 network directories (/run/minirun/net, /var/lib/minirun/networks)."
 )]
 struct Cli {
@@ -36,6 +38,9 @@ enum Command {
     Attach,
     /// poststop: detach it again (idempotent).
     Detach,
+    /// Rebuild minirun's nftables table from the attachment records (after
+    /// `nft flush ruleset` or a firewall reload wiped it).
+    Reload,
 }
 
 fn main() -> ExitCode {
@@ -50,11 +55,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let state = HookState::read(std::io::stdin().lock())?;
     let store = Store::from_env();
+    if let Command::Reload = cli.command {
+        let n = bridge::reload(&store).context("reload")?;
+        eprintln!("minirun-net: firewall rebuilt; published ports of {n} container(s) restored");
+        return Ok(());
+    }
+    let state = HookState::read(std::io::stdin().lock())?;
     match cli.command {
         Command::Attach => attach(&state, store),
         Command::Detach => detach(&state, store),
+        Command::Reload => unreachable!("handled above"),
     }
 }
 
@@ -70,8 +81,18 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         .get(NETWORK_ANNOTATION)
         .cloned()
         .unwrap_or_else(|| DEFAULT_NETWORK.to_string());
+    let ports = match state.annotations.get(PORTS_ANNOTATION) {
+        Some(list) => {
+            ports::parse_list(list).with_context(|| format!("annotation {PORTS_ANNOTATION}"))?
+        }
+        None => Vec::new(),
+    };
     let container = Container::from_state(state)?;
-    let driver = BridgeDriver { store, network };
+    let driver = BridgeDriver {
+        store,
+        network,
+        ports,
+    };
     driver
         .attach(&container)
         .with_context(|| format!("attach container {}", state.id))?;
@@ -85,6 +106,7 @@ fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
     let driver = BridgeDriver {
         store,
         network: record.network.clone(),
+        ports: Vec::new(),
     };
     let errors = driver.detach(&record);
     if errors.is_empty() {

@@ -17,6 +17,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::ipam::Subnet;
+use crate::ports::PortMapping;
 
 pub const RUN_DIR_ENV: &str = "MINIRUN_NET_DIR";
 pub const CONFIG_DIR_ENV: &str = "MINIRUN_NET_CONFIG_DIR";
@@ -79,6 +80,32 @@ impl Store {
     /// The directory of the container's /etc files.
     pub fn container_files(&self, id: &str) -> PathBuf {
         self.run_dir.join("containers").join(id)
+    }
+
+    /// The host-port claims of all networks.
+    pub fn ports_dir(&self) -> PathBuf {
+        self.run_dir.join("ports")
+    }
+
+    /// Every attachment record, for reload.
+    pub fn list_attachments(&self) -> Result<Vec<Attachment>, StoreError> {
+        let dir = self.run_dir.join("containers");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut out = Vec::new();
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".json") {
+                if let Some(a) = self.load_attachment(id)? {
+                    out.push(a);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.container.cmp(&b.container));
+        Ok(out)
     }
 
     /// Present while the network's bridge is one minirun made (and so may
@@ -248,6 +275,22 @@ pub struct Attachment {
     /// The veth end in the container.
     pub interface: String,
     pub mtu: u32,
+    /// Published ports, host ports resolved.
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+}
+
+impl Attachment {
+    /// The network it is on, as far as detach and reload need it.
+    pub fn network_def(&self) -> Result<Network, crate::ipam::IpamError> {
+        Ok(Network {
+            name: self.network.clone(),
+            bridge: self.bridge.clone(),
+            subnet: Subnet::new(self.ip_address, self.prefix_len)?,
+            gateway: self.gateway,
+            mtu: self.mtu,
+        })
+    }
 }
 
 #[cfg(test)]

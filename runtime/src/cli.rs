@@ -100,6 +100,12 @@ pub struct CreateArgs {
     /// namespaces).
     #[arg(long, visible_alias = "network", value_name = "MODE")]
     pub net: Option<String>,
+
+    /// Publish a container port, as Docker's -p:
+    /// [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp], ranges allowed; repeatable.
+    /// Implies bridge networking.
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use minirun_net::mode::{Mode, ModeError, MODE_ANNOTATION};
+use minirun_net::ports::{self, PORTS_ANNOTATION};
 use minirun_net::store::{CONFIG_DIR_ENV, RUN_DIR_ENV};
 use oci_spec::runtime::{
     Hook, HookBuilder, Hooks, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Spec,
@@ -37,6 +38,13 @@ pub enum NetworkError {
     NotRunning { id: String, status: Status },
     #[error("--net container:{id}: {source}")]
     Container { id: String, source: ContainerError },
+    #[error("{origin}: {source}")]
+    Ports {
+        origin: String,
+        source: ports::PortError,
+    },
+    #[error("published ports need bridge networking, not {0}")]
+    PortsNeedBridge(Mode),
     #[error("bridge networking needs the {HOOK_BIN} hook binary: {0} does not exist (set {HOOK_BIN_ENV})")]
     NoHookBinary(PathBuf),
 }
@@ -46,9 +54,33 @@ pub enum NetworkError {
 pub fn apply(
     spec: &mut Spec,
     flag: Option<&str>,
+    publish: &[String],
     root: &Path,
     own_id: &str,
 ) -> Result<Option<Mode>, NetworkError> {
+    let annotated_ports = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(PORTS_ANNOTATION))
+        .cloned();
+    let ports = if publish.is_empty() {
+        annotated_ports
+            .map(|list| {
+                ports::parse_list(&list).map_err(|source| NetworkError::Ports {
+                    origin: format!("config.json: annotations.{PORTS_ANNOTATION}"),
+                    source,
+                })?;
+                Ok(list)
+            })
+            .transpose()?
+    } else {
+        let list = publish.join(",");
+        ports::parse_list(&list).map_err(|source| NetworkError::Ports {
+            origin: "-p".into(),
+            source,
+        })?;
+        Some(list)
+    };
     let mode = match flag {
         Some(f) => f.parse().map_err(|source| NetworkError::Mode {
             origin: "--net".into(),
@@ -63,9 +95,14 @@ pub fn apply(
                 origin: format!("config.json: annotations.{MODE_ANNOTATION}"),
                 source,
             })?,
+            // Publishing a port means Docker's default network.
+            None if ports.is_some() => Mode::Bridge,
             None => return Ok(None),
         },
     };
+    if ports.is_some() && mode != Mode::Bridge {
+        return Err(NetworkError::PortsNeedBridge(mode));
+    }
     match &mode {
         Mode::Host => set_network_namespace(spec, None, false),
         Mode::None => set_network_namespace(spec, None, true),
@@ -80,6 +117,9 @@ pub fn apply(
     }
     let mut annotations = spec.annotations().clone().unwrap_or_default();
     annotations.insert(MODE_ANNOTATION.to_string(), mode.to_string());
+    if let Some(list) = ports {
+        annotations.insert(PORTS_ANNOTATION.to_string(), list);
+    }
     spec.set_annotations(Some(annotations));
     Ok(Some(mode))
 }
@@ -225,11 +265,11 @@ mod tests {
     fn host_removes_and_none_adds_the_network_namespace() {
         let mut s = spec_with_netns();
         let root = Path::new("/nonexistent");
-        apply(&mut s, Some("host"), root, "me").unwrap();
+        apply(&mut s, Some("host"), &[], root, "me").unwrap();
         let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
         assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
         assert_eq!(s.annotations().as_ref().unwrap()[MODE_ANNOTATION], "host");
-        apply(&mut s, Some("none"), root, "me").unwrap();
+        apply(&mut s, Some("none"), &[], root, "me").unwrap();
         let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
         let net: Vec<_> = ns
             .iter()
@@ -246,19 +286,37 @@ mod tests {
         let mut a = std::collections::HashMap::new();
         a.insert(MODE_ANNOTATION.to_string(), "overlay".to_string());
         s.set_annotations(Some(a));
-        let e = apply(&mut s, None, root, "me").unwrap_err().to_string();
+        let e = apply(&mut s, None, &[], root, "me")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("config.json: annotations.org.minirun.net.mode:"),
             "{e}"
         );
         assert_eq!(
-            apply(&mut s, Some("none"), root, "me").unwrap(),
+            apply(&mut s, Some("none"), &[], root, "me").unwrap(),
             Some(Mode::None)
         );
-        let e = apply(&mut s, Some("container:ghost"), root, "me").unwrap_err();
+        let e = apply(&mut s, Some("container:ghost"), &[], root, "me").unwrap_err();
         assert_eq!(
             e.to_string(),
             "--net container:ghost: no container \"ghost\" under this --root"
+        );
+    }
+
+    #[test]
+    fn published_ports_are_checked_and_need_bridge() {
+        let root = Path::new("/nonexistent");
+        let mut s = spec_with_netns();
+        let e = apply(&mut s, None, &["0:80".into()], root, "me").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "-p: port spec \"0:80\": host port 0 is outside 1-65535"
+        );
+        let e = apply(&mut s, Some("host"), &["8080:80".into()], root, "me").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "published ports need bridge networking, not host"
         );
     }
 }

@@ -1,8 +1,12 @@
-//! The firewall a bridge network needs: masquerade for traffic leaving its
-//! subnet. One driver per mechanism; nftables is the one there is.
+//! The firewall of bridge networks: masquerade for traffic leaving a subnet,
+//! and published ports (DNAT from any local address or one host IP, hairpin,
+//! 127.0.0.1). One driver per mechanism; nftables is the one there is.
 
 pub mod nftables;
 
+use std::net::Ipv4Addr;
+
+use crate::ports::PortMapping;
 use crate::store::Network;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,10 +17,29 @@ pub enum FirewallError {
     NoContext,
 }
 
+/// A published port and where it leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dnat {
+    /// `host_port` is resolved (never 0).
+    pub mapping: PortMapping,
+    pub container_ip: Ipv4Addr,
+}
+
 pub trait FirewallDriver {
-    /// Adds the network's rules; doing it again changes nothing.
-    fn add_network(&self, net: &Network) -> Result<(), FirewallError>;
-    /// Removes the network's rules; `last` says no other network is in use, so
-    /// minirun's table goes too. Removing what is not there is fine.
-    fn remove_network(&self, net: &Network, last: bool) -> Result<(), FirewallError>;
+    /// One transaction: the network's shared rules (made once, doing it again
+    /// changes nothing) and the container's published ports.
+    fn attach(&self, net: &Network, ports: &[Dnat]) -> Result<(), FirewallError>;
+    /// One transaction: the container's ports go; the network's shared rules
+    /// too when `network_unused`, and minirun's whole table when
+    /// `table_unused`. Removing what is not there is fine.
+    fn detach(
+        &self,
+        net: &Network,
+        ports: &[Dnat],
+        network_unused: bool,
+        table_unused: bool,
+    ) -> Result<(), FirewallError>;
+    /// Replaces everything minirun has in the firewall with `networks` and
+    /// `ports` (after someone flushed the ruleset), in one transaction.
+    fn rebuild(&self, networks: &[Network], ports: &[Dnat]) -> Result<(), FirewallError>;
 }

@@ -1,11 +1,27 @@
 //! nftables through libnftables, in-process: one context, and every change a
 //! single command buffer the kernel applies as one transaction.
 //!
-//! minirun owns one table, `ip minirun`. Networks are elements of its sets, so
-//! the rules never change with the number of networks or containers:
-//! - `subnets`: the networks' subnets; traffic from them that leaves through an
-//!   interface that is not one of minirun's bridges is masqueraded;
-//! - `bridges`: the networks' bridge interfaces.
+//! minirun owns one table, `ip minirun`. Networks and published ports are
+//! elements of its sets and maps, so the rules never change with the number of
+//! networks or containers, and attaching the thousandth published container
+//! costs what the first did (one map lookup per packet, one element per port):
+//! - `subnets`, `bridges`: the networks; traffic from a subnet leaving through
+//!   an interface that is not one of minirun's bridges is masqueraded;
+//! - `publish_any` (proto . port → container ip . port) and `publish_addr`
+//!   (host ip . proto . port → …): DNAT for traffic to a local address, in
+//!   prerouting (from outside and from containers) and output (from the host
+//!   itself, 127.0.0.1 included);
+//! - DNAT'd traffic from a container subnet (hairpin) or from 127.0.0.0/8
+//!   (localhost; `route_localnet` is set on minirun's bridges) is masqueraded
+//!   as it enters a bridge, so the answer comes back the same way;
+//! - new connections from a bridge to 127.0.0.0/8 are dropped: `route_localnet`
+//!   must not open the host's loopback services to containers (CVE-2020-8558).
+//!
+//! Why libnftables' command buffer rather than raw nf_tables netlink: one
+//! transaction per attach holds a handful of element commands, and the
+//! library's parser costs microseconds next to the kernel's commit; building
+//! expression bytecode by hand would be the bulk of the crate for no
+//! measurable gain.
 //!
 //! libnftables is bound by hand: six functions of a stable C API. The crates
 //! that speak nftables either run the `nft` binary per change (which the
@@ -15,7 +31,7 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
 
-use super::{FirewallDriver, FirewallError};
+use super::{Dnat, FirewallDriver, FirewallError};
 use crate::store::Network;
 
 #[allow(non_camel_case_types)]
@@ -81,64 +97,178 @@ impl Drop for Nftables {
     }
 }
 
-/// The table, its sets and its rules, made if missing; the rules are rewritten
-/// so a table left by an older minirun gets today's.
+/// The table, its sets, maps and rules, made if missing; the rules are
+/// rewritten so a table left by an older minirun gets today's.
 fn ensure_table() -> String {
     format!(
         "add table ip {TABLE}
 add set ip {TABLE} subnets {{ type ipv4_addr; flags interval; }}
 add set ip {TABLE} bridges {{ type ifname; }}
+add map ip {TABLE} publish_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+add map ip {TABLE} publish_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+add chain ip {TABLE} publish
+add chain ip {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+add chain ip {TABLE} output {{ type nat hook output priority -100; policy accept; }}
 add chain ip {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+add chain ip {TABLE} input {{ type filter hook input priority filter; policy accept; }}
+flush chain ip {TABLE} publish
+flush chain ip {TABLE} prerouting
+flush chain ip {TABLE} output
 flush chain ip {TABLE} postrouting
+flush chain ip {TABLE} input
+add rule ip {TABLE} publish dnat ip to ip daddr . meta l4proto . th dport map @publish_addr
+add rule ip {TABLE} publish dnat ip to meta l4proto . th dport map @publish_any
+add rule ip {TABLE} prerouting fib daddr type local jump publish
+add rule ip {TABLE} output fib daddr type local jump publish
+add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
+add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr @subnets masquerade
 add rule ip {TABLE} postrouting ip saddr @subnets oifname != @bridges masquerade
+add rule ip {TABLE} input iifname @bridges ip daddr 127.0.0.0/8 ct state != {{ established, related }} drop
 "
     )
 }
 
-fn elements(net: &Network) -> [(&'static str, String); 2] {
+/// The network's elements: (set, element).
+fn network_elements(net: &Network) -> [(&'static str, String); 2] {
     [
         ("subnets", net.subnet.to_string()),
         ("bridges", format!("\"{}\"", net.bridge)),
     ]
 }
 
-pub fn add_network_commands(net: &Network) -> String {
+/// A published port's element: (map, key : value).
+fn port_element(d: &Dnat) -> (&'static str, String) {
+    let m = &d.mapping;
+    let value = format!("{} . {}", d.container_ip, m.container_port);
+    match m.host_ip {
+        Some(ip) => (
+            "publish_addr",
+            format!("{ip} . {} . {} : {value}", m.protocol, m.host_port),
+        ),
+        None => (
+            "publish_any",
+            format!("{} . {} : {value}", m.protocol, m.host_port),
+        ),
+    }
+}
+
+fn add(c: &mut String, set: &str, element: &str) {
+    c.push_str(&format!("add element ip {TABLE} {set} {{ {element} }}\n"));
+}
+
+/// Deleting what is missing is an error in nftables, so the element is first
+/// added: the pair always succeeds and leaves it gone. (An element of the same
+/// key with another value is not ours: the add fails and the transaction with
+/// it, which is what must happen.)
+fn remove(c: &mut String, set: &str, element: &str) {
+    add(c, set, element);
+    c.push_str(&format!(
+        "delete element ip {TABLE} {set} {{ {element} }}\n"
+    ));
+}
+
+pub fn attach_commands(net: &Network, ports: &[Dnat]) -> String {
     let mut c = ensure_table();
-    for (set, element) in elements(net) {
-        c.push_str(&format!("add element ip {TABLE} {set} {{ {element} }}\n"));
+    for (set, element) in network_elements(net) {
+        add(&mut c, set, &element);
+    }
+    for d in ports {
+        let (map, element) = port_element(d);
+        add(&mut c, map, &element);
     }
     c
 }
 
-/// Deleting what is missing is an error in nftables, so each element (and the
-/// table) is first added: the pair always succeeds and leaves it gone.
-pub fn remove_network_commands(net: &Network, last: bool) -> String {
+pub fn detach_commands(
+    net: &Network,
+    ports: &[Dnat],
+    network_unused: bool,
+    table_unused: bool,
+) -> String {
     let mut c = ensure_table();
-    if last {
+    if table_unused {
         c.push_str(&format!("delete table ip {TABLE}\n"));
         return c;
     }
-    for (set, element) in elements(net) {
-        c.push_str(&format!(
-            "add element ip {TABLE} {set} {{ {element} }}\ndelete element ip {TABLE} {set} {{ {element} }}\n"
-        ));
+    for d in ports {
+        let (map, element) = port_element(d);
+        remove(&mut c, map, &element);
+    }
+    if network_unused {
+        for (set, element) in network_elements(net) {
+            remove(&mut c, set, &element);
+        }
+    }
+    c
+}
+
+pub fn rebuild_commands(networks: &[Network], ports: &[Dnat]) -> String {
+    let mut c = format!("add table ip {TABLE}\ndelete table ip {TABLE}\n");
+    if networks.is_empty() {
+        return c;
+    }
+    c.push_str(&ensure_table());
+    for net in networks {
+        for (set, element) in network_elements(net) {
+            add(&mut c, set, &element);
+        }
+    }
+    for d in ports {
+        let (map, element) = port_element(d);
+        add(&mut c, map, &element);
     }
     c
 }
 
 impl FirewallDriver for Nftables {
-    fn add_network(&self, net: &Network) -> Result<(), FirewallError> {
-        self.run(&add_network_commands(net))
+    fn attach(&self, net: &Network, ports: &[Dnat]) -> Result<(), FirewallError> {
+        self.run(&attach_commands(net, ports))
     }
 
-    fn remove_network(&self, net: &Network, last: bool) -> Result<(), FirewallError> {
-        self.run(&remove_network_commands(net, last))
+    fn detach(
+        &self,
+        net: &Network,
+        ports: &[Dnat],
+        network_unused: bool,
+        table_unused: bool,
+    ) -> Result<(), FirewallError> {
+        match self.run(&detach_commands(net, ports, network_unused, table_unused)) {
+            Ok(()) => Ok(()),
+            // One element that is no longer ours fails the whole batch: remove
+            // the rest one by one, and report the first failure.
+            Err(e) if !table_unused && ports.len() > 1 => {
+                let mut first = Some(e);
+                let mut all_ok = true;
+                for d in ports {
+                    if let Err(e) =
+                        self.run(&detach_commands(net, std::slice::from_ref(d), false, false))
+                    {
+                        all_ok = false;
+                        first.get_or_insert(e);
+                    }
+                }
+                if all_ok && network_unused {
+                    self.run(&detach_commands(net, &[], true, false))?;
+                }
+                match (all_ok, first) {
+                    (true, _) => Ok(()),
+                    (false, Some(e)) => Err(e),
+                    (false, None) => Ok(()),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn rebuild(&self, networks: &[Network], ports: &[Dnat]) -> Result<(), FirewallError> {
+        self.run(&rebuild_commands(networks, ports))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::PortMapping;
 
     fn net() -> Network {
         Network {
@@ -150,16 +280,51 @@ mod tests {
         }
     }
 
+    fn dnat(spec: &str) -> Dnat {
+        Dnat {
+            mapping: spec.parse::<PortMapping>().unwrap(),
+            container_ip: "172.20.0.2".parse().unwrap(),
+        }
+    }
+
     #[test]
-    fn commands_name_the_network() {
-        let add = add_network_commands(&net());
-        assert!(add.contains("ip saddr @subnets oifname != @bridges masquerade"));
-        assert!(add.ends_with(
-            "add element ip minirun subnets { 172.20.0.0/16 }\nadd element ip minirun bridges { \"minirun0\" }\n"
+    fn attach_is_the_network_and_one_element_per_port() {
+        let c = attach_commands(&net(), &[dnat("8080:80"), dnat("127.0.0.1:5353:53/udp")]);
+        assert!(c.contains("ip saddr @subnets oifname != @bridges masquerade"));
+        assert!(c.ends_with(
+            "add element ip minirun subnets { 172.20.0.0/16 }
+add element ip minirun bridges { \"minirun0\" }
+add element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }
+add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
+"
         ));
-        let rm = remove_network_commands(&net(), false);
-        assert!(rm.contains("delete element ip minirun subnets { 172.20.0.0/16 }"));
-        assert!(!rm.contains("delete table"));
-        assert!(remove_network_commands(&net(), true).ends_with("delete table ip minirun\n"));
+    }
+
+    #[test]
+    fn detach_removes_only_what_it_names() {
+        let c = detach_commands(&net(), &[dnat("8080:80")], false, false);
+        assert!(
+            c.contains("delete element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }")
+        );
+        assert!(!c.contains("delete element ip minirun subnets"));
+        let c = detach_commands(&net(), &[], true, false);
+        assert!(c.contains("delete element ip minirun subnets { 172.20.0.0/16 }"));
+        assert!(!c.contains("delete table"));
+        assert!(detach_commands(&net(), &[], true, true).ends_with("delete table ip minirun\n"));
+    }
+
+    #[test]
+    fn rebuild_starts_from_nothing() {
+        let c = rebuild_commands(&[net()], &[dnat("8080:80")]);
+        assert!(
+            c.starts_with("add table ip minirun\ndelete table ip minirun\nadd table ip minirun\n")
+        );
+        assert!(
+            c.ends_with("add element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }\n")
+        );
+        assert_eq!(
+            rebuild_commands(&[], &[]),
+            "add table ip minirun\ndelete table ip minirun\n"
+        );
     }
 }

@@ -38,5 +38,6 @@ pub fn create_options<'a>(
         no_new_keyring: args.no_new_keyring,
         preserve_fds: args.preserve_fds,
         net: args.net.as_deref(),
+        publish: &args.publish,
     }
 }

@@ -79,6 +79,8 @@ pub struct CreateOptions<'a> {
     pub preserve_fds: u32,
     /// `--net`: the network mode (see `network::apply`).
     pub net: Option<&'a str>,
+    /// `-p` specs.
+    pub publish: &'a [String],
 }
 
 /// What exists so far of a container being created; `undo` removes exactly that.
@@ -121,7 +123,7 @@ fn state_bytes(state: &State) -> Vec<u8> {
 pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     spec::validate_id(opts.id).map_err(LifecycleError::InvalidId)?;
     let mut bundle = Bundle::load(opts.bundle)?;
-    network::apply(&mut bundle.spec, opts.net, opts.root, opts.id)?;
+    network::apply(&mut bundle.spec, opts.net, opts.publish, opts.root, opts.id)?;
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);

@@ -1,0 +1,283 @@
+//! Host ports: who has published which, and whether the host itself uses one.
+//!
+//! A claim is a file `<run dir>/ports/<proto>-<port>-<host ip|any>` holding its
+//! container and that container's host veth, made with an atomic link, under
+//! the firewall lock. A port claimed on every address conflicts with any claim
+//! of the same port and protocol; two specific addresses conflict only when
+//! equal. A claim whose veth is gone is stale and taken over, as leases are.
+//! A port a host process has bound is refused: nftables' DNAT would silently
+//! steal its traffic.
+
+use std::fs;
+use std::io;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::{PortMapping, Protocol};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostPortError {
+    #[error("port {spec}: host port {port}/{proto} is already published by container {owner}")]
+    Published {
+        spec: PortMapping,
+        port: u16,
+        proto: Protocol,
+        owner: String,
+    },
+    #[error("port {spec}: host port {port}/{proto} is in use by a process of the host")]
+    InUse {
+        spec: PortMapping,
+        port: u16,
+        proto: Protocol,
+    },
+    #[error("port {spec}: host IP {ip} is not an address of this host")]
+    NotLocal { spec: PortMapping, ip: Ipv4Addr },
+    #[error("port {spec}: no free host port found")]
+    NoFreePort { spec: PortMapping },
+    #[error("port {spec}: {what}: {source}")]
+    Io {
+        spec: PortMapping,
+        what: String,
+        source: io::Error,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Claim {
+    container: String,
+    host_interface: String,
+}
+
+fn claim_name(m: &PortMapping) -> String {
+    let ip = m
+        .host_ip
+        .map_or_else(|| "any".to_string(), |ip| ip.to_string());
+    format!("{}-{}-{ip}", m.protocol, m.host_port)
+}
+
+/// Resolves and claims the host ports of `mappings` for `container`. On error
+/// nothing stays claimed. `is_live` says whether a host veth still exists.
+pub fn claim(
+    dir: &Path,
+    mappings: &[PortMapping],
+    container: &str,
+    host_interface: &str,
+    is_live: &dyn Fn(&str) -> bool,
+) -> Result<Vec<PortMapping>, HostPortError> {
+    let mut done: Vec<PortMapping> = Vec::new();
+    for m in mappings {
+        match claim_one(dir, m, container, host_interface, is_live) {
+            Ok(resolved) => done.push(resolved),
+            Err(e) => {
+                release(dir, &done, container);
+                return Err(e);
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn claim_one(
+    dir: &Path,
+    m: &PortMapping,
+    container: &str,
+    host_interface: &str,
+    is_live: &dyn Fn(&str) -> bool,
+) -> Result<PortMapping, HostPortError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| HostPortError::Io {
+            spec: *m,
+            what,
+            source,
+        }
+    };
+    fs::create_dir_all(dir).map_err(io("making the claims directory"))?;
+    // An omitted host port: the kernel's choice of a free ephemeral port, not
+    // claimed by another container either.
+    let mut resolved = *m;
+    if m.host_port == 0 {
+        for _ in 0..32 {
+            let port = probe(m, 0)?;
+            resolved.host_port = port;
+            if conflict(dir, &resolved, is_live)?.is_none() {
+                break;
+            }
+            resolved.host_port = 0;
+        }
+        if resolved.host_port == 0 {
+            return Err(HostPortError::NoFreePort { spec: *m });
+        }
+    } else {
+        if let Some(owner) = conflict(dir, m, is_live)? {
+            return Err(HostPortError::Published {
+                spec: *m,
+                port: m.host_port,
+                proto: m.protocol,
+                owner,
+            });
+        }
+        probe(m, m.host_port)?;
+    }
+    let path = dir.join(claim_name(&resolved));
+    let tmp = dir.join(format!(".{}.{}", claim_name(&resolved), std::process::id()));
+    let body = serde_json::to_vec(&Claim {
+        container: container.into(),
+        host_interface: host_interface.into(),
+    })
+    .expect("a claim serializes");
+    fs::write(&tmp, body).map_err(io("writing a claim"))?;
+    let linked = fs::hard_link(&tmp, &path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(resolved),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(HostPortError::Published {
+            spec: *m,
+            port: resolved.host_port,
+            proto: m.protocol,
+            owner: read_claim(&path).map_or_else(|| "?".into(), |c| c.container),
+        }),
+        Err(e) => Err(io("linking a claim")(e)),
+    }
+}
+
+fn read_claim(path: &Path) -> Option<Claim> {
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+/// The container holding a claim that conflicts with `m`; stale ones are removed.
+fn conflict(
+    dir: &Path,
+    m: &PortMapping,
+    is_live: &dyn Fn(&str) -> bool,
+) -> Result<Option<String>, HostPortError> {
+    let prefix = format!("{}-{}-", m.protocol, m.host_port);
+    let entries = fs::read_dir(dir).map_err(|source| HostPortError::Io {
+        spec: *m,
+        what: "reading the claims".into(),
+        source,
+    })?;
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(ip) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let mine = m.host_ip.map(|i| i.to_string());
+        let overlaps = ip == "any" || mine.is_none() || mine.as_deref() == Some(ip);
+        if !overlaps {
+            continue;
+        }
+        match read_claim(&e.path()) {
+            Some(c) if is_live(&c.host_interface) => return Ok(Some(c.container)),
+            _ => {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Binds the port as a host process would (TCP with SO_REUSEADDR, as servers
+/// do, so connections in TIME_WAIT do not count); returns the bound port.
+fn probe(m: &PortMapping, port: u16) -> Result<u16, HostPortError> {
+    let ip = m.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let result = match m.protocol {
+        Protocol::Tcp => TcpListener::bind((ip, port)).and_then(|l| l.local_addr()),
+        Protocol::Udp => UdpSocket::bind((ip, port)).and_then(|s| s.local_addr()),
+    };
+    match result {
+        Ok(addr) => Ok(addr.port()),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Err(HostPortError::InUse {
+            spec: *m,
+            port,
+            proto: m.protocol,
+        }),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+            Err(HostPortError::NotLocal { spec: *m, ip })
+        }
+        Err(source) => Err(HostPortError::Io {
+            spec: *m,
+            what: format!("binding {ip}:{port}/{}", m.protocol),
+            source,
+        }),
+    }
+}
+
+/// Drops `container`'s claims of `mappings` (resolved); missing ones are fine.
+pub fn release(dir: &Path, mappings: &[PortMapping], container: &str) {
+    for m in mappings {
+        let path: PathBuf = dir.join(claim_name(m));
+        if read_claim(&path).is_none_or(|c| c.container == container) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("minirun-ports-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn claims_conflict_by_address_and_go_stale_with_their_veth() {
+        let d = tmpdir("claims");
+        let live = |_: &str| true;
+        // High ports on 127.0.0.1/127.0.0.2, unlikely to be bound here.
+        let a: PortMapping = "127.0.0.1:47801:80".parse().unwrap();
+        claim(&d, &[a], "c1", "veth1", &live).unwrap();
+        let same: PortMapping = "127.0.0.1:47801:81".parse().unwrap();
+        let e = claim(&d, &[same], "c2", "veth2", &live)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already published by container c1"), "{e}");
+        let any: PortMapping = "47801:80".parse().unwrap();
+        assert!(claim(&d, &[any], "c2", "veth2", &live).is_err());
+        let other_ip: PortMapping = "127.0.0.2:47801:80".parse().unwrap();
+        claim(&d, &[other_ip], "c2", "veth2", &live).unwrap();
+        let udp: PortMapping = "127.0.0.1:47801:80/udp".parse().unwrap();
+        claim(&d, &[udp], "c3", "veth3", &live).unwrap();
+        // c1's veth is gone: its claim is taken over.
+        let got = claim(&d, &[same], "c4", "veth4", &|i: &str| i != "veth1").unwrap();
+        assert_eq!(got[0].host_port, 47801);
+        release(&d, &[a], "c1");
+        assert!(
+            d.join("tcp-47801-127.0.0.1").exists(),
+            "c1 no longer holds it"
+        );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_omitted_port_is_picked_and_a_bound_one_refused() {
+        let d = tmpdir("pick");
+        let live = |_: &str| true;
+        let m: PortMapping = "127.0.0.1::80".parse().unwrap();
+        let got = claim(&d, &[m], "c1", "v", &live).unwrap();
+        assert_ne!(got[0].host_port, 0);
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let busy: PortMapping = format!("127.0.0.1:{port}:80").parse().unwrap();
+        let e = claim(&d, &[busy], "c2", "v", &live)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("in use by a process of the host"), "{e}");
+        assert!(!d.join(format!("tcp-{port}-127.0.0.1")).exists());
+        let not_local: PortMapping = "192.0.2.77:8080:80".parse().unwrap();
+        let e = claim(&d, &[not_local], "c3", "v", &live)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("host IP 192.0.2.77 is not an address of this host"),
+            "{e}"
+        );
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

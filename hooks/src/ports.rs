@@ -1,0 +1,262 @@
+//! Docker's `-p` grammar: `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]`, with
+//! equal-length ranges (`8000-8010:80-90`). A spec expands to one mapping per
+//! port; host port 0 means "pick a free one" (done at attach).
+//!
+//! The runtime carries the specs to the hook in the annotation
+//! `org.minirun.net.ports`, comma-separated, so a bundle written for runc can
+//! publish ports the same way.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub const PORTS_ANNOTATION: &str = "org.minirun.net.ports";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("port spec {spec:?}: {reason}")]
+pub struct PortError {
+    pub spec: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortMapping {
+    /// Only traffic to this host address is forwarded; `None`: any local address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<Ipv4Addr>,
+    /// 0 until attach picks a free port.
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(ip) = self.host_ip {
+            write!(f, "{ip}:")?;
+        }
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_port, self.container_port, self.protocol
+        )
+    }
+}
+
+/// Parses one `-p` spec into its mappings.
+pub fn parse_spec(spec: &str) -> Result<Vec<PortMapping>, PortError> {
+    let err = |reason: &str| PortError {
+        spec: spec.to_string(),
+        reason: reason.to_string(),
+    };
+    let (addr, protocol) = match spec.rsplit_once('/') {
+        Some((a, "tcp")) => (a, Protocol::Tcp),
+        Some((a, "udp")) => (a, Protocol::Udp),
+        Some((_, p)) => return Err(err(&format!("unknown protocol {p:?} (tcp or udp)"))),
+        None => (spec, Protocol::Tcp),
+    };
+    if addr.starts_with('[') {
+        return Err(err("IPv6 host addresses are not supported"));
+    }
+    let parts: Vec<&str> = addr.split(':').collect();
+    let (host_ip, host, container) = match parts.as_slice() {
+        [c] => (None, None, *c),
+        [h, c] => (None, Some(*h), *c),
+        [ip, h, c] => {
+            let ip: Ipv4Addr = ip
+                .parse()
+                .map_err(|_| err(&format!("host IP {ip:?} is not an IPv4 address")))?;
+            let ip = if ip.is_unspecified() { None } else { Some(ip) };
+            (ip, Some(*h).filter(|h| !h.is_empty()), *c)
+        }
+        _ => {
+            return Err(err(
+                "expected [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]",
+            ))
+        }
+    };
+    let container = range(container).map_err(|r| err(&format!("container port {r}")))?;
+    let host = match host {
+        Some(h) => range(h).map_err(|r| err(&format!("host port {r}")))?,
+        None => (0, 0),
+    };
+    let count = container.1 - container.0 + 1;
+    if host != (0, 0) && host.1 - host.0 + 1 != count {
+        return Err(err(&format!(
+            "the host range has {} ports and the container range {count}",
+            host.1 - host.0 + 1
+        )));
+    }
+    Ok((0..count)
+        .map(|i| PortMapping {
+            host_ip,
+            host_port: if host == (0, 0) { 0 } else { host.0 + i },
+            container_port: container.0 + i,
+            protocol,
+        })
+        .collect())
+}
+
+/// `N` or `N-M`, each 1-65535, N <= M.
+fn range(text: &str) -> Result<(u16, u16), String> {
+    let port = |p: &str| -> Result<u16, String> {
+        match p.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            Ok(n) => Err(format!("{n} is outside 1-65535")),
+            Err(_) => Err(format!("{p:?} is not a port number")),
+        }
+    };
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (port(a)?, port(b)?);
+            if a > b {
+                return Err(format!("range {text} runs backwards"));
+            }
+            Ok((a, b))
+        }
+        None => {
+            let p = port(text)?;
+            Ok((p, p))
+        }
+    }
+}
+
+/// Parses the annotation's comma-separated specs; the same host port twice is
+/// refused here, before anything exists.
+pub fn parse_list(list: &str) -> Result<Vec<PortMapping>, PortError> {
+    let mut all: Vec<PortMapping> = Vec::new();
+    for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for m in parse_spec(spec)? {
+            let clash = all.iter().find(|o| {
+                m.host_port != 0
+                    && o.host_port == m.host_port
+                    && o.protocol == m.protocol
+                    && (o.host_ip.is_none() || m.host_ip.is_none() || o.host_ip == m.host_ip)
+            });
+            if let Some(o) = clash {
+                return Err(PortError {
+                    spec: spec.to_string(),
+                    reason: format!(
+                        "host port {}/{} is already published by {o}",
+                        m.host_port, m.protocol
+                    ),
+                });
+            }
+            all.push(m);
+        }
+    }
+    Ok(all)
+}
+
+impl FromStr for PortMapping {
+    type Err = PortError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut v = parse_spec(s)?;
+        if v.len() != 1 {
+            return Err(PortError {
+                spec: s.into(),
+                reason: "a range where one port was expected".into(),
+            });
+        }
+        Ok(v.remove(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(s: &str) -> PortMapping {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn docker_forms() {
+        assert_eq!(
+            one("80"),
+            PortMapping {
+                host_ip: None,
+                host_port: 0,
+                container_port: 80,
+                protocol: Protocol::Tcp
+            }
+        );
+        assert_eq!(one("8080:80").host_port, 8080);
+        assert_eq!(one("53:53/udp").protocol, Protocol::Udp);
+        let m = one("127.0.0.1:8080:80");
+        assert_eq!(m.host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(m.to_string(), "127.0.0.1:8080:80/tcp");
+        let m = one("127.0.0.1::80");
+        assert_eq!((m.host_ip, m.host_port), (Some(Ipv4Addr::LOCALHOST), 0));
+        assert_eq!(one("0.0.0.0:8080:80").host_ip, None);
+        let r = parse_spec("8000-8002:80-82/udp").unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!((r[2].host_port, r[2].container_port), (8002, 82));
+        assert_eq!(
+            parse_spec("80-81")
+                .unwrap()
+                .iter()
+                .map(|m| m.host_port)
+                .collect::<Vec<_>>(),
+            [0, 0]
+        );
+    }
+
+    #[test]
+    fn malformed_specs_say_why() {
+        let why = |s: &str| parse_spec(s).unwrap_err().to_string();
+        assert_eq!(
+            why("0:80"),
+            "port spec \"0:80\": host port 0 is outside 1-65535"
+        );
+        assert!(why("8080:70000").contains("container port 70000 is outside 1-65535"));
+        assert!(
+            why("8000-8001:80-82").contains("the host range has 2 ports and the container range 3")
+        );
+        assert!(why("80/sctp").contains("unknown protocol \"sctp\""));
+        assert!(why("1.2.3:80:80").contains("host IP \"1.2.3\" is not an IPv4 address"));
+        assert!(why("[::1]:80:80").contains("IPv6"));
+        assert!(why("a:b:c:d").contains("expected [HOST_IP:]"));
+        assert!(why("90-80").contains("runs backwards"));
+        assert!(why("x").contains("\"x\" is not a port number"));
+    }
+
+    #[test]
+    fn lists_refuse_a_host_port_twice() {
+        assert_eq!(parse_list("8080:80, 53:53/udp,").unwrap().len(), 2);
+        assert!(parse_list("8080:80,8080:81/udp").is_ok());
+        let e = parse_list("8080:80,127.0.0.1:8080:81")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("host port 8080/tcp is already published by 8080:80/tcp"),
+            "{e}"
+        );
+    }
+}
