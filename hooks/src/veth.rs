@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use netlink_packet_route::link::{InfoData, InfoVeth};
+use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoPortData, InfoPortKind, InfoVeth};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use crate::netlink::{Netlink, NetlinkError};
@@ -68,7 +68,22 @@ pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
             p.host, p.container
         ),
         pair,
-    )
+    )?;
+    // Hairpin: a container reaching its own published port through the
+    // host's address gets its packets back out of the port they came in by.
+    // Bridge-port options cannot ride on the creating request.
+    let index = nl.link_index(p.host)?;
+    let port = LinkUnspec::new_with_index(index)
+        .set_port_kind(InfoPortKind::Bridge)
+        .set_port_data(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+            true,
+        )]))
+        .build();
+    nl.run(nl.handle().link().set_port(port).execute())
+        .map_err(crate::netlink::describe(format!(
+            "setting hairpin mode on {}",
+            p.host
+        )))
 }
 
 #[cfg(test)]

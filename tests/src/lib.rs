@@ -218,3 +218,25 @@ pub fn cgroup_exists(id: &str) -> Option<PathBuf> {
     let s = String::from_utf8_lossy(&out.stdout);
     s.lines().next().map(PathBuf::from)
 }
+
+/// A shell function for sandbox scripts: `leftovers` prints "--left--" and then
+/// what networking left behind: links but `lo`, nftables rules, attachment
+/// records, leases and host-port claims. Nothing after the marker means clean.
+pub const LEFTOVERS: &str = r#"
+leftovers() {
+    echo "--left--"
+    ip -o link show | grep -v ': lo:' | cut -d: -f2
+    nft list ruleset
+    ls $MINIRUN_NET_DIR/containers 2>/dev/null
+    ls $MINIRUN_NET_DIR/networks/*/ 2>/dev/null | grep '^[0-9]'
+    ls $MINIRUN_NET_DIR/ports 2>/dev/null
+    true
+}
+"#;
+
+/// What `leftovers` reported.
+pub fn net_left(out: &Output) -> &str {
+    out.stdout
+        .split_once("--left--\n")
+        .map_or("(no leftovers report)", |(_, l)| l)
+}

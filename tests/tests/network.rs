@@ -4,27 +4,8 @@
 
 use std::fs;
 
-use minirun_tests::{Output, Sandbox};
+use minirun_tests::{net_left as left, Output, Sandbox, LEFTOVERS};
 use serde_json::{json, Value};
-
-/// Prints what networking left behind in the sandbox: links but `lo`, nft
-/// rules, attachment records and leases.
-const LEFTOVERS: &str = r#"
-leftovers() {
-    echo "--left--"
-    ip -o link show | grep -v ': lo:' | cut -d: -f2
-    nft list ruleset
-    ls $MINIRUN_NET_DIR/containers 2>/dev/null
-    ls $MINIRUN_NET_DIR/networks/*/ 2>/dev/null | grep '^[0-9]'
-    true
-}
-"#;
-
-fn left(out: &Output) -> &str {
-    out.stdout
-        .split_once("--left--\n")
-        .map_or("(no leftovers report)", |(_, l)| l)
-}
 
 fn state_json(sb: &Sandbox, file: &str) -> Value {
     let path = sb.dir.join(file);
