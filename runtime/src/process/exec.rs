@@ -67,18 +67,12 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
     if joined_pid {
         // setns(pid) applies to children: fork into the namespace.
         // SAFETY: single-threaded; the child goes on, this process only reports.
-        let child = unsafe { crate::process::clone_with_flags(libc::CLONE_PARENT as u64) }
-            .map_err(|source| InitError::Sys {
+        unsafe { crate::process::fork_reporting_pid(&cfg.channel) }.map_err(|source| {
+            InitError::Sys {
                 what: "fork into the pid namespace".into(),
                 source,
-            })?;
-        if let Some(child) = child {
-            let _ = cfg.channel.send(&Message::InitPid {
-                pid: child.as_raw(),
-            });
-            // SAFETY: the middle process leaves without running destructors.
-            unsafe { libc::_exit(0) }
-        }
+            }
+        })?;
     }
     if cfg.process.terminal().unwrap_or(false) {
         // SAFETY: setsid has no memory effects.

@@ -140,18 +140,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     if plan.second_fork {
         plan.unshare_before_fork(linux)?;
         // SAFETY: single-threaded; the child goes on, this process only reports.
-        match unsafe { crate::process::clone_with_flags(libc::CLONE_PARENT as u64) }
-            .map_err(sys("second fork"))?
-        {
-            None => {}
-            Some(child) => {
-                let _ = cfg.channel.send(&Message::InitPid {
-                    pid: child.as_raw(),
-                });
-                // SAFETY: the middle process leaves without running destructors.
-                unsafe { libc::_exit(0) }
-            }
-        }
+        unsafe { crate::process::fork_reporting_pid(&cfg.channel) }.map_err(sys("second fork"))?;
     }
     // Hooks run from here on are in the container's pid namespace and see the
     // init's pid as it is there (as with runc).

@@ -143,6 +143,36 @@ pub fn reap(pid: Pid) -> String {
     }
 }
 
+/// The second fork (into a joined pid namespace, or a time namespace): the
+/// middle process reports the child's pid on `channel` and leaves; the child
+/// returns only once that report is written, so the runtime always reads the
+/// pid before anything the child says (both write to the same socket).
+///
+/// # Safety
+/// As [`clone_with_flags`]: the caller is single-threaded.
+pub unsafe fn fork_reporting_pid(channel: &channel::Channel) -> io::Result<()> {
+    let (reported, report_done) = nix::unistd::pipe().map_err(io::Error::from)?;
+    // SAFETY: forwarded to the caller.
+    match unsafe { clone_with_flags(libc::CLONE_PARENT as u64) }? {
+        Some(child) => {
+            drop(reported);
+            let _ = channel.send(&channel::Message::InitPid {
+                pid: child.as_raw(),
+            });
+            drop(report_done);
+            // SAFETY: the middle process leaves without running destructors.
+            unsafe { libc::_exit(0) }
+        }
+        None => {
+            drop(report_done);
+            // EOF once the middle process has sent the pid and exited.
+            let mut byte = [0u8; 1];
+            let _ = nix::unistd::read(&reported, &mut byte);
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
