@@ -167,6 +167,19 @@ fn remove(c: &mut String, set: &str, element: &str) {
     ));
 }
 
+/// The elements alone: what attach sends when the table is in place.
+pub fn attach_elements(net: &Network, ports: &[Dnat]) -> String {
+    let mut c = String::new();
+    for (set, element) in network_elements(net) {
+        add(&mut c, set, &element);
+    }
+    for d in ports {
+        let (map, element) = port_element(d);
+        add(&mut c, map, &element);
+    }
+    c
+}
+
 pub fn attach_commands(net: &Network, ports: &[Dnat]) -> String {
     let mut c = ensure_table();
     for (set, element) in network_elements(net) {
@@ -221,8 +234,16 @@ pub fn rebuild_commands(networks: &[Network], ports: &[Dnat]) -> String {
 }
 
 impl FirewallDriver for Nftables {
+    /// Elements only when the table is there (the common case), the whole
+    /// table when not. Rewriting the rules on every attach would be correct
+    /// but slow: replaced rules are freed after an RCU grace period, and the
+    /// kernel makes the next release of an nftables socket wait for it (10-15
+    /// ms here). Adding elements frees nothing. The fast path trusts that a
+    /// table with these set and map names has this version's rules: a change
+    /// of the rule layout must rename a set or map.
     fn attach(&self, net: &Network, ports: &[Dnat]) -> Result<(), FirewallError> {
-        self.run(&attach_commands(net, ports))
+        self.run(&attach_elements(net, ports))
+            .or_else(|_| self.run(&attach_commands(net, ports)))
     }
 
     fn detach(
