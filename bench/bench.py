@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""minirun against runc, crun and the CNI plugins, side by side.
+
+Run by bench/run.sh inside a sandbox of fresh mount, network and pid
+namespaces (the sandbox's network namespace stands in for the host; traffic
+goes only to addresses inside it). Every comparison is interleaved in one
+invocation (A B C, B C A, ...) so that the machine's drift is shared.
+
+Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
+BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
+40), BENCH_CONTAINERS (attach series length, default 300), CNI_PATH.
+"""
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+OUT = os.environ["BENCH_OUT"]
+MINIRUN = os.environ["MINIRUN"]
+MINIRUN_NET = os.environ["MINIRUN_NET"]
+BUNDLES = os.environ["BUNDLES"]
+RUNS = int(os.environ.get("BENCH_RUNS", "40"))
+CONTAINERS = int(os.environ.get("BENCH_CONTAINERS", "300"))
+CNI_PATH = os.environ.get("CNI_PATH", "/usr/lib/cni")
+WORK = "/run/bench"
+QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def timed(cmd, stdin=None):
+    """Milliseconds of one command, which must succeed. Its output goes to a
+    file, not a pipe: `create` hands its stdio to the container, and a pipe
+    would stay open as long as the container lives."""
+    with open(f"{WORK}/last-stderr", "w+b") as err:
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, stderr=err)
+        ms = (time.perf_counter() - t0) * 1000
+        if p.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{cmd}: exit {p.returncode}: {err.read().decode(errors='replace')}")
+    return ms, None
+
+
+def summary(samples):
+    s = sorted(samples)
+    return {
+        "median": statistics.median(s),
+        "min": s[0],
+        "max": s[-1],
+        "n": len(s),
+    }
+
+
+def rotations(items, i):
+    k = i % len(items)
+    return items[k:] + items[:k]
+
+
+def version(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+# ---------------------------------------------------------------- lifecycle
+
+RUNTIMES = {
+    "minirun": [MINIRUN, "--root", f"{WORK}/minirun"],
+    "runc": ["runc", "--root", f"{WORK}/runc"],
+    "crun": ["crun", "--root", f"{WORK}/crun"],
+}
+
+
+def true_bundle():
+    """The hello bundle running /bin/true, its default namespaces, no network mode."""
+    dest = f"{WORK}/true-bundle"
+    shutil.copytree(f"{BUNDLES}/hello", dest, symlinks=True)
+    with open(f"{dest}/config.json") as f:
+        config = json.load(f)
+    config["process"]["args"] = ["/bin/true"]
+    config.pop("annotations", None)
+    with open(f"{dest}/config.json", "w") as f:
+        json.dump(config, f)
+    kinds = [n["type"] for n in config["linux"]["namespaces"]]
+    return dest, kinds
+
+
+def floor_command(bundle, kinds):
+    flags = {"pid": "--pid", "network": "--net", "ipc": "--ipc", "uts": "--uts",
+             "mount": "--mount", "cgroup": "--cgroup", "user": "--user"}
+    return ["unshare", "--fork"] + [flags[k] for k in kinds if k in flags] + [f"{bundle}/rootfs/bin/true"]
+
+
+def peak_rss_kb(cmd):
+    out = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True)
+    return int(out.stderr.strip().splitlines()[-1])
+
+
+def lifecycle():
+    bundle, kinds = true_bundle()
+    floor = floor_command(bundle, kinds)
+    results = {"run": {}, "create": {}, "start": {}, "delete": {}, "rss_kb": {}}
+    names = list(RUNTIMES) + ["floor"]
+    samples = {k: {n: [] for n in names} for k in ("run", "create", "start", "delete")}
+    for i in range(RUNS):
+        for name in rotations(names, i):
+            if name == "floor":
+                samples["run"]["floor"].append(timed(floor)[0])
+                continue
+            rt = RUNTIMES[name]
+            cid = f"{name}-run-{i}"
+            samples["run"][name].append(timed(rt + ["run", "--bundle", bundle, cid])[0])
+            subprocess.run(rt + ["delete", "--force", cid], **QUIET)
+        for name in rotations(list(RUNTIMES), i):
+            rt = RUNTIMES[name]
+            cid = f"{name}-csd-{i}"
+            samples["create"][name].append(timed(rt + ["create", "--bundle", bundle, cid])[0])
+            samples["start"][name].append(timed(rt + ["start", cid])[0])
+            samples["delete"][name].append(timed(rt + ["delete", "--force", cid])[0])
+    for phase, per in samples.items():
+        results[phase] = {n: summary(v) for n, v in per.items() if v}
+    for name, rt in RUNTIMES.items():
+        rss = [peak_rss_kb(rt + ["run", "--bundle", bundle, f"{name}-rss-{j}"]) for j in range(5)]
+        results["rss_kb"][name] = max(rss)
+    return results
+
+
+# ------------------------------------------------------------ network attach
+
+def make_netns(name):
+    run(["ip", "netns", "add", name])
+    p = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "3600"])
+    # ip enters the namespace, then execs sleep.
+    while True:
+        try:
+            with open(f"/proc/{p.pid}/comm") as f:
+                if f.read().strip() == "sleep":
+                    return p
+        except OSError:
+            pass
+        time.sleep(0.0005)
+
+
+def cni_config(kind, prev=None, port=None):
+    if kind == "bridge":
+        conf = {"cniVersion": "1.0.0", "name": "benchnet", "type": "bridge", "bridge": "cni0",
+                "isGateway": True, "ipMasq": True, "hairpinMode": True,
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]],
+                         "routes": [{"dst": "0.0.0.0/0"}], "dataDir": f"{WORK}/cni-ipam"}}
+    else:
+        conf = {"cniVersion": "1.0.0", "name": "benchnet", "type": "portmap", "snat": True,
+                "capabilities": {"portMappings": True},
+                "runtimeConfig": {"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}]}}
+    if prev is not None:
+        conf["prevResult"] = prev
+    return json.dumps(conf).encode()
+
+
+def cni(command, kind, cid, netns, prev=None, port=None):
+    env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=cid, CNI_NETNS=netns,
+               CNI_IFNAME="eth0", CNI_PATH=CNI_PATH)
+    t0 = time.perf_counter()
+    p = subprocess.run([f"{CNI_PATH}/{kind}"], input=cni_config(kind, prev, port), env=env, capture_output=True)
+    ms = (time.perf_counter() - t0) * 1000
+    if p.returncode != 0:
+        raise RuntimeError(f"CNI {kind} {command} {cid}: {p.stdout.decode()} {p.stderr.decode()}")
+    return ms, (json.loads(p.stdout) if p.stdout.strip() else None)
+
+
+def minirun_state(cid, pid, bundle, port):
+    return json.dumps({"id": cid, "pid": pid, "bundle": bundle, "annotations": {
+        "org.minirun.net.mode": "bridge", "org.minirun.net.ports": f"{port}:80"}}).encode()
+
+
+def attach_series():
+    rows = []
+    procs = []
+    cni_results = {}
+    for i in range(1, CONTAINERS + 1):
+        m_ns, c_ns = f"m{i}", f"c{i}"
+        m_proc, c_proc = make_netns(m_ns), make_netns(c_ns)
+        procs += [m_proc, c_proc]
+        bundle = f"{WORK}/b{i}"
+        os.makedirs(f"{bundle}/rootfs/etc")
+        with open(f"{bundle}/config.json", "w") as f:
+            json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": f"m{i}"}, f)
+        row = {"container": i}
+        for side in (["minirun", "cni"] if i % 2 else ["cni", "minirun"]):
+            if side == "minirun":
+                row["minirun_attach_ms"] = timed([MINIRUN_NET, "attach"],
+                                                 minirun_state(m_ns, m_proc.pid, bundle, 20000 + i))[0]
+            else:
+                ms1, res = cni("ADD", "bridge", c_ns, f"/run/netns/{c_ns}")
+                ms2, res2 = cni("ADD", "portmap", c_ns, f"/run/netns/{c_ns}", prev=res, port=40000 + i)
+                cni_results[i] = (res, res2 or res)
+                row["cni_attach_ms"] = ms1 + ms2
+        rows.append(row)
+        if i % 50 == 0:
+            log(f"  attached {i}")
+    for row in rows:
+        i = row["container"]
+        m_ns, c_ns = f"m{i}", f"c{i}"
+        for side in (["minirun", "cni"] if i % 2 else ["cni", "minirun"]):
+            if side == "minirun":
+                row["minirun_detach_ms"] = timed([MINIRUN_NET, "detach"],
+                                                 json.dumps({"id": m_ns, "pid": 0}).encode())[0]
+            else:
+                bridge_res, port_res = cni_results[i]
+                ms1, _ = cni("DEL", "portmap", c_ns, f"/run/netns/{c_ns}", prev=port_res, port=40000 + i)
+                ms2, _ = cni("DEL", "bridge", c_ns, f"/run/netns/{c_ns}", prev=bridge_res)
+                row["cni_detach_ms"] = ms1 + ms2
+    for p in procs:
+        p.kill()
+        p.wait()
+    for i in range(1, CONTAINERS + 1):
+        run(["ip", "netns", "del", f"m{i}"])
+        run(["ip", "netns", "del", f"c{i}"])
+    return rows
+
+
+def buckets(rows):
+    n = len(rows)
+    spans = [(1, 10), (91, 110), (191, 210), (n - 9, n)]
+    out = []
+    for lo, hi in spans:
+        if hi > n or lo < 1:
+            continue
+        sel = [r for r in rows if lo <= r["container"] <= hi]
+        out.append({"containers": f"{lo}-{hi}", **{
+            k: statistics.median(r[k] for r in sel)
+            for k in ("minirun_attach_ms", "cni_attach_ms", "minirun_detach_ms", "cni_detach_ms")}})
+    return out
+
+
+# ------------------------------------------------------------------ data path
+
+def iperf(args):
+    p = run(["iperf3", "-J"] + args, capture_output=True, text=True)
+    return json.loads(p.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def data_path():
+    run(["ip", "link", "add", "benchhost", "type", "bridge"])
+    run(["ip", "addr", "add", "198.51.100.2/24", "dev", "benchhost"])
+    run(["ip", "link", "set", "benchhost", "up"])
+    cid = "iperf"
+    run([MINIRUN, "--root", f"{WORK}/minirun", "run", "-d", "-p", "5201:5201",
+         "--bundle", f"{BUNDLES}/sleeper", cid], **QUIET)
+    state = json.loads(run([MINIRUN, "--root", f"{WORK}/minirun", "state", cid],
+                           capture_output=True).stdout)
+    ip = state["network"]["ipAddress"]
+    server = subprocess.Popen(["nsenter", "-t", str(state["pid"]), "-n", "iperf3", "-s"], **QUIET)
+    time.sleep(0.5)
+    samples = {"direct": [], "published": []}
+    for i in range(3):
+        for name in rotations(["direct", "published"], i):
+            target = ip if name == "direct" else "198.51.100.2"
+            samples[name].append(iperf(["-c", target, "-p", "5201", "-t", "3"]))
+    server.kill()
+    server.wait()
+    run([MINIRUN, "--root", f"{WORK}/minirun", "delete", "--force", cid])
+    run(["ip", "link", "del", "benchhost"])
+    return {k: summary(v) for k, v in samples.items()}
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    results = {
+        "machine": {
+            "kernel": platform.release(),
+            "cpus": os.cpu_count(),
+            "minirun": version([MINIRUN, "--version"]),
+            "runc": version(["runc", "--version"]),
+            "crun": version(["crun", "--version"]),
+            "cni_plugins": version(["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+    }
+    log(f"lifecycle: {RUNS} interleaved rounds")
+    results["lifecycle"] = lifecycle()
+    log(f"network attach: {CONTAINERS} containers, minirun-net and CNI interleaved")
+    rows = attach_series()
+    results["attach_buckets"] = buckets(rows)
+    with open(f"{OUT}/attach.csv", "w") as f:
+        keys = ["container", "minirun_attach_ms", "cni_attach_ms", "minirun_detach_ms", "cni_detach_ms"]
+        f.write(",".join(keys) + "\n")
+        for r in rows:
+            f.write(",".join(f"{r[k]:.3f}" if k != "container" else str(r[k]) for k in keys) + "\n")
+    log("data path: iperf3 direct vs published port")
+    results["data_path_gbps"] = data_path()
+    with open(f"{OUT}/results.json", "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

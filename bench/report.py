@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Turns bench/out/results.json and attach.csv into report.md (the README's
+tables) and attach.png (attach cost against the number of containers)."""
+
+import json
+import subprocess
+import sys
+
+out = sys.argv[1]
+with open(f"{out}/results.json") as f:
+    r = json.load(f)
+
+lines = []
+m = r["machine"]
+lines.append(
+    f"Measured {m['date']} on {m['cpus']} CPUs, kernel {m['kernel']}: {m['minirun']}, "
+    f"{m['runc']}, {m['crun']}, CNI plugins {m['cni_plugins']}."
+)
+lines.append("")
+
+lc = r["lifecycle"]
+
+
+def cell(s):
+    return f"{s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f})"
+
+
+lines.append("| ms, median (min-max) | minirun | runc | crun | minirun / crun | minirun / runc |")
+lines.append("|---|---:|---:|---:|---:|---:|")
+for phase in ("run", "create", "start", "delete"):
+    p = lc[phase]
+    lines.append(
+        f"| `{phase}` | {cell(p['minirun'])} | {cell(p['runc'])} | {cell(p['crun'])} | "
+        f"{p['minirun']['median'] / p['crun']['median']:.2f} | {p['minirun']['median'] / p['runc']['median']:.2f} |"
+    )
+floor = lc["run"]["floor"]
+lines.append(
+    f"| namespace floor (`unshare` of the same namespaces, `/bin/true`) | {cell(floor)} | | | "
+    f"minirun / floor: {lc['run']['minirun']['median'] / floor['median']:.2f} | |"
+)
+rss = lc["rss_kb"]
+lines.append(
+    f"| peak RSS of one `run`, KiB | {rss['minirun']} | {rss['runc']} | {rss['crun']} | "
+    f"{rss['minirun'] / rss['crun']:.2f} | {rss['minirun'] / rss['runc']:.2f} |"
+)
+lines.append("")
+lines.append("| containers already attached | minirun-net attach ms | CNI attach ms | ratio | minirun-net detach ms | CNI detach ms | ratio |")
+lines.append("|---|---:|---:|---:|---:|---:|---:|")
+for b in r["attach_buckets"]:
+    lines.append(
+        f"| {b['containers']} | {b['minirun_attach_ms']:.1f} | {b['cni_attach_ms']:.1f} | "
+        f"{b['minirun_attach_ms'] / b['cni_attach_ms']:.2f} | {b['minirun_detach_ms']:.1f} | "
+        f"{b['cni_detach_ms']:.1f} | {b['minirun_detach_ms'] / b['cni_detach_ms']:.2f} |"
+    )
+first, last = r["attach_buckets"][0], r["attach_buckets"][-1]
+lines.append("")
+lines.append(
+    f"Attach growth from the first to the last bucket: minirun-net "
+    f"{last['minirun_attach_ms'] / first['minirun_attach_ms']:.2f}x, CNI "
+    f"{last['cni_attach_ms'] / first['cni_attach_ms']:.2f}x."
+)
+lines.append("")
+d = r["data_path_gbps"]
+lines.append("| TCP throughput, Gbit/s, median (min-max) | direct to the container | through the published port | ratio |")
+lines.append("|---|---:|---:|---:|")
+lines.append(
+    f"| iperf3, 3 s, sandbox host → container | {d['direct']['median']:.2f} ({d['direct']['min']:.2f}-{d['direct']['max']:.2f}) | "
+    f"{d['published']['median']:.2f} ({d['published']['min']:.2f}-{d['published']['max']:.2f}) | "
+    f"{d['published']['median'] / d['direct']['median']:.2f} |"
+)
+with open(f"{out}/report.md", "w") as f:
+    f.write("\n".join(lines) + "\n")
+print("\n".join(lines))
+
+plot = f"""
+set terminal pngcairo size 900,500 font ",11"
+set output "{out}/attach.png"
+set datafile separator ","
+set title "Network attach with one published port, per container"
+set xlabel "container number (containers already attached + 1)"
+set ylabel "attach, ms"
+set key top left
+set grid
+plot "{out}/attach.csv" using 1:3 skip 1 with points pt 7 ps 0.5 lc rgb "#d95f02" title "CNI bridge + host-local + portmap", \\
+     "{out}/attach.csv" using 1:2 skip 1 with points pt 7 ps 0.5 lc rgb "#1b9e77" title "minirun-net attach"
+"""
+subprocess.run(["gnuplot"], input=plot.encode(), check=True)
