@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -165,10 +165,9 @@ impl Container {
     pub fn save(dir: &Path, state: &State) -> Result<(), ContainerError> {
         let tmp = dir.join(".state.json.tmp");
         let path = dir.join(STATE_FILE);
+        // One write: serde_json on an unbuffered file makes a syscall per token.
         let write = || -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            serde_json::to_writer(&mut f, state)?;
-            f.flush()?;
+            fs::write(&tmp, serde_json::to_vec(state)?)?;
             fs::rename(&tmp, &path)
         };
         write().map_err(|source| ContainerError::Io { path, source })
