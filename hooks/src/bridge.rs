@@ -164,8 +164,13 @@ impl BridgeDriver {
     }
 
     /// Removes published ports and their claims (not the network's elements).
+    /// Deleted elements are freed after an RCU grace period, and the kernel
+    /// makes the release of the nftables socket wait for it: the caller keeps
+    /// `nft` open while it deletes the veth (another grace period), so the two
+    /// waits overlap instead of adding up.
     fn unpublish(
         &self,
+        nft: &Nftables,
         net: &Network,
         ports: &[PortMapping],
         ip: Ipv4Addr,
@@ -175,8 +180,8 @@ impl BridgeDriver {
             return Ok(());
         }
         let _lock = self.store.lock_firewall()?;
-        let removed = Nftables::new()
-            .and_then(|nft| nft.detach(net, &dnats(ports, ip), false, false))
+        let removed = nft
+            .detach(net, &dnats(ports, ip), false, false)
             .map_err(Self::fw_err(net));
         host_ports::release(&self.store.ports_dir(), ports, container);
         removed
@@ -357,7 +362,9 @@ impl BridgeDriver {
             let result = match step {
                 Done::Files(dir) => remove_dir(&dir),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
-                Done::Published(ports, ip, id) => self.unpublish(net, &ports, ip, &id),
+                Done::Published(ports, ip, id) => Nftables::new()
+                    .map_err(Self::fw_err(net))
+                    .and_then(|nft| self.unpublish(&nft, net, &ports, ip, &id)),
                 Done::Lease(lease) => self
                     .pool(net, &leases)
                     .release(lease.ip, &lease.container)
@@ -429,10 +436,20 @@ impl NetworkDriver for BridgeDriver {
             Ok(n) => n,
             Err(e) => return vec![e.into()],
         };
-        errors.extend(
-            self.unpublish(&net, &r.ports, r.ip_address, &r.container)
-                .err(),
-        );
+        // Kept open until the end (see unpublish).
+        let nft = match Nftables::new() {
+            Ok(nft) => Some(nft),
+            Err(e) => {
+                errors.push(Self::fw_err(&net)(e));
+                None
+            }
+        };
+        if let Some(nft) = &nft {
+            errors.extend(
+                self.unpublish(nft, &net, &r.ports, r.ip_address, &r.container)
+                    .err(),
+            );
+        }
         errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
         let leases = self.store.leases(&r.network);
         errors.extend(
