@@ -239,6 +239,7 @@ impl BridgeDriver {
         c: &Container,
         done: &mut Vec<Done>,
     ) -> Result<Attachment, BridgeError> {
+        let mut trace = Trace::from_env();
         let bridge = nl.link_by_name(&net.bridge)?;
         let routes = nl.ipv4_routes()?;
         if let Some(route) = overlapping_route(
@@ -260,6 +261,7 @@ impl BridgeDriver {
             nl.link_by_name(name).map_or(true, |l| l.is_some())
         })?;
         done.push(Done::Lease(lease.clone()));
+        trace.step("checks and lease");
 
         let bridge_index = match bridge {
             Some(b) => b.header.index,
@@ -275,6 +277,7 @@ impl BridgeDriver {
         nl.add_address(&net.bridge, bridge_index, net.gateway, net.subnet.prefix())?;
         nl.set_up(&net.bridge, bridge_index)?;
         enable_forwarding()?;
+        trace.step("bridge");
         // 127.0.0.1:PORT reaches published ports only if the kernel routes
         // loopback sources out of the bridge; only minirun's bridges, never
         // `all` (the firewall drops containers' own traffic to 127/8).
@@ -296,6 +299,7 @@ impl BridgeDriver {
             },
         )?;
         done.push(Done::Veth(host_if.clone()));
+        trace.step("veth pair");
 
         let inside = Netlink::open_in(c.netns.as_fd())?;
         let eth0 = inside.link_index(CONTAINER_INTERFACE)?;
@@ -306,7 +310,9 @@ impl BridgeDriver {
         inside.add_default_route(net.gateway, eth0)?;
         drop(inside);
 
+        trace.step("eth0, lo, route");
         let ports = self.publish(nl, net, c, &host_if, lease.ip)?;
+        trace.step("ports and firewall");
         done.push(Done::Published(ports.clone(), lease.ip, c.id.clone()));
         let udp: Vec<UdpDestination> = ports
             .iter()
@@ -333,7 +339,9 @@ impl BridgeDriver {
                 ),
             ],
         )?;
+        trace.step("conntrack, /etc files written");
         etc_files::mount_into(&files, c.pid, &c.rootfs)?;
+        trace.step("/etc files mounted");
 
         let record = Attachment {
             container: c.id.clone(),
@@ -350,6 +358,8 @@ impl BridgeDriver {
             ports,
         };
         self.store.save_attachment(&record)?;
+        trace.step("record");
+        trace.report(&c.id);
         Ok(record)
     }
 
@@ -469,6 +479,41 @@ impl NetworkDriver for BridgeDriver {
             );
         }
         errors
+    }
+}
+
+/// Step timings of attach on stderr when `MINIRUN_NET_TRACE` is set: what
+/// the benchmark's profile reads.
+struct Trace {
+    last: Option<std::time::Instant>,
+    steps: Vec<(&'static str, f64)>,
+}
+
+impl Trace {
+    fn from_env() -> Self {
+        Trace {
+            last: std::env::var_os("MINIRUN_NET_TRACE").map(|_| std::time::Instant::now()),
+            steps: Vec::new(),
+        }
+    }
+
+    fn step(&mut self, name: &'static str) {
+        if let Some(last) = self.last {
+            let now = std::time::Instant::now();
+            self.steps.push((name, (now - last).as_secs_f64() * 1000.0));
+            self.last = Some(now);
+        }
+    }
+
+    fn report(&self, id: &str) {
+        if self.last.is_some() {
+            let steps: Vec<String> = self
+                .steps
+                .iter()
+                .map(|(n, ms)| format!("{n} {ms:.3}"))
+                .collect();
+            eprintln!("minirun-net trace {id}: {}", steps.join("; "));
+        }
     }
 }
 
