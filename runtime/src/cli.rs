@@ -59,8 +59,15 @@ pub enum Command {
     /// Delete a container and everything it holds.
     Delete(Delete),
     /// List the containers under --root.
-    #[command(alias = "ps")]
     List(List),
+    /// Show the processes of a container.
+    Ps(Ps),
+    /// Suspend every process of a container (cgroup freezer).
+    Pause(IdArg),
+    /// Resume a paused container.
+    Resume(IdArg),
+    /// Change a container's cgroup resources.
+    Update(Update),
     /// Run a new process inside a container.
     Exec(Exec),
     /// Write a default config.json into the bundle.
@@ -146,6 +153,60 @@ pub struct Kill {
     /// Signal number or name (TERM, SIGTERM, 15).
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Ps {
+    /// table (the output of ps, filtered to the container) or json (the pids).
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    pub id: String,
+    /// Options passed to ps (default: -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Update {
+    /// A linux.resources JSON file ("-" for stdin); the flags below override it.
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit in bytes.
+    #[arg(long)]
+    pub memory: Option<i64>,
+    /// Memory reservation (soft limit) in bytes.
+    #[arg(long)]
+    pub memory_reservation: Option<i64>,
+    /// Memory plus swap limit in bytes (-1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS period in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds (-1: none).
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs allowed (e.g. 0-1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes allowed.
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes (0 or -1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight (10-1000).
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

@@ -100,3 +100,46 @@ fn a_shared_parent_cgroup_is_removed_by_its_maker_only_when_empty() {
     }
     assert!(left.is_some());
 }
+
+#[test]
+fn pause_resume_update_and_ps() {
+    let sb = Sandbox::new("pause");
+    let b = sb.bundle("b", &["/bin/sh", "-c", "sleep 100 & exec sleep 100"], |c| {
+        c["linux"]["resources"] = json!({"pids": {"limit": 42}});
+    });
+    let out = sb.run(&format!(
+        r#"
+        [ -d /sys/fs/cgroup/memory ] || exit 77
+        $MINIRUN run -d --bundle {} $ID || exit 1
+        st() {{ $MINIRUN state $ID | sed -n 's/.*"status": "\(.*\)".*/\1/p'; }}
+        $MINIRUN pause $ID; echo "paused: $? $(st)"
+        $MINIRUN pause $ID 2>&1; echo "again: $?"
+        $MINIRUN resume $ID; echo "resumed: $? $(st)"
+        $MINIRUN resume $ID 2>&1; echo "again: $?"
+        echo '{{"cpu": {{"shares": 512}}}}' > $T/res.json
+        $MINIRUN update --resources $T/res.json --memory 104857600 --pids-limit 50 $ID; echo "update: $?"
+        cg=$(cat /proc/$($MINIRUN state $ID | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')/cgroup)
+        for f in cpu/cpu.shares memory/memory.limit_in_bytes pids/pids.max; do
+            c=${{f%%/*}}; p=$(echo "$cg" | grep -E "^[0-9]+:([^:]*,)?$c(,[^:]*)?:" | cut -d: -f3)
+            echo "$f=$(cat /sys/fs/cgroup/$c$p/${{f#*/}})"
+        done
+        echo "pids: $($MINIRUN ps -f json $ID | tr -cd '0-9,' | tr ',' '\n' | grep -c .)"
+        echo "table: $($MINIRUN ps $ID | grep -c 'sleep 100')"
+        $MINIRUN pause $ID; $MINIRUN delete -f $ID; echo "delete paused: $?"
+        "#,
+        b.display()
+    ));
+    if out.code == 77 {
+        return;
+    }
+    assert_eq!(
+        out.stdout,
+        format!(
+            "paused: 0 paused\nminirun: cannot pause container {id}: it is paused\nagain: 1\nresumed: 0 running\nminirun: cannot resume container {id}: it is running\nagain: 1\nupdate: 0\ncpu/cpu.shares=512\nmemory/memory.limit_in_bytes=104857600\npids/pids.max=50\npids: 2\ntable: 2\ndelete paused: 0\n",
+            id = sb.id
+        ),
+        "{out:?}"
+    );
+    sb.assert_clean();
+    assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
+}

@@ -25,6 +25,13 @@ pub enum CgroupError {
         "cgroup {path}: Device or resource busy: it still holds processes after {waited_ms} ms"
     )]
     Busy { path: PathBuf, waited_ms: u128 },
+    #[error("the container has no freezer cgroup (no freezer controller is mounted)")]
+    NoFreezer,
+    #[error("{file}: the {controller} controller is not available to this container")]
+    NoController {
+        controller: &'static str,
+        file: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
@@ -294,6 +301,86 @@ impl CgroupPaths {
             .and_then(|d| fs::read_to_string(d.join("cgroup.procs")).ok())
             .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
             .unwrap_or_default()
+    }
+
+    /// Freezes (or thaws) every process of the container: the v1 freezer or
+    /// cgroup v2's cgroup.freeze, waiting until the kernel says it is done.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let (v1_value, v2_value) = if frozen {
+            ("FROZEN", "1")
+        } else {
+            ("THAWED", "0")
+        };
+        let mut found = false;
+        for d in &self.dirs {
+            let (file, value) = if d.join("freezer.state").exists() {
+                ("freezer.state", v1_value)
+            } else if d.join("cgroup.freeze").exists() {
+                ("cgroup.freeze", v2_value)
+            } else {
+                continue;
+            };
+            found = true;
+            let path = d.join(file);
+            fs::write(&path, value).map_err(io_err(&path))?;
+            // v1 passes through FREEZING; v2 reports in cgroup.events.
+            let start = Instant::now();
+            loop {
+                let done = if file == "freezer.state" {
+                    fs::read_to_string(&path).is_ok_and(|s| s.trim() == value)
+                } else {
+                    let want = format!("frozen {v2_value}");
+                    fs::read_to_string(d.join("cgroup.events"))
+                        .is_ok_and(|s| s.lines().any(|l| l.trim() == want))
+                };
+                if done {
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(5) {
+                    return Err(CgroupError::Busy {
+                        path,
+                        waited_ms: start.elapsed().as_millis(),
+                    });
+                }
+                sleep(Duration::from_millis(1));
+            }
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(CgroupError::NoFreezer)
+        }
+    }
+
+    /// Applies linux.resources to the existing cgroup (`update`): each write
+    /// goes to the directory whose controller has the file.
+    pub fn update(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        let v2 = self
+            .dirs
+            .first()
+            .is_some_and(|d| d.join("cgroup.controllers").exists());
+        let writes = if v2 {
+            resources::v2_writes(r)?
+        } else {
+            resources::v1_writes(r, &[])?
+        };
+        for (controller, file, value) in &writes {
+            let dir = self
+                .dirs
+                .iter()
+                .find(|d| d.join(file).exists())
+                .ok_or_else(|| CgroupError::NoController {
+                    controller: if controller.is_empty() {
+                        "cgroup v2"
+                    } else {
+                        controller
+                    },
+                    file: file.clone(),
+                })?;
+            let path = dir.join(file);
+            fs::write(&path, value).map_err(io_err(&path))?;
+        }
+        Ok(())
     }
 
     pub fn is_frozen(&self) -> bool {

@@ -6,10 +6,13 @@ pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use std::path::PathBuf;
 

@@ -428,6 +428,61 @@ pub fn kill_container(
     })
 }
 
+/// `pause` (freeze every process of a running container) or `resume`.
+pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<(), LifecycleError> {
+    let c = Container::load(root, id)?;
+    let _lock = c.lock()?;
+    let (want, action) = if paused {
+        (Status::Running, "pause")
+    } else {
+        (Status::Paused, "resume")
+    };
+    if c.state.status != want {
+        return Err(LifecycleError::WrongStatus {
+            action,
+            id: id.into(),
+            status: c.state.status,
+        });
+    }
+    c.state.cgroups.freeze(paused)?;
+    let mut state = c.state.clone();
+    state.status = if paused {
+        Status::Paused
+    } else {
+        Status::Running
+    };
+    Container::save(&c.dir, &state)?;
+    Ok(())
+}
+
+/// `update`: new linux.resources for a created, running or paused container.
+pub fn update(
+    root: &Path,
+    id: &str,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<(), LifecycleError> {
+    let c = Container::load(root, id)?;
+    let _lock = c.lock()?;
+    if c.state.status == Status::Stopped {
+        return Err(LifecycleError::WrongStatus {
+            action: "update",
+            id: id.into(),
+            status: c.state.status,
+        });
+    }
+    c.state.cgroups.update(resources)?;
+    Ok(())
+}
+
+/// The processes of a container (its cgroup's), for `ps`.
+pub fn processes(root: &Path, id: &str) -> Result<Vec<i32>, LifecycleError> {
+    let c = Container::load(root, id)?;
+    if c.state.status == Status::Stopped {
+        return Ok(Vec::new());
+    }
+    Ok(c.state.cgroups.pids())
+}
+
 fn signal_container(state: &State, signal: Signal, all: bool) -> nix::Result<()> {
     if all {
         for pid in state.cgroups.pids() {
