@@ -4,9 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use minirun::cli::{Cli, Update};
 use minirun::container::lifecycle;
-use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpu, LinuxMemory, LinuxPidsBuilder, LinuxResources,
-};
+use oci_spec::runtime::{LinuxBlockIoBuilder, LinuxPidsBuilder, LinuxResources};
 
 pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
     let mut r: LinuxResources = match &u.resources {
@@ -24,7 +22,7 @@ pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
         }
         None => LinuxResources::default(),
     };
-    let mut memory = r.memory().clone().unwrap_or_else(LinuxMemory::default);
+    let mut memory = r.memory().unwrap_or_default();
     let mut touched_memory = false;
     if let Some(v) = u.memory {
         memory.set_limit(Some(v));
@@ -41,7 +39,7 @@ pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
     if touched_memory {
         r.set_memory(Some(memory));
     }
-    let mut cpu = r.cpu().clone().unwrap_or_else(LinuxCpu::default);
+    let mut cpu = r.cpu().clone().unwrap_or_default();
     let mut touched_cpu = false;
     if let Some(v) = u.cpu_shares {
         cpu.set_shares(Some(v));
