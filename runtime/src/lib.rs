@@ -16,6 +16,7 @@ pub mod network;
 pub mod process;
 pub mod rlimits;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 
 pub use oci_spec;

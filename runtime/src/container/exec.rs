@@ -148,6 +148,12 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
             status: c.state.status,
         });
     }
+    let seccomp = c
+        .state
+        .seccomp
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()?;
     let init = c.state.pid;
     let mut namespaces = Vec::new();
     for t in JOIN_ORDER {
@@ -188,6 +194,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
                 channel: child_end,
                 console,
                 preserve_fds: opts.preserve_fds,
+                seccomp,
             })
         }
         Some(pid) => pid,

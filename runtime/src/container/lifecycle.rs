@@ -41,6 +41,8 @@ pub enum LifecycleError {
     Mount(#[from] crate::mounts::MountError),
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     /// The init reported why it could not set the container up.
@@ -143,6 +145,11 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         }));
     }
     let plan = Plan::from_linux(linux);
+    // Compiled before anything exists: a profile libseccomp refuses leaves nothing.
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::compile)
+        .transpose()?;
 
     let dir = Container::create_dir(opts.root, opts.id)?;
     let mut partial = Partial {
@@ -152,7 +159,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         state: None,
         hooks_started: false,
     };
-    match create_in(opts, &bundle, &plan, &mut partial) {
+    match create_in(opts, &bundle, &plan, seccomp.as_ref(), &mut partial) {
         Ok(c) => Ok(c),
         Err(e) => {
             partial.undo();
@@ -165,6 +172,7 @@ fn create_in(
     opts: &CreateOptions,
     bundle: &Bundle,
     plan: &Plan,
+    seccomp: Option<&libseccomp::ScmpFilterContext>,
     partial: &mut Partial,
 ) -> Result<Container, LifecycleError> {
     let spec = &bundle.spec;
@@ -206,6 +214,7 @@ fn create_in(
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
                 bind_sources,
+                seccomp,
             })
         }
         Some(pid) => pid,
@@ -257,6 +266,7 @@ fn create_in(
         cgroups: partial.cgroups.clone(),
         own_pid_ns: plan.own_pid,
         process: spec.process().clone(),
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
         namespaces: linux
             .and_then(|l| l.namespaces().as_deref())
             .unwrap_or(&[])

@@ -93,6 +93,9 @@ pub struct State {
     /// The container's namespaces: what `exec` joins (through the init's).
     #[serde(default)]
     pub namespaces: Vec<oci_spec::runtime::LinuxNamespaceType>,
+    /// linux.seccomp: `exec`'d processes get the same filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 impl State {

@@ -21,6 +21,8 @@ pub struct ExecChild {
     pub channel: Channel,
     pub console: Option<UnixStream>,
     pub preserve_fds: u32,
+    /// The container's seccomp filter, compiled by the parent.
+    pub seccomp: Option<libseccomp::ScmpFilterContext>,
 }
 
 pub fn run(cfg: ExecChild) -> ! {
@@ -90,7 +92,7 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
         .namespaces
         .iter()
         .any(|(k, _)| *k == LinuxNamespaceType::User);
-    let (program, args, env) = become_process(&cfg.process, in_userns)?;
+    let (program, args, env) = become_process(&cfg.process, in_userns, cfg.seccomp.as_ref())?;
     cfg.channel.send(&Message::Ready)?;
     Err(exec_program(&program, &args, &env))
 }

@@ -39,6 +39,8 @@ pub struct InitConfig<'a> {
     pub preserve_fds: u32,
     /// Bind sources opened by the runtime, one slot per mount.
     pub bind_sources: Vec<Option<std::os::fd::OwnedFd>>,
+    /// linux.seccomp, compiled by the runtime.
+    pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -238,7 +240,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     if !cfg.no_new_keyring {
         join_session_keyring(cfg.id);
     }
-    let (program, args, env) = become_process(process, in_userns)?;
+    let (program, args, env) = become_process(process, in_userns, cfg.seccomp)?;
 
     cfg.channel.send(&Message::Ready)?;
     let mut starter = wait_for_start(&cfg.start_listener)?;
@@ -264,8 +266,22 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
 pub fn become_process(
     process: &Process,
     in_userns: bool,
+    seccomp: Option<&libseccomp::ScmpFilterContext>,
 ) -> Result<(PathBuf, Vec<String>, Vec<String>), InitError> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    // Without no_new_privs the kernel takes a filter only from a process with
+    // CAP_SYS_ADMIN: load it now, before the user and capabilities change (the
+    // profile must then allow what follows, as podman's does). With
+    // no_new_privs it goes last, so it restricts nothing of the runtime's own.
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let load = |filter: &libseccomp::ScmpFilterContext| {
+        filter
+            .load()
+            .map_err(|e| InitError::Exec(format!("loading the seccomp filter: {e}")))
+    };
+    if let (Some(filter), false) = (seccomp, nnp) {
+        load(filter)?;
+    }
 
     let user = process.user();
     capabilities::drop_bounding(process.capabilities().as_ref())?;
@@ -315,6 +331,9 @@ pub fn become_process(
         env.push(format!("HOME={}", home_of(user.uid())));
     }
     let program = find_executable(&args[0], &env)?;
+    if let (Some(filter), true) = (seccomp, nnp) {
+        load(filter)?;
+    }
     Ok((program, args, env))
 }
 
