@@ -16,6 +16,7 @@ pub mod network;
 pub mod process;
 pub mod rlimits;
 pub mod rootfs;
+pub mod sealed_exe;
 pub mod seccomp;
 pub mod spec;
 

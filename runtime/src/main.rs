@@ -16,6 +16,18 @@ fn main() -> ExitCode {
         eprintln!("minirun: opening log file: {e}");
         return ExitCode::FAILURE;
     }
+    // Only the verbs that run this binary inside a container need the sealed copy.
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        if let Err(e) = minirun::sealed_exe::ensure() {
+            log::error(&format!(
+                "re-executing from a sealed copy of the runtime: {e}"
+            ));
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match &cli.command {
         Command::Create(c) => commands::create::run(&cli, c),
         Command::Start(s) => commands::start::run(&cli, s),

@@ -178,3 +178,32 @@ out.write(data.decode().replace("\r", ""))
     assert!(out.stdout.contains("\n/dev/pts/0\n33 101\n"), "{out:?}");
     sb.assert_clean();
 }
+
+#[test]
+fn the_runtime_binary_is_out_of_a_containers_reach() {
+    // CVE-2019-5736: the init runs the runtime's code inside the container
+    // until it execs; what /proc/<init>/exe reaches must not be writable, also
+    // through a descriptor kept until the binary no longer runs.
+    let sb = Sandbox::new("sealed");
+    let b = sb.bundle("b", &["/bin/true"], |_| {});
+    let out = sb.run(&format!(
+        r#"
+        $MINIRUN create --bundle {} $ID || exit 1
+        pid=$($MINIRUN state $ID | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+        [ "$(readlink /proc/$pid/exe)" != "$(readlink -f $MINIRUN_BIN)" ] && echo not-the-host-path
+        cmp -s /proc/$pid/exe $MINIRUN_BIN && echo same-content
+        # The attack keeps a descriptor and writes once the binary no longer runs.
+        exec 9< /proc/$pid/exe
+        $MINIRUN start $ID
+        for i in $(seq 100); do $MINIRUN state $ID | grep -q stopped && break; sleep 0.02; done
+        (echo x >> /proc/self/fd/9) 2>&1 | sed 's/.*: //'
+        $MINIRUN delete -f $ID
+        "#,
+        b.display()
+    ));
+    assert_eq!(
+        out.stdout, "not-the-host-path\nsame-content\nRead-only file system\n",
+        "{out:?}"
+    );
+    sb.assert_clean();
+}
