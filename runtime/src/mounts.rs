@@ -427,7 +427,8 @@ pub fn mount_entry(ctx: &MountContext, index: usize, m: &Mount) -> Result<(), Mo
     Ok(())
 }
 
-fn mount_setattr_recursive(
+/// mount_setattr(2) on a mount fd and everything below it.
+pub(crate) fn mount_setattr_recursive(
     fd: &impl std::os::fd::AsRawFd,
     set: u64,
     clear: u64,

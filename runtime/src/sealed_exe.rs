@@ -16,7 +16,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// Whether this process already runs from a read-only mount.
@@ -48,34 +48,8 @@ pub fn ensure() -> io::Result<()> {
     }
     // SAFETY: a fresh descriptor from the kernel.
     let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: an empty path on our tree fd and a mount_attr of the size passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    crate::mounts::mount_setattr_recursive(&tree, MOUNT_ATTR_RDONLY, 0).map_err(io::Error::from)?;
     // The hook binary is found next to the original, which the re-executed
     // process no longer knows.
     if std::env::var_os(crate::network::HOOK_BIN_ENV).is_none() {
