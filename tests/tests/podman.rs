@@ -1,5 +1,7 @@
 //! podman 4.3 driving minirun as its OCI runtime (`--runtime`), with runc as
-//! the reference: the same script must give the same output with both.
+//! the reference: the same script must give the same output with both. It
+//! includes podman's own networking (netavark's bridge with `-p`, and
+//! `--network container:`), all inside the test's sandbox.
 //! podman's storage is private to the test and the rootfs is the busybox
 //! bundle's (`--rootfs`), so no image and no registry are involved.
 
@@ -26,10 +28,18 @@ $P unpause c1 >/dev/null && $P inspect --format '{{.State.Status}}' c1
 $P stop -t 1 c1 >/dev/null 2>&1; $P inspect --format '{{.State.Status}} {{.State.ExitCode}}' c1
 $P start c1 >/dev/null && $P inspect --format '{{.State.Status}}' c1
 $P kill c1 >/dev/null; $P wait c1 >/dev/null; $P rm -f c1 >/dev/null; echo "rm rc=$?"
+# podman's own bridge (netavark) with a published port, and a container joining
+# another's network namespace.
+ip link set lo up
+mkdir -p $T/www && echo page > $T/www/index.html
+$P run -d --name web -p 8080:80 -v $T/www:/www $R /bin/httpd -f -p 80 -h /www >/dev/null; echo "rc=$?"
+for i in $(seq 50); do busybox wget -qO- http://127.0.0.1:8080/index.html 2>/dev/null && break; sleep 0.1; done
+$P run --rm --network container:web $R /bin/sh -c 'wget -qO- http://127.0.0.1:80/index.html'
+$P rm -f -t 0 web >/dev/null; echo "rm rc=$?"
 $P ps -a -q | wc -l
 "#;
 
-const EXPECTED: &str = "hello\nrc=0\nrc=7\nrc=127\nfrom-stdin\nrc=0\nhas-a-tty\n1\nrc=0\nexec rc=3\n1000:1000 bar /tmp\npaused\nrunning\nexited 137\nrunning\nrm rc=0\n0\n";
+const EXPECTED: &str = "hello\nrc=0\nrc=7\nrc=127\nfrom-stdin\nrc=0\nhas-a-tty\n1\nrc=0\nexec rc=3\n1000:1000 bar /tmp\npaused\nrunning\nexited 137\nrunning\nrm rc=0\nrc=0\npage\npage\nrm rc=0\n0\n";
 
 fn run_podman(runtime: &str, runtime_bin: &str) {
     let sb = Sandbox::new(&format!("podman-{runtime}"));
