@@ -337,46 +337,53 @@ fn bad_network_input_is_refused_and_leaves_nothing() {
 
 #[test]
 fn podman_with_network_none_gets_bridge_from_the_shipped_hooks_dir() {
-    let sb = Sandbox::new("netpodman");
-    // The shipped hooks.d files, pointed at the built hook and the sandbox's
-    // state directories.
-    let hooks = sb.dir.join("hooks.d");
-    fs::create_dir_all(&hooks).unwrap();
-    for verb in ["attach", "detach"] {
-        let shipped =
-            minirun_tests::repo_dir().join(format!("hooks/oci-hooks.d/minirun-net-{verb}.json"));
-        let mut hook: Value = serde_json::from_slice(&fs::read(&shipped).unwrap()).unwrap();
-        assert_eq!(hook["hook"]["path"], "/usr/local/bin/minirun-net");
-        hook["hook"]["path"] = json!(minirun_tests::bin("minirun-net"));
-        hook["hook"]["env"] = json!([
-            format!("MINIRUN_NET_DIR={}", sb.dir.join("net").display()),
-            format!(
-                "MINIRUN_NET_CONFIG_DIR={}",
-                sb.dir.join("networks").display()
-            ),
-        ]);
-        fs::write(hooks.join(format!("{verb}.json")), hook.to_string()).unwrap();
+    // podman's default runtime (crun) and minirun as podman's runtime.
+    for runtime in [
+        "crun".to_string(),
+        minirun_tests::bin("minirun").display().to_string(),
+    ] {
+        let sb = Sandbox::new("netpodman");
+        // The shipped hooks.d files, pointed at the built hook and the sandbox's
+        // state directories.
+        let hooks = sb.dir.join("hooks.d");
+        fs::create_dir_all(&hooks).unwrap();
+        for verb in ["attach", "detach"] {
+            let shipped = minirun_tests::repo_dir()
+                .join(format!("hooks/oci-hooks.d/minirun-net-{verb}.json"));
+            let mut hook: Value = serde_json::from_slice(&fs::read(&shipped).unwrap()).unwrap();
+            assert_eq!(hook["hook"]["path"], "/usr/local/bin/minirun-net");
+            hook["hook"]["path"] = json!(minirun_tests::bin("minirun-net"));
+            hook["hook"]["env"] = json!([
+                format!("MINIRUN_NET_DIR={}", sb.dir.join("net").display()),
+                format!(
+                    "MINIRUN_NET_CONFIG_DIR={}",
+                    sb.dir.join("networks").display()
+                ),
+            ]);
+            fs::write(hooks.join(format!("{verb}.json")), hook.to_string()).unwrap();
+        }
+        let b = sb.bundle("b", &["/bin/true"], |_| {});
+        let out = sb.run(&format!(
+            r#"{LEFTOVERS}
+            mount -t tmpfs tmpfs /run
+            mount -t tmpfs tmpfs /sys/fs/cgroup/unified 2>/dev/null
+            podman --root $T/podman --runroot /run/podman --cgroup-manager cgroupfs --events-backend file \
+                --runtime {runtime} --hooks-dir {hooks} run --rm --network none \
+                --annotation org.minirun.net.mode=bridge \
+                --rootfs {rootfs} /bin/sh -c 'ip -o -4 addr show eth0 | awk "{{print \$4}}"; ip route | grep default'
+            echo rc=$?
+            leftovers
+            "#,
+            hooks = hooks.display(),
+            rootfs = b.join("rootfs").display()
+        ));
+        assert!(
+            out.stdout
+                .starts_with("172.20.0.2/16\ndefault via 172.20.0.1 dev eth0 \nrc=0\n"),
+            "{runtime}: {out:?}"
+        );
+        assert_eq!(left(&out), "", "{runtime}: {out:?}");
     }
-    let b = sb.bundle("b", &["/bin/true"], |_| {});
-    let out = sb.run(&format!(
-        r#"{LEFTOVERS}
-        mount -t tmpfs tmpfs /run
-        mount -t tmpfs tmpfs /sys/fs/cgroup/unified 2>/dev/null
-        podman --root $T/podman --runroot /run/podman --cgroup-manager cgroupfs --events-backend file \
-            --hooks-dir {hooks} run --rm --network none --annotation org.minirun.net.mode=bridge \
-            --rootfs {rootfs} /bin/sh -c 'ip -o -4 addr show eth0 | awk "{{print \$4}}"; ip route | grep default'
-        echo rc=$?
-        leftovers
-        "#,
-        hooks = hooks.display(),
-        rootfs = b.join("rootfs").display()
-    ));
-    assert!(
-        out.stdout
-            .starts_with("172.20.0.2/16\ndefault via 172.20.0.1 dev eth0 \nrc=0\n"),
-        "{out:?}"
-    );
-    assert_eq!(left(&out), "", "{out:?}");
 }
 
 #[test]

@@ -23,6 +23,8 @@ $P run --rm --network host $R /bin/sh -c 'ls /sys/class/net | grep -c sandbox0'
 $P run -d --name c1 --network none $R /bin/sleep 100 >/dev/null; echo "rc=$?"
 $P exec c1 /bin/sh -c 'exit 3'; echo "exec rc=$?"
 $P exec -u 1000:1000 -e FOO=bar -w /tmp c1 /bin/sh -c 'echo "$(id -u):$(id -g) $FOO $(pwd)"'
+$P update --cpu-shares 512 --memory 104857600 c1 >/dev/null; echo "update rc=$?"
+$P exec c1 /bin/sh -c 'cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/memory/memory.limit_in_bytes'
 $P pause c1 >/dev/null && $P inspect --format '{{.State.Status}}' c1
 $P unpause c1 >/dev/null && $P inspect --format '{{.State.Status}}' c1
 $P stop -t 1 c1 >/dev/null 2>&1; $P inspect --format '{{.State.Status}} {{.State.ExitCode}}' c1
@@ -39,7 +41,7 @@ $P rm -f -t 0 web >/dev/null; echo "rm rc=$?"
 $P ps -a -q | wc -l
 "#;
 
-const EXPECTED: &str = "hello\nrc=0\nrc=7\nrc=127\nfrom-stdin\nrc=0\nhas-a-tty\n1\nrc=0\nexec rc=3\n1000:1000 bar /tmp\npaused\nrunning\nexited 137\nrunning\nrm rc=0\nrc=0\npage\npage\nrm rc=0\n0\n";
+const EXPECTED: &str = "hello\nrc=0\nrc=7\nrc=127\nfrom-stdin\nrc=0\nhas-a-tty\n1\nrc=0\nexec rc=3\n1000:1000 bar /tmp\nupdate rc=0\n512\n104857600\npaused\nrunning\nexited 137\nrunning\nrm rc=0\nrc=0\npage\npage\nrm rc=0\n0\n";
 
 fn run_podman(runtime: &str, runtime_bin: &str) {
     let sb = Sandbox::new(&format!("podman-{runtime}"));
