@@ -1,12 +1,12 @@
 #!/bin/bash
 # tests/deps.sh — installs the Debian packages the demo and the tests use, when
-# missing: busybox-static (bundles), runc, crun and podman (reference runtimes and
-# the hooks.d integration), python3 (console-socket receiver, conformance suite),
+# missing: busybox-static (bundles), runc, crun, podman and containerd (reference runtimes,
+# the clients that drive minirun), python3 (console-socket receiver, conformance suite),
 # util-linux (unshare), file, libnftables-dev and libseccomp-dev (linked by
 # minirun-net and minirun), nftables and iproute2 (tests inspect rules and links
 # with nft and ip; the product never runs them).
 set -euo pipefail
-pkgs=(busybox-static runc crun podman python3 util-linux file procps iproute2 libnftables-dev nftables libseccomp-dev)
+pkgs=(busybox-static runc crun podman containerd python3 util-linux file procps iproute2 libnftables-dev nftables libseccomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
