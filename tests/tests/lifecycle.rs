@@ -69,10 +69,10 @@ fn run_returns_the_exit_status_and_128_plus_signal() {
     let b2 = sb.bundle("b2", &["/bin/sleep", "100"], |_| {});
     let out = sb.run(&format!(
         r#"
-        $MINIRUN run --bundle {} ex1; echo rc1=$?
-        $MINIRUN run --bundle {} ex2 & runner=$!
-        for i in $(seq 100); do $MINIRUN state ex2 2>/dev/null | grep -q running && break; sleep 0.02; done
-        $MINIRUN kill ex2 9
+        $MINIRUN run --bundle {} $ID-ex1; echo rc1=$?
+        $MINIRUN run --bundle {} $ID-ex2 & runner=$!
+        for i in $(seq 100); do $MINIRUN state $ID-ex2 2>/dev/null | grep -q running && break; sleep 0.02; done
+        $MINIRUN kill $ID-ex2 9
         wait $runner; echo rc2=$?
         "#,
         b1.display(),
@@ -82,8 +82,8 @@ fn run_returns_the_exit_status_and_128_plus_signal() {
     assert!(out.stderr.contains("err"), "{out:?}");
     assert!(out.stdout.contains("rc2=137"), "{out:?}");
     sb.assert_clean();
-    for id in ["ex1", "ex2"] {
-        assert_eq!(cgroup_exists(id), None, "cgroup of {id} left; {out:?}");
+    for id in [format!("{}-ex1", sb.id), format!("{}-ex2", sb.id)] {
+        assert_eq!(cgroup_exists(&id), None, "cgroup of {id} left; {out:?}");
     }
 }
 
