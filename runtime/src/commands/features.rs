@@ -84,6 +84,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
             "org.opencontainers.runtime-spec.features.linux.minirun.version": env!("CARGO_PKG_VERSION")
         }
     });
-    println!("{}", serde_json::to_string_pretty(&features)?);
+    out!("{}", serde_json::to_string_pretty(&features)?);
     Ok(ExitCode::SUCCESS)
 }

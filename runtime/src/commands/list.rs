@@ -10,14 +10,14 @@ pub fn run(cli: &Cli, l: &List) -> anyhow::Result<ExitCode> {
         .collect();
     if l.quiet {
         for c in &containers {
-            println!("{}", c.state.id);
+            out!("{}", c.state.id);
         }
         return Ok(ExitCode::SUCCESS);
     }
     match l.format {
         ListFormat::Json => {
             let all: Vec<_> = containers.iter().map(|c| c.state.public_json()).collect();
-            println!("{}", serde_json::to_string(&all)?);
+            out!("{}", serde_json::to_string(&all)?);
         }
         ListFormat::Table => {
             let mut rows =
@@ -51,7 +51,7 @@ pub fn run(cli: &Cli, l: &List) -> anyhow::Result<ExitCode> {
                     .zip(&widths)
                     .map(|(c, w)| format!("{c:<w$}"))
                     .collect();
-                println!("{}", line.join("   ").trim_end());
+                out!("{}", line.join("   ").trim_end());
             }
         }
     }

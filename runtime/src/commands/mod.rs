@@ -1,5 +1,14 @@
 //! One thin file per verb: arguments in, library calls, output out.
 
+/// println! that does not panic when stdout is a closed pipe
+/// (`minirun state ID | grep -q running`): the reader has what it wanted.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod create;
 pub mod delete;
 pub mod exec;

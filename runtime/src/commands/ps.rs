@@ -8,7 +8,7 @@ use minirun::container::lifecycle;
 pub fn run(cli: &Cli, p: &Ps) -> anyhow::Result<ExitCode> {
     let pids = lifecycle::processes(&cli.root, &p.id)?;
     match p.format.as_str() {
-        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "json" => out!("{}", serde_json::to_string(&pids)?),
         "table" => {
             let args = if p.ps_args.is_empty() {
                 vec!["-ef".to_string()]
@@ -29,14 +29,14 @@ pub fn run(cli: &Cli, p: &Ps) -> anyhow::Result<ExitCode> {
                 .split_whitespace()
                 .position(|h| h == "PID")
                 .ok_or_else(|| anyhow::anyhow!("ps {}: no PID column", args.join(" ")))?;
-            println!("{header}");
+            out!("{header}");
             for line in lines {
                 let pid = line
                     .split_whitespace()
                     .nth(pid_col)
                     .and_then(|f| f.parse::<i32>().ok());
                 if pid.is_some_and(|pid| pids.contains(&pid)) {
-                    println!("{line}");
+                    out!("{line}");
                 }
             }
         }

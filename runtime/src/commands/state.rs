@@ -10,6 +10,6 @@ pub fn run(cli: &Cli, s: &State) -> anyhow::Result<ExitCode> {
     if let Some(net) = network::settings(&c.state.id, Some(&c.state.annotations)) {
         out["network"] = net;
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    out!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
 }
