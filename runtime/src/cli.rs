@@ -108,6 +108,11 @@ pub struct CreateArgs {
     #[arg(long, visible_alias = "network", value_name = "MODE")]
     pub net: Option<String>,
 
+    /// Read the configuration from this file instead of <bundle>/config.json
+    /// (crun's flag; relative to the bundle).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Publish a container port, as Docker's -p:
     /// [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp], ranges allowed; repeatable.
     /// Implies bridge networking.
@@ -214,6 +219,10 @@ pub struct Delete {
     /// Kill the container first if it is still running; an unknown id is not an error.
     #[arg(short, long)]
     pub force: bool,
+    /// ID is a regular expression: delete every container whose id matches
+    /// (crun's flag).
+    #[arg(short, long)]
+    pub regex: bool,
     pub id: String,
 }
 

@@ -43,11 +43,17 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn load(dir: &Path) -> Result<Self, SpecError> {
+        Self::load_with_config(dir, None)
+    }
+
+    /// `config`: another file than `<bundle>/config.json` (crun's `--config`;
+    /// a relative path is taken from the bundle directory).
+    pub fn load_with_config(dir: &Path, config: Option<&Path>) -> Result<Self, SpecError> {
         let dir = fs::canonicalize(dir).map_err(|source| SpecError::Bundle {
             path: dir.to_path_buf(),
             source,
         })?;
-        let config = dir.join(CONFIG_FILE);
+        let config = dir.join(config.unwrap_or(Path::new(CONFIG_FILE)));
         let bytes = fs::read(&config).map_err(|source| SpecError::Read {
             path: config.clone(),
             source,

@@ -209,3 +209,35 @@ fn the_runtime_binary_is_out_of_a_containers_reach() {
     );
     sb.assert_clean();
 }
+
+#[test]
+fn crun_extensions_config_regex_keep_groups_and_socket_activation() {
+    let sb = Sandbox::new("crunext");
+    let show = "grep Groups: /proc/self/status; echo \"listen=${LISTEN_FDS:-}/${LISTEN_PID:-}\"";
+    let b = sb.bundle("b", &["/bin/sh", "-c", show], |c| {
+        c["annotations"] = json!({"run.oci.keep_original_groups": "1"});
+    });
+    let mut alt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
+    alt["process"]["args"] = json!(["/bin/echo", "from the other config"]);
+    std::fs::create_dir_all(b.join("alt")).unwrap();
+    std::fs::write(b.join("alt/other.json"), alt.to_string()).unwrap();
+    let sleeper = sb.bundle("s", &["/bin/sleep", "100"], |_| {});
+    let out = sb.run(&format!(
+        r#"
+        setpriv --groups 1,2,3 $MINIRUN run --bundle {b} $ID-groups
+        LISTEN_FDS=1 $MINIRUN run --bundle {b} $ID-listen 3</dev/null | grep listen=
+        $MINIRUN run --bundle {b} --config alt/other.json $ID-config
+        $MINIRUN create --bundle {s} $ID-r1 && $MINIRUN create --bundle {s} $ID-r2 || exit 1
+        $MINIRUN delete --force --regex "^$ID-r[0-9]$"; echo "regex rc=$?"
+        $MINIRUN list -q | grep -c "^$ID-r" || true
+        "#,
+        b = b.display(),
+        s = sleeper.display()
+    ));
+    assert_eq!(
+        out.stdout, "Groups:\t1 2 3 \nlisten=/\nlisten=1/1\nfrom the other config\nregex rc=0\n0\n",
+        "{out:?}"
+    );
+    sb.assert_clean();
+}

@@ -51,5 +51,6 @@ pub fn create_options<'a>(
         preserve_fds: args.preserve_fds,
         net: args.net.as_deref(),
         publish: &args.publish,
+        config: args.config.as_deref(),
     }
 }

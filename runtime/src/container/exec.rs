@@ -195,6 +195,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
                 console,
                 preserve_fds: opts.preserve_fds,
                 seccomp,
+                keep_groups: crate::process::init::keep_original_groups(Some(&c.state.annotations)),
             })
         }
         Some(pid) => pid,

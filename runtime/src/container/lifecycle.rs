@@ -83,6 +83,8 @@ pub struct CreateOptions<'a> {
     pub net: Option<&'a str>,
     /// `-p` specs.
     pub publish: &'a [String],
+    /// `--config`: the configuration file, if not the bundle's config.json.
+    pub config: Option<&'a Path>,
 }
 
 /// What exists so far of a container being created; `undo` removes exactly that.
@@ -116,6 +118,29 @@ impl Partial {
     }
 }
 
+/// systemd socket activation of the runtime (`LISTEN_FDS=N` in its
+/// environment): the N descriptors from 3 are passed to the container, whose
+/// process gets LISTEN_FDS=N and LISTEN_PID=1, as crun does.
+fn listen_fds() -> Option<u32> {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+}
+
+fn pass_on_socket_activation(spec: &mut oci_spec::runtime::Spec) {
+    let Some(n) = listen_fds() else {
+        return;
+    };
+    if let Some(p) = spec.process_mut() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".into());
+        p.set_env(Some(env));
+    }
+}
+
 fn state_bytes(state: &State) -> Vec<u8> {
     serde_json::to_vec(&state.public_json()).unwrap_or_default()
 }
@@ -124,8 +149,9 @@ fn state_bytes(state: &State) -> Vec<u8> {
 /// waiting for `start`. On failure nothing is left behind.
 pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     spec::validate_id(opts.id).map_err(LifecycleError::InvalidId)?;
-    let mut bundle = Bundle::load(opts.bundle)?;
+    let mut bundle = Bundle::load_with_config(opts.bundle, opts.config)?;
     network::apply(&mut bundle.spec, opts.net, opts.publish, opts.root, opts.id)?;
+    pass_on_socket_activation(&mut bundle.spec);
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
@@ -212,7 +238,7 @@ fn create_in(
                 console,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
-                preserve_fds: opts.preserve_fds,
+                preserve_fds: opts.preserve_fds.max(listen_fds().unwrap_or(0)),
                 bind_sources,
                 seccomp,
             })

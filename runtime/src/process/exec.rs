@@ -23,6 +23,8 @@ pub struct ExecChild {
     pub preserve_fds: u32,
     /// The container's seccomp filter, compiled by the parent.
     pub seccomp: Option<libseccomp::ScmpFilterContext>,
+    /// run.oci.keep_original_groups was set on the container.
+    pub keep_groups: bool,
 }
 
 pub fn run(cfg: ExecChild) -> ! {
@@ -92,7 +94,12 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
         .namespaces
         .iter()
         .any(|(k, _)| *k == LinuxNamespaceType::User);
-    let (program, args, env) = become_process(&cfg.process, in_userns, cfg.seccomp.as_ref())?;
+    let (program, args, env) = become_process(
+        &cfg.process,
+        in_userns,
+        cfg.seccomp.as_ref(),
+        cfg.keep_groups,
+    )?;
     cfg.channel.send(&Message::Ready)?;
     Err(exec_program(&program, &args, &env))
 }

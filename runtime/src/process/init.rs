@@ -240,7 +240,8 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     if !cfg.no_new_keyring {
         join_session_keyring(cfg.id);
     }
-    let (program, args, env) = become_process(process, in_userns, cfg.seccomp)?;
+    let keep_groups = keep_original_groups(spec.annotations().as_ref());
+    let (program, args, env) = become_process(process, in_userns, cfg.seccomp, keep_groups)?;
 
     cfg.channel.send(&Message::Ready)?;
     let mut starter = wait_for_start(&cfg.start_listener)?;
@@ -267,6 +268,7 @@ pub fn become_process(
     process: &Process,
     in_userns: bool,
     seccomp: Option<&libseccomp::ScmpFilterContext>,
+    keep_groups: bool,
 ) -> Result<(PathBuf, Vec<String>, Vec<String>), InitError> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     // Without no_new_privs the kernel takes a filter only from a process with
@@ -293,7 +295,9 @@ pub fn become_process(
         .flatten()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    if !in_userns || setgroups_allowed() {
+    // crun's run.oci.keep_original_groups: the process keeps the runtime's
+    // supplementary groups (podman --group-add keep-groups).
+    if !keep_groups && (!in_userns || setgroups_allowed()) {
         nix::unistd::setgroups(&groups).map_err(errno("setgroups"))?;
     }
     let gid = Gid::from_raw(user.gid());
@@ -335,6 +339,12 @@ pub fn become_process(
         load(filter)?;
     }
     Ok((program, args, env))
+}
+
+/// The annotation crun and podman use to keep the runtime's groups.
+pub fn keep_original_groups(a: Option<&std::collections::HashMap<String, String>>) -> bool {
+    a.and_then(|a| a.get("run.oci.keep_original_groups"))
+        .is_some_and(|v| v == "1" || v == "true")
 }
 
 /// Marks every fd but 0-2 and the --preserve-fds range close-on-exec.
