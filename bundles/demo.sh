@@ -27,7 +27,7 @@ unshare --mount --net --pid --fork --kill-child --mount-proc --propagation priva
     $MINIRUN run "$HELLO"
 
     echo "== a web server and a client on the default bridge network"
-    $MINIRUN run -d -b "$WEB" web-1
+    $MINIRUN run -d -p 8080:8080 -b "$WEB" web-1
     $MINIRUN run -d -b "$SLEEPER" client-1
     web_ip=$($MINIRUN state web-1 | sed -n "s/.*\"ipAddress\": \"\(.*\)\".*/\1/p")
     echo "web-1 has $web_ip; state shows:"
@@ -35,6 +35,8 @@ unshare --mount --net --pid --fork --kill-child --mount-proc --propagation priva
     echo "-- client-1: ping $web_ip, then fetch http://$web_ip:8080/"
     $MINIRUN exec client-1 ping -c 2 "$web_ip"
     $MINIRUN exec client-1 wget -qO- "http://$web_ip:8080/"
+    echo "-- the sandbox host: http://127.0.0.1:8080/ (the published port)"
+    busybox wget -qO- http://127.0.0.1:8080/
     echo "-- the host side: the bridge, its veths, minirun'"'"'s nftables table"
     ip -br link show master minirun0
     nft list table ip minirun
