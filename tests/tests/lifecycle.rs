@@ -197,6 +197,7 @@ fn spec_and_features() {
         .unwrap()
         .iter()
         .any(|h| h == "createRuntime"));
+    assert_eq!(features["linux"]["seccomp"]["enabled"], true);
 }
 
 #[test]
