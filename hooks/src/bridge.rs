@@ -150,7 +150,7 @@ impl BridgeDriver {
         ip: Ipv4Addr,
     ) -> Result<Vec<PortMapping>, BridgeError> {
         let _lock = self.store.lock_firewall()?;
-        let is_live = |name: &str| nl.link_by_name(name).map_or(true, |l| l.is_some());
+        let is_live = |name: &str| nl.link_exists(name);
         let claims = self.store.ports_dir();
         let ports = host_ports::claim(&claims, &self.ports, &c.id, host_if, &is_live)?;
         let installed = Nftables::new()
@@ -205,22 +205,9 @@ impl BridgeDriver {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(source) => return Err(StoreError::Io { path: dir, source }.into()),
         };
-        for e in entries.filter_map(|e| e.ok()) {
-            if e.path().is_dir()
-                && fs::read_dir(e.path()).is_ok_and(|mut d| {
-                    d.any(|f| {
-                        f.is_ok_and(|f| {
-                            f.file_name()
-                                .to_str()
-                                .is_some_and(|n| n.parse::<Ipv4Addr>().is_ok())
-                        })
-                    })
-                })
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().is_dir() && crate::ipam::lease_count(&e.path()).is_ok_and(|n| n > 0)))
     }
 
     fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Pool<'a> {
@@ -257,9 +244,9 @@ impl BridgeDriver {
 
         let host_if = veth::host_name(&c.id);
         let leases = self.store.leases(&net.name);
-        let lease = self.pool(net, &leases).allocate(&c.id, &host_if, |name| {
-            nl.link_by_name(name).map_or(true, |l| l.is_some())
-        })?;
+        let lease = self
+            .pool(net, &leases)
+            .allocate(&c.id, &host_if, |name| nl.link_exists(name))?;
         done.push(Done::Lease(lease.clone()));
         trace.step("checks and lease");
 

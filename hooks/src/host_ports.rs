@@ -123,24 +123,20 @@ fn claim_one(
         probe(m, m.host_port)?;
     }
     let path = dir.join(claim_name(&resolved));
-    let tmp = dir.join(format!(".{}.{}", claim_name(&resolved), std::process::id()));
     let body = serde_json::to_vec(&Claim {
         container: container.into(),
         host_interface: host_interface.into(),
     })
     .expect("a claim serializes");
-    fs::write(&tmp, body).map_err(io("writing a claim"))?;
-    let linked = fs::hard_link(&tmp, &path);
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(resolved),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(HostPortError::Published {
+    if crate::store::create_whole(&path, &body).map_err(io("writing a claim"))? {
+        Ok(resolved)
+    } else {
+        Err(HostPortError::Published {
             spec: *m,
             port: resolved.host_port,
             proto: m.protocol,
             owner: read_claim(&path).map_or_else(|| "?".into(), |c| c.container),
-        }),
-        Err(e) => Err(io("linking a claim")(e)),
+        })
     }
 }
 

@@ -192,22 +192,22 @@ impl Pool<'_> {
                 container: container.to_string(),
                 host_interface: host_interface.to_string(),
             };
-            if self.take(&lease)? {
-                fs::write(self.cursor_path(), ip.to_string())
-                    .map_err(io_err(&self.cursor_path()))?;
+            let mut taken = self.take(&lease)?;
+            if !taken {
+                match self.read(ip)? {
+                    Some(held) if !is_live(&held.host_interface) && held.container != container => {
+                        self.remove(ip)?;
+                        taken = self.take(&lease)?;
+                    }
+                    _ => {}
+                }
+            }
+            if taken {
+                let cursor = self.cursor_path();
+                fs::write(&cursor, ip.to_string()).map_err(io_err(&cursor))?;
                 return Ok(lease);
             }
-            match self.read(ip)? {
-                Some(held) if !is_live(&held.host_interface) && held.container != container => {
-                    self.remove(ip)?;
-                    if self.take(&lease)? {
-                        fs::write(self.cursor_path(), ip.to_string())
-                            .map_err(io_err(&self.cursor_path()))?;
-                        return Ok(lease);
-                    }
-                }
-                _ => used += 1,
-            }
+            used += 1;
         }
         Err(IpamError::Exhausted {
             subnet: self.subnet,
@@ -219,18 +219,8 @@ impl Pool<'_> {
     /// the address is already held.
     fn take(&self, lease: &Lease) -> Result<bool, IpamError> {
         let path = self.lease_path(lease.ip);
-        let tmp = self
-            .dir
-            .join(format!(".{}.{}", lease.ip, std::process::id()));
         let body = serde_json::to_vec(lease).expect("a lease serializes");
-        fs::write(&tmp, body).map_err(io_err(&tmp))?;
-        let linked = fs::hard_link(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        crate::store::create_whole(&path, &body).map_err(io_err(&path))
     }
 
     fn read(&self, ip: Ipv4Addr) -> Result<Option<Lease>, IpamError> {
@@ -266,18 +256,24 @@ impl Pool<'_> {
 
     /// How many addresses are leased.
     pub fn in_use(&self) -> Result<usize, IpamError> {
-        match fs::read_dir(self.dir) {
-            Ok(entries) => Ok(entries
-                .filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.parse::<Ipv4Addr>().is_ok())
-                })
-                .count()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(io_err(self.dir)(e)),
-        }
+        lease_count(self.dir).map_err(io_err(self.dir))
+    }
+}
+
+/// How many leases a network's lease directory holds (a missing one: none).
+/// A lease is a file named after its address.
+pub fn lease_count(dir: &Path) -> io::Result<usize> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.parse::<Ipv4Addr>().is_ok())
+            })
+            .count()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
     }
 }
 

@@ -56,16 +56,17 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let store = Store::from_env();
-    if let Command::Reload = cli.command {
-        let n = bridge::reload(&store).context("reload")?;
-        eprintln!("minirun-net: firewall rebuilt; published ports of {n} container(s) restored");
-        return Ok(());
-    }
-    let state = HookState::read(std::io::stdin().lock())?;
+    let state = || HookState::read(std::io::stdin().lock());
     match cli.command {
-        Command::Attach => attach(&state, store),
-        Command::Detach => detach(&state, store),
-        Command::Reload => unreachable!("handled above"),
+        Command::Attach => attach(&state()?, store),
+        Command::Detach => detach(&state()?, store),
+        Command::Reload => {
+            let n = bridge::reload(&store).context("reload")?;
+            eprintln!(
+                "minirun-net: firewall rebuilt; published ports of {n} container(s) restored"
+            );
+            Ok(())
+        }
     }
 }
 

@@ -121,6 +121,12 @@ impl Netlink {
         }
     }
 
+    /// Whether a link exists; when the kernel cannot be asked, it is taken to
+    /// exist (a lease or claim is never taken over on a doubt).
+    pub fn link_exists(&self, name: &str) -> bool {
+        self.link_by_name(name).map_or(true, |l| l.is_some())
+    }
+
     pub fn link_index(&self, name: &str) -> Result<u32, NetlinkError> {
         self.link_by_name(name)?
             .map(|l| l.header.index)

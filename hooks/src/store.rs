@@ -180,6 +180,24 @@ pub fn write_whole(path: &Path, body: &[u8]) -> Result<(), StoreError> {
     })
 }
 
+/// Creates `path` with `body`, written whole under a temporary name and linked
+/// into place: false (and nothing written) if `path` exists. Two processes can
+/// never both create it, and a reader never sees it half written.
+pub fn create_whole(path: &Path, body: &[u8]) -> io::Result<bool> {
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    fs::write(&tmp, body)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A bridge network, as stored in `<config dir>/<name>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -257,25 +257,17 @@ impl FirewallDriver for Nftables {
             Ok(()) => Ok(()),
             // One element that is no longer ours fails the whole batch: remove
             // the rest one by one, and report the first failure.
-            Err(e) if !table_unused && ports.len() > 1 => {
-                let mut first = Some(e);
-                let mut all_ok = true;
+            Err(_) if !table_unused && ports.len() > 1 => {
+                let mut result = Ok(());
                 for d in ports {
-                    if let Err(e) =
-                        self.run(&detach_commands(net, std::slice::from_ref(d), false, false))
-                    {
-                        all_ok = false;
-                        first.get_or_insert(e);
-                    }
+                    let removed =
+                        self.run(&detach_commands(net, std::slice::from_ref(d), false, false));
+                    result = result.and(removed);
                 }
-                if all_ok && network_unused {
+                if result.is_ok() && network_unused {
                     self.run(&detach_commands(net, &[], true, false))?;
                 }
-                match (all_ok, first) {
-                    (true, _) => Ok(()),
-                    (false, Some(e)) => Err(e),
-                    (false, None) => Ok(()),
-                }
+                result
             }
             Err(e) => Err(e),
         }

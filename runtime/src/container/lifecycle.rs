@@ -480,14 +480,9 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<(), LifecycleEr
             status: c.state.status,
         });
     }
+    // Nothing to save: `paused` is read from the freezer whenever the state
+    // is loaded.
     c.state.cgroups.freeze(paused)?;
-    let mut state = c.state.clone();
-    state.status = if paused {
-        Status::Paused
-    } else {
-        Status::Running
-    };
-    Container::save(&c.dir, &state)?;
     Ok(())
 }
 
