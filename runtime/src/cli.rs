@@ -30,8 +30,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub debug: bool,
 
-    /// Accepted for runc compatibility: minirun manages cgroups through cgroupfs only.
-    #[arg(long, global = true, hide = true)]
+    /// linux.cgroupsPath is systemd's `slice:prefix:name`; the scope is made
+    /// through cgroupfs where systemd would put it (no D-Bus).
+    #[arg(long, global = true)]
     pub systemd_cgroup: bool,
 
     #[command(subcommand)]

@@ -8,11 +8,13 @@ pub mod cgroups;
 pub mod cli;
 pub mod console;
 pub mod container;
+pub mod devices;
 pub mod hooks;
 pub mod log;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;
+pub mod notify;
 pub mod process;
 pub mod rlimits;
 pub mod rootfs;
@@ -25,4 +27,10 @@ pub use oci_spec;
 /// The highest runtime-spec version minirun implements.
 pub const OCI_VERSION: &str = "1.1.0";
 
-pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.1.0");
+/// `--version`. The `+` line lists optional features as crun's does, for
+/// tools that read it: SYSTEMD is the NOTIFY_SOCKET proxy (`notify`) and
+/// systemd-style cgroup paths (`--systemd-cgroup`, through cgroupfs).
+pub const VERSION_TEXT: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nspec: 1.1.0\n+SYSTEMD +SECCOMP +CAP"
+);

@@ -269,7 +269,7 @@ pub fn open_bind_sources(
 }
 
 /// Attaches a detached mount (from open_tree) onto an O_PATH target.
-fn move_mount(from: &impl AsRawFd, to: &impl AsRawFd) -> Result<(), Errno> {
+pub(crate) fn move_mount(from: &impl AsRawFd, to: &impl AsRawFd) -> Result<(), Errno> {
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
     const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
     // SAFETY: empty paths; both fds are valid.

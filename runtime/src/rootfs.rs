@@ -299,6 +299,7 @@ pub fn create_devices(
     in_userns: bool,
     root_uid: u32,
     root_gid: u32,
+    made: &[Option<std::os::fd::OwnedFd>],
 ) -> Result<(), RootfsError> {
     for d in &DEFAULT_DEVICES {
         if devices.iter().any(|c| c.path() == Path::new(d.path)) {
@@ -316,7 +317,14 @@ pub fn create_devices(
             in_userns,
         )?;
     }
-    for d in devices {
+    for (i, d) in devices.iter().enumerate() {
+        if let Some(node) = made.get(i).and_then(Option::as_ref) {
+            // Made by the runtime (see `devices`): attach it.
+            let target = root.ensure(d.path(), false)?;
+            crate::mounts::move_mount(node, &target)
+                .map_err(path_err("attaching device", d.path()))?;
+            continue;
+        }
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,

@@ -143,3 +143,35 @@ fn pause_resume_update_and_ps() {
     sb.assert_clean();
     assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
 }
+
+#[test]
+fn systemd_cgroup_paths_are_placed_where_systemd_puts_them() {
+    let sb = Sandbox::new("sdcg");
+    let slice = format!("mrtest{}", std::process::id());
+    let b = sb.bundle("b", &["/bin/sleep", "100"], |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("{slice}-a.slice:mr:{}", sb.id));
+    });
+    let out = sb.run(&format!(
+        "$MINIRUN --systemd-cgroup create --bundle {b} $ID || exit 1
+         cat /proc/$($MINIRUN state $ID | grep -o '\"pid\": *[0-9]*' | grep -o '[0-9]*$')/cgroup | grep memory
+         $MINIRUN delete -f $ID
+         find /sys/fs/cgroup -maxdepth 4 -name '{slice}*' | grep -q . && echo slice-left
+         echo bad; $MINIRUN --systemd-cgroup create --bundle {bad} $ID-bad",
+        b = b.display(),
+        bad = sb.bundle("bad", &["/bin/true"], |c| c["linux"]["cgroupsPath"] = json!("/not/systemd")).display(),
+    ));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "memory:/{slice}.slice/{slice}-a.slice/mr-{}.scope",
+            sb.id
+        )),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("slice-left"), "{out:?}");
+    assert!(
+        out.stderr.contains("linux.cgroupsPath") && out.stderr.contains("slice:prefix:name"),
+        "{out:?}"
+    );
+    sb.assert_clean();
+}

@@ -207,4 +207,31 @@ fn version() {
     out.ok();
     assert!(out.stdout.starts_with("minirun "), "{out:?}");
     assert!(out.stdout.contains("spec: 1.1.0"), "{out:?}");
+    // Tools read the `+` line for optional features (crun's format).
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with('+') && l.contains("+SYSTEMD")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_state_file_records_the_inits_stdio() {
+    let sb = Sandbox::new("status");
+    let b = sb.bundle("b", &["/bin/true"], |_| {});
+    let out = sb.run(&format!(
+        "$MINIRUN create --bundle {} $ID </dev/null >$T/out 2>&1 || exit 1
+         cat $ROOT/$ID/status; echo
+         $MINIRUN delete -f $ID",
+        b.display()
+    ));
+    out.ok();
+    let status: Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+    // A JSON array in a string, as crun and runc record it.
+    let fds: Vec<String> =
+        serde_json::from_str(status["external_descriptors"].as_str().unwrap()).unwrap();
+    let out_file = sb.dir.join("out").display().to_string();
+    assert_eq!(fds, ["/dev/null", &out_file, &out_file], "{out:?}");
+    sb.assert_clean();
 }

@@ -142,3 +142,39 @@ fn host_pid_namespace_sees_host_processes() {
     let pid: i32 = out.stdout.lines().next().unwrap().parse().unwrap();
     assert!(pid > 1, "not pid 1 without a pid namespace: {out:?}");
 }
+
+#[test]
+fn devices_of_a_user_namespace_are_made_with_their_owner() {
+    let sb = Sandbox::new("userns-dev");
+    let b = sb.bundle(
+        "b",
+        &[
+            "/bin/sh",
+            "-c",
+            "stat -c '%u:%g %t:%T %a %F' /dev/foo /dev/bar",
+        ],
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+            // The host has no node at either path: the runtime makes them.
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/foo", "type": "b", "major": 1, "minor": 5, "uid": 10, "gid": 11},
+                {"path": "/dev/bar", "type": "c", "major": 1, "minor": 3, "fileMode": 384}
+            ]);
+        },
+    );
+    let out = sb.run(&format!(
+        "chown -R 100000:100000 {b}/rootfs; $MINIRUN run --bundle {b} $ID; ls $ROOT",
+        b = b.display()
+    ));
+    out.ok();
+    assert_eq!(
+        out.stdout, "10:11 1:5 666 block special file\n0:0 1:3 600 character special file\n",
+        "{out:?}"
+    );
+}

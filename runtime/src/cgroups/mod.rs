@@ -154,6 +154,52 @@ fn own_cgroup(proc_cgroup: &str, h: &Hierarchy) -> PathBuf {
     PathBuf::from("/")
 }
 
+/// systemd's `slice:prefix:name` (`--systemd-cgroup`) as the cgroup path
+/// systemd gives that unit: `machine.slice:libpod:abc` is
+/// /machine.slice/libpod-abc.scope, `a-b.slice` is /a.slice/a-b.slice.
+pub fn systemd_path(path: &str) -> Option<PathBuf> {
+    let mut parts = path.split(':');
+    let (slice, prefix, name) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || name.is_empty() || path.contains('/') {
+        return None;
+    }
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    if name.ends_with(".slice") {
+        return expand_slice(name);
+    }
+    let unit = if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Some(expand_slice(slice)?.join(unit))
+}
+
+/// `a-b-c.slice` → /a.slice/a-b.slice/a-b-c.slice; `-.slice` is the root.
+fn expand_slice(slice: &str) -> Option<PathBuf> {
+    let stem = slice.strip_suffix(".slice")?;
+    let mut path = PathBuf::from("/");
+    if stem == "-" {
+        return Some(path);
+    }
+    if stem.is_empty() || stem.starts_with('-') || stem.ends_with('-') || stem.contains("--") {
+        return None;
+    }
+    let mut prefix = String::new();
+    for part in stem.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        path.push(format!("{prefix}.slice"));
+    }
+    Some(path)
+}
+
 /// The container's directory in `h`: an absolute `cgroups_path` is taken from the
 /// hierarchy's root, a relative one (or the id) from this process's own cgroup.
 pub fn container_dir(h: &Hierarchy, proc_cgroup: &str, cgroups_path: &Path) -> PathBuf {
@@ -503,6 +549,25 @@ mod tests {
             }]
         );
         let dir = container_dir(&h[0], "0::/user.slice/x\n", Path::new("ctr"));
+        assert_eq!(
+            systemd_path("machine.slice:libpod:abc"),
+            Some(PathBuf::from("/machine.slice/libpod-abc.scope"))
+        );
+        assert_eq!(
+            systemd_path("user-1000.slice::x"),
+            Some(PathBuf::from("/user.slice/user-1000.slice/x.scope"))
+        );
+        assert_eq!(
+            systemd_path(":p:n"),
+            Some(PathBuf::from("/system.slice/p-n.scope"))
+        );
+        assert_eq!(
+            systemd_path("a.slice:p:a-b.slice"),
+            Some(PathBuf::from("/a.slice/a-b.slice"))
+        );
+        assert_eq!(systemd_path("/a/b"), None);
+        assert_eq!(systemd_path("a.slice:b"), None);
+        assert_eq!(systemd_path("a:p:n"), None);
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/user.slice/x/ctr"));
         let dir = container_dir(&h[0], "0::/user.slice/x\n", Path::new("/a/b"));
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/a/b"));

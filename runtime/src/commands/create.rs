@@ -5,6 +5,6 @@ use minirun::container::lifecycle;
 
 pub fn run(cli: &Cli, c: &Create) -> anyhow::Result<ExitCode> {
     let bundle = super::bundle_dir(&c.args);
-    lifecycle::create(&super::create_options(&cli.root, &c.id, &bundle, &c.args))?;
+    lifecycle::create(&super::create_options(cli, &c.id, &bundle, &c.args))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -63,6 +63,6 @@ pub fn run(cli: &Cli, e: &Exec) -> anyhow::Result<ExitCode> {
         Some((_, theirs)) => Some(console::receive_master(theirs)?),
         None => None,
     };
-    let code = foreground::wait(pid, &signals, master)?;
+    let code = foreground::wait(pid, &signals, master, None)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

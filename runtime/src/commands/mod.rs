@@ -34,13 +34,14 @@ pub fn bundle_dir(args: &CreateArgs) -> PathBuf {
 }
 
 pub fn create_options<'a>(
-    root: &'a std::path::Path,
+    cli: &'a minirun::cli::Cli,
     id: &'a str,
     bundle: &'a std::path::Path,
     args: &'a CreateArgs,
 ) -> CreateOptions<'a> {
     CreateOptions {
-        root,
+        root: &cli.root,
+        systemd_cgroup: cli.systemd_cgroup,
         id,
         bundle,
         pid_file: args.pid_file.as_deref(),

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 
 pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<ExitCode> {
     let (id, bundle) = id_and_bundle(r);
-    let mut opts = super::create_options(&cli.root, &id, &bundle, &r.args);
+    let mut opts = super::create_options(cli, &id, &bundle, &r.args);
     // In the foreground without --console-socket, a terminal is relayed by us.
     let relay = if !r.detach && r.args.console_socket.is_none() {
         Some(UnixStream::pair()?)
@@ -35,14 +35,17 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<ExitCode> {
     } else {
         Some(foreground::block_signals()?)
     };
-    if let Err(e) = lifecycle::start(&cli.root, &id) {
-        let _ = lifecycle::delete(&cli.root, &id, true);
-        return Err(e.into());
-    }
+    let notify = match lifecycle::start_with(&cli.root, &id, r.detach) {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            let _ = lifecycle::delete(&cli.root, &id, true);
+            return Err(e.into());
+        }
+    };
     let Some(signals) = signals else {
         return Ok(ExitCode::SUCCESS);
     };
-    let code = foreground::wait(init, &signals, master)?;
+    let code = foreground::wait(init, &signals, master, notify)?;
     lifecycle::delete(&cli.root, &id, true)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -11,7 +11,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
-use super::state::{Container, ContainerError, State, Status, START_SOCKET};
+use super::state::{container_dir, Container, ContainerError, State, Status, START_SOCKET};
 use crate::cgroups::{CgroupError, CgroupPaths};
 use crate::hooks::{self, HookError, HookKind};
 use crate::namespaces::Plan;
@@ -43,6 +43,8 @@ pub enum LifecycleError {
     Network(#[from] crate::network::NetworkError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Device(#[from] crate::devices::DeviceError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     /// The init reported why it could not set the container up.
@@ -85,6 +87,8 @@ pub struct CreateOptions<'a> {
     pub publish: &'a [String],
     /// `--config`: the configuration file, if not the bundle's config.json.
     pub config: Option<&'a Path>,
+    /// `--systemd-cgroup`: linux.cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
 }
 
 /// What exists so far of a container being created; `undo` removes exactly that.
@@ -141,6 +145,50 @@ fn pass_on_socket_activation(spec: &mut oci_spec::runtime::Spec) {
     }
 }
 
+/// sd_notify (see `notify`): the state dir's notify directory is mounted,
+/// after every mount of config.json, where the manager's socket would be, and
+/// the process is told the socket in it.
+fn pass_on_notify_socket(spec: &mut oci_spec::runtime::Spec, host: &str, state_dir: &Path) {
+    let at = crate::notify::container_dir(host);
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    let mut m = oci_spec::runtime::Mount::default();
+    m.set_destination(at.clone())
+        .set_typ(Some("bind".into()))
+        .set_source(Some(state_dir.join(crate::notify::DIR)))
+        .set_options(Some(
+            ["bind", "nosuid", "nodev", "noexec"]
+                .map(String::from)
+                .into(),
+        ));
+    mounts.push(m);
+    spec.set_mounts(Some(mounts));
+    if let Some(p) = spec.process_mut() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+        env.push(format!(
+            "NOTIFY_SOCKET={}",
+            at.join(crate::notify::SOCKET).display()
+        ));
+        p.set_env(Some(env));
+    }
+}
+
+/// The host ids of the container's root: who must own what the container's
+/// root reaches through a user namespace.
+fn root_owner(linux: Option<&oci_spec::runtime::Linux>) -> Option<(u32, u32)> {
+    let linux = linux?;
+    let host_of = |maps: Option<&Vec<LinuxIdMapping>>| {
+        maps?
+            .iter()
+            .find(|m| m.container_id() == 0 && m.size() > 0)
+            .map(|m| m.host_id())
+    };
+    Some((
+        host_of(linux.uid_mappings().as_ref())?,
+        host_of(linux.gid_mappings().as_ref())?,
+    ))
+}
+
 fn state_bytes(state: &State) -> Vec<u8> {
     serde_json::to_vec(&state.public_json()).unwrap_or_default()
 }
@@ -152,6 +200,11 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     let mut bundle = Bundle::load_with_config(opts.bundle, opts.config)?;
     network::apply(&mut bundle.spec, opts.net, opts.publish, opts.root, opts.id)?;
     pass_on_socket_activation(&mut bundle.spec);
+    if let Some(host) = crate::notify::host_socket() {
+        let state_dir = std::path::absolute(container_dir(opts.root, opts.id))
+            .map_err(io_err("the state directory's path"))?;
+        pass_on_notify_socket(&mut bundle.spec, &host, &state_dir);
+    }
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
@@ -171,6 +224,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         }));
     }
     let plan = Plan::from_linux(linux);
+    let cgroups_path = cgroups_path_of(opts, spec)?;
     // Compiled before anything exists: a profile libseccomp refuses leaves nothing.
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
@@ -185,7 +239,14 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         state: None,
         hooks_started: false,
     };
-    match create_in(opts, &bundle, &plan, seccomp.as_ref(), &mut partial) {
+    match create_in(
+        opts,
+        &bundle,
+        &plan,
+        &cgroups_path,
+        seccomp.as_ref(),
+        &mut partial,
+    ) {
         Ok(c) => Ok(c),
         Err(e) => {
             partial.undo();
@@ -194,10 +255,38 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     }
 }
 
+/// Where the container's cgroup goes: linux.cgroupsPath (systemd's form with
+/// `--systemd-cgroup`) or the id.
+fn cgroups_path_of(
+    opts: &CreateOptions,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<PathBuf, LifecycleError> {
+    let linux = spec.linux().as_ref();
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().clone());
+    Ok(match cgroups_path {
+        Some(p) if opts.systemd_cgroup => crate::cgroups::systemd_path(&p.to_string_lossy())
+            .ok_or_else(|| {
+                LifecycleError::Spec(SpecError::Invalid {
+                    field: "linux.cgroupsPath".into(),
+                    message: format!(
+                        "{} is not slice:prefix:name as --systemd-cgroup expects",
+                        p.display()
+                    ),
+                })
+            })?,
+        Some(p) => p,
+        None if opts.systemd_cgroup => {
+            PathBuf::from(format!("/system.slice/minirun-{}.scope", opts.id))
+        }
+        None => PathBuf::from(opts.id),
+    })
+}
+
 fn create_in(
     opts: &CreateOptions,
     bundle: &Bundle,
     plan: &Plan,
+    cgroups_path: &Path,
     seccomp: Option<&libseccomp::ScmpFilterContext>,
     partial: &mut Partial,
 ) -> Result<Container, LifecycleError> {
@@ -216,8 +305,20 @@ fn create_in(
         (None, Some(path)) => Some(console::connect(path)?),
         (None, None) => None,
     };
+    if crate::notify::host_socket().is_some() {
+        let owner = plan
+            .new_user
+            .then(|| root_owner(spec.linux().as_ref()))
+            .flatten();
+        crate::notify::make_dir(&dir, owner).map_err(io_err("making the notify directory"))?;
+    }
     let bind_sources =
         crate::mounts::open_bind_sources(spec.mounts().as_deref().unwrap_or(&[]), &bundle.dir)?;
+    let device_nodes = if plan.new_user {
+        precreate_devices(spec.linux().as_ref(), &dir)?
+    } else {
+        Vec::new()
+    };
     let (parent, child) = channel_pair()?;
 
     // SAFETY: minirun is single-threaded here; the child runs the init, which
@@ -240,6 +341,7 @@ fn create_in(
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds.max(listen_fds().unwrap_or(0)),
                 bind_sources,
+                device_nodes,
                 seccomp,
             })
         }
@@ -250,6 +352,7 @@ fn create_in(
     drop(listener);
     drop(console);
     drop(bind_sources);
+    drop(device_nodes);
 
     let linux = spec.linux().as_ref();
     if plan.new_user {
@@ -258,9 +361,7 @@ fn create_in(
             write_id_map(pid, "gid_map", l.gid_mappings().as_deref().unwrap_or(&[]))?;
         }
     }
-    let cgroups_path = linux
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| PathBuf::from(opts.id));
+
     let extra_devices: Vec<String> = linux
         .and_then(|l| l.devices().as_deref())
         .unwrap_or(&[])
@@ -275,7 +376,7 @@ fn create_in(
         })
         .collect();
     let resources = linux.and_then(|l| l.resources().as_ref());
-    partial.cgroups = CgroupPaths::setup(&cgroups_path, pid.as_raw(), resources, &extra_devices)?;
+    partial.cgroups = CgroupPaths::setup(cgroups_path, pid.as_raw(), resources, &extra_devices)?;
 
     let mut state = State {
         oci_version: spec.version().clone(),
@@ -292,6 +393,7 @@ fn create_in(
         cgroups: partial.cgroups.clone(),
         own_pid_ns: plan.own_pid,
         process: spec.process().clone(),
+        external_descriptors: external_descriptors(pid),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         namespaces: linux
             .and_then(|l| l.namespaces().as_deref())
@@ -378,6 +480,37 @@ fn connect_short(path: &Path) -> io::Result<UnixStream> {
     UnixStream::connect(short)
 }
 
+/// linux.devices for a new user namespace, made by the runtime.
+fn precreate_devices(
+    linux: Option<&oci_spec::runtime::Linux>,
+    dir: &Path,
+) -> Result<Vec<Option<std::os::fd::OwnedFd>>, LifecycleError> {
+    let Some(l) = linux.filter(|l| l.devices().as_ref().is_some_and(|d| !d.is_empty())) else {
+        return Ok(Vec::new());
+    };
+    let scratch = dir.join("devs");
+    fs::create_dir(&scratch).map_err(io_err("making the device scratch directory"))?;
+    let made = crate::devices::precreate(
+        l.devices().as_deref().unwrap_or(&[]),
+        l.uid_mappings().as_deref().unwrap_or(&[]),
+        l.gid_mappings().as_deref().unwrap_or(&[]),
+        &scratch,
+    );
+    let _ = fs::remove_dir(&scratch);
+    Ok(made?)
+}
+
+fn external_descriptors(pid: Pid) -> String {
+    let fds: Vec<String> = (0..3)
+        .map(|fd| {
+            fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "/dev/null".into())
+        })
+        .collect();
+    serde_json::to_string(&fds).unwrap_or_default()
+}
+
 fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<(), LifecycleError> {
     let text: String = maps
         .iter()
@@ -396,8 +529,20 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), LifecycleError
 }
 
 /// `start`: releases the init, which execs the user process; returns once the exec
-/// happened (or reports why it did not). Then the poststart hooks run.
+/// happened (or reports why it did not) and, with NOTIFY_SOCKET, once the
+/// container said READY=1. Then the poststart hooks run.
 pub fn start(root: &Path, id: &str) -> Result<(), LifecycleError> {
+    start_with(root, id, true).map(drop)
+}
+
+/// `start`, or with `wait_ready` false (a foreground `run`, which relays the
+/// notification while it waits for the container) the notify proxy is
+/// returned instead of waited on.
+pub fn start_with(
+    root: &Path,
+    id: &str,
+    wait_ready: bool,
+) -> Result<Option<crate::notify::Proxy>, LifecycleError> {
     let mut c = Container::load(root, id)?;
     let _lock = c.lock()?;
     if c.state.status != Status::Created {
@@ -407,6 +552,8 @@ pub fn start(root: &Path, id: &str) -> Result<(), LifecycleError> {
             status: c.state.status,
         });
     }
+    // Bound before the process runs: its first message must find the socket.
+    let proxy = crate::notify::Proxy::bind(&c.dir).map_err(io_err("binding the notify socket"))?;
     let sock = c.dir.join(START_SOCKET);
     let mut conn = connect_short(&sock).map_err(io_err("connecting to the container's init"))?;
     conn.write_all(b"s")
@@ -419,6 +566,14 @@ pub fn start(root: &Path, id: &str) -> Result<(), LifecycleError> {
     }
     c.state.status = Status::Running;
     c.save_state()?;
+    let proxy = match proxy {
+        Some(p) if wait_ready => {
+            p.wait_ready(c.state.pid)
+                .map_err(io_err("waiting for the container's READY=1"))?;
+            None
+        }
+        other => other,
+    };
     for e in hooks::run_all(
         HookKind::Poststart,
         c.state.hooks.as_ref(),
@@ -426,7 +581,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), LifecycleError> {
     ) {
         log::warn(&e.to_string());
     }
-    Ok(())
+    Ok(proxy)
 }
 
 /// Parses `9`, `KILL`, `SIGKILL` (any case).

@@ -1,4 +1,4 @@
-//! `<root>/<id>/state.json`: written before the init is released, so that a `create`
+//! `<root>/<id>/status` (the name crun uses, where tools look): written before the init is released, so that a `create`
 //! killed half way is still found (and cleaned) by `delete --force`.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::cgroups::CgroupPaths;
 use crate::process::proc_start_time;
 
-pub const STATE_FILE: &str = "state.json";
+pub const STATE_FILE: &str = "status";
 /// The init blocks on this listening socket until `start` connects.
 pub const START_SOCKET: &str = "start.sock";
 
@@ -93,6 +93,10 @@ pub struct State {
     /// The container's namespaces: what `exec` joins (through the init's).
     #[serde(default)]
     pub namespaces: Vec<oci_spec::runtime::LinuxNamespaceType>,
+    /// What the init's stdin, stdout and stderr were at create (a JSON array
+    /// in a string, as crun and runc record it for checkpoint/restore).
+    #[serde(default)]
+    pub external_descriptors: String,
     /// linux.seccomp: `exec`'d processes get the same filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
@@ -164,9 +168,9 @@ impl Container {
         Ok(Container { dir, state })
     }
 
-    /// Writes state.json whole: a temporary file renamed over the old one.
+    /// Writes the state file whole: a temporary file renamed over the old one.
     pub fn save(dir: &Path, state: &State) -> Result<(), ContainerError> {
-        let tmp = dir.join(".state.json.tmp");
+        let tmp = dir.join(".status.tmp");
         let path = dir.join(STATE_FILE);
         // One write: serde_json on an unbuffered file makes a syscall per token.
         let write = || -> io::Result<()> {
@@ -202,7 +206,7 @@ impl Container {
     }
 }
 
-/// Lists the ids under `root` (directories holding a state.json), sorted.
+/// Lists the ids under `root` (directories holding a state file), sorted.
 pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
     let mut ids = Vec::new();
     let entries = match fs::read_dir(root) {

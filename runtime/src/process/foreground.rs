@@ -90,7 +90,13 @@ fn read_fd(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Waits for the init to exit and returns its exit code (128 + signal if killed).
-pub fn wait(init: Pid, signals: &SignalFd, master: Option<OwnedFd>) -> io::Result<i32> {
+/// With `notify`, the container's READY=1 is passed on to the service manager.
+pub fn wait(
+    init: Pid,
+    signals: &SignalFd,
+    master: Option<OwnedFd>,
+    mut notify: Option<crate::notify::Proxy>,
+) -> io::Result<i32> {
     let stdin = io::stdin();
     let _raw = master.as_ref().and_then(|_| RawMode::enter(stdin.as_fd()));
     if let Some(m) = &master {
@@ -124,6 +130,9 @@ pub fn wait(init: Pid, signals: &SignalFd, master: Option<OwnedFd>) -> io::Resul
         }
         if let (Some(_), true) = (master_fd, stdin_open) {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(n) = &notify {
+            fds.push(PollFd::new(n.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
@@ -171,6 +180,12 @@ pub fn wait(init: Pid, signals: &SignalFd, master: Option<OwnedFd>) -> io::Resul
                     }
                     _ => stdin_open = false,
                 }
+            }
+        }
+        if notify.is_some() && ready.last().copied().unwrap_or(false) {
+            // Once READY=1 is passed on the proxy has done its job.
+            if notify.as_ref().is_some_and(|n| n.relay().unwrap_or(true)) {
+                notify = None;
             }
         }
     }

@@ -39,6 +39,9 @@ pub struct InitConfig<'a> {
     pub preserve_fds: u32,
     /// Bind sources opened by the runtime, one slot per mount.
     pub bind_sources: Vec<Option<std::os::fd::OwnedFd>>,
+    /// Device nodes the runtime made for a user namespace, one slot per
+    /// linux.devices entry (see `devices`).
+    pub device_nodes: Vec<Option<std::os::fd::OwnedFd>>,
     /// linux.seccomp, compiled by the runtime.
     pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
 }
@@ -182,7 +185,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
             .iter()
             .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
     let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    rootfs::create_devices(&root, devices, in_userns, 0, 0)?;
+    rootfs::create_devices(&root, devices, in_userns, 0, 0, &cfg.device_nodes)?;
     // runc and crun make a missing cwd rather than fail.
     root.mkdir_all(process.cwd(), 0o755)?;
     rootfs::default_symlinks(&root)?;
