@@ -96,6 +96,20 @@ impl Proxy {
         Ok(ready)
     }
 
+    /// What the container sent before it exited: passed on all the same.
+    pub fn drain(&self) -> io::Result<()> {
+        self.socket.set_nonblocking(true)?;
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.socket.recv(&mut buf) {
+                Ok(n) if is_ready(&buf[..n]) => return send_to_host(&self.host, READY),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// `start`: waits until the container says READY=1 (true) or its init
     /// exits (false).
     pub fn wait_ready(&self, pid: i32) -> io::Result<bool> {
@@ -130,6 +144,11 @@ impl AsFd for Proxy {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.socket.as_fd()
     }
+}
+
+/// The notify protocol: one assignment per line.
+fn is_ready(msg: &[u8]) -> bool {
+    msg.split(|b| *b == b'\n').any(|line| line == READY)
 }
 
 fn send_to_host(host: &str, msg: &[u8]) -> io::Result<()> {
@@ -168,5 +187,13 @@ mod tests {
             PathBuf::from("/run/systemd/notify")
         );
         assert_eq!(container_dir("@abstract"), PathBuf::from("/run/notify"));
+    }
+
+    #[test]
+    fn ready_is_a_line_of_its_own() {
+        assert!(is_ready(b"READY=1"));
+        assert!(is_ready(b"STATUS=up\nREADY=1\n"));
+        assert!(!is_ready(b"READY=10"));
+        assert!(!is_ready(b"STATUS=READY=1"));
     }
 }

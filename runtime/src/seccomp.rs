@@ -4,7 +4,17 @@
 //! exists, so a profile libseccomp refuses is a create-time error with nothing
 //! left behind; the init (and an exec'd process) inherits the compiled filter
 //! and loads it as late as it can (see `process::init::become_process`).
+//!
+//! With `listenerPath` the filter is loaded with a listener (a seccomp user
+//! notification fd) that the runtime hands to the agent on that socket, with
+//! the container's state, as the runtime-spec describes. Like crun, minirun
+//! does so whenever listenerPath is set, with or without SCMP_ACT_NOTIFY
+//! rules: the agent always hears of the container it was configured for.
+//! libseccomp adds a listener only for NOTIFY rules, so such a filter is
+//! exported as BPF and loaded with seccomp(2) directly.
 
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use libseccomp::{
@@ -34,12 +44,8 @@ fn lib(e: libseccomp::error::SeccompError) -> SeccompError {
 }
 
 /// The libseccomp action for an OCI action; `field` names it in errors.
-fn action(
-    a: LinuxSeccompAction,
-    errno: Option<u32>,
-    field: &str,
-) -> Result<ScmpAction, SeccompError> {
-    Ok(match a {
+fn action(a: LinuxSeccompAction, errno: Option<u32>) -> ScmpAction {
+    match a {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
             ScmpAction::KillThread
         }
@@ -53,13 +59,8 @@ fn action(
         }
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(invalid(
-                field,
-                "SCMP_ACT_NOTIFY (a seccomp agent on listenerPath) is not supported",
-            ))
-        }
-    })
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
+    }
 }
 
 fn compare(op: LinuxSeccompOperator, value_two: Option<u64>) -> ScmpCompareOp {
@@ -75,11 +76,177 @@ fn compare(op: LinuxSeccompOperator, value_two: Option<u64>) -> ScmpCompareOp {
     }
 }
 
+/// A compiled profile and how to load it.
+pub struct Filter {
+    ctx: ScmpFilterContext,
+    /// The agent of linux.seccomp.listenerPath: load with a listener for it.
+    agent: Option<Agent>,
+    /// With an agent, the filter as BPF, exported by the runtime.
+    bpf: Vec<u8>,
+    /// seccomp(2) flags of linux.seccomp.flags, for a load without libseccomp.
+    flags: libc::c_ulong,
+}
+
+/// A seccomp agent: who gets the listener, and what it is told.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub path: PathBuf,
+    pub metadata: String,
+}
+
+/// The version of the message to the agent (runtime-spec's
+/// ContainerProcessState).
+const AGENT_MESSAGE_VERSION: &str = "0.2.0";
+
+/// Sends the agent its listener with the container's state and the pid of
+/// the process the filter is on.
+pub fn hand_to_agent(
+    agent: &Agent,
+    listener: Option<OwnedFd>,
+    pid: i32,
+    state: &serde_json::Value,
+) -> Result<(), SeccompError> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let fail = |what: String| invalid("listenerPath", what);
+    let listener = listener.ok_or_else(|| fail("no listener came with the filter".into()))?;
+    let stream = std::os::unix::net::UnixStream::connect(&agent.path)
+        .map_err(|e| fail(format!("connecting to {}: {e}", agent.path.display())))?;
+    let msg = serde_json::to_vec(&serde_json::json!({
+        "ociVersion": AGENT_MESSAGE_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": agent.metadata,
+        "state": state,
+    }))
+    .map_err(|e| fail(e.to_string()))?;
+    let fds = [listener.as_raw_fd()];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[std::io::IoSlice::new(&msg)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(|e| fail(format!("sending to {}: {e}", agent.path.display())))?;
+    Ok(())
+}
+
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+const SECCOMP_FILTER_FLAG_TSYNC: libc::c_ulong = 1;
+const SECCOMP_FILTER_FLAG_LOG: libc::c_ulong = 2;
+const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 4;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 8;
+const SECCOMP_FILTER_FLAG_TSYNC_ESRCH: libc::c_ulong = 16;
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 32;
+
+impl Filter {
+    pub fn agent(&self) -> Option<&Agent> {
+        self.agent.as_ref()
+    }
+
+    /// Loads the filter into this process; returns the listener if it has one.
+    pub fn load(&self) -> Result<Option<OwnedFd>, String> {
+        if self.agent.is_none() {
+            return self.ctx.load().map(|()| None).map_err(|e| e.to_string());
+        }
+        let bpf = &self.bpf;
+        let prog = libc::sock_fprog {
+            len: (bpf.len() / std::mem::size_of::<libc::sock_filter>()) as u16,
+            filter: bpf.as_ptr() as *mut libc::sock_filter,
+        };
+        let mut flags = self.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        if flags & SECCOMP_FILTER_FLAG_TSYNC != 0 {
+            // The kernel takes TSYNC with a listener only in this form.
+            flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
+        // SAFETY: `prog` points at `bpf`, which outlives the call; the fd
+        // returned is ours.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        // SAFETY: a fresh descriptor from the kernel.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    }
+}
+
 /// Compiles the profile. Syscall names this libseccomp does not know are
 /// skipped, as runc and crun do: profiles name new syscalls before every
 /// host has them.
-pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
-    let default = action(s.default_action(), s.default_errno_ret(), "defaultAction")?;
+pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    let ctx = compile_rules(s)?;
+    let listener_path = s.listener_path().clone();
+    let notifies = s.default_action() == LinuxSeccompAction::ScmpActNotify
+        || s.syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+    if notifies && listener_path.is_none() {
+        return Err(invalid(
+            "listenerPath",
+            "SCMP_ACT_NOTIFY needs a listener: the path of the seccomp agent's socket",
+        ));
+    }
+    if let Some(p) = listener_path.as_ref().filter(|p| !p.is_absolute()) {
+        return Err(invalid(
+            "listenerPath",
+            format!("{} is not an absolute path", p.display()),
+        ));
+    }
+    let flags = s
+        .flags()
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+        })
+        .fold(0, |a, f| a | f);
+    let bpf = if listener_path.is_some() {
+        export_bpf(&ctx)?
+    } else {
+        Vec::new()
+    };
+    Ok(Filter {
+        ctx,
+        bpf,
+        agent: listener_path.map(|path| Agent {
+            path,
+            metadata: s.listener_metadata().clone().unwrap_or_default(),
+        }),
+        flags,
+    })
+}
+
+/// The filter as BPF (libseccomp 2.5 exports only to a descriptor).
+fn export_bpf(ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
+    use std::io::{Read, Seek};
+    let fd =
+        nix::sys::memfd::memfd_create(c"minirun-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| SeccompError::Library(format!("memfd_create: {e}")))?;
+    let mut file = std::fs::File::from(fd);
+    ctx.export_bpf(&file).map_err(lib)?;
+    let mut bpf = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut bpf))
+        .map_err(|e| SeccompError::Library(format!("reading the exported filter: {e}")))?;
+    Ok(bpf)
+}
+
+fn compile_rules(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
+    let default = action(s.default_action(), s.default_errno_ret());
     let mut ctx = ScmpFilterContext::new(default).map_err(lib)?;
     // no_new_privs is the process's choice (process.noNewPrivileges), not the
     // filter's: without it the filter is loaded while CAP_SYS_ADMIN is held.
@@ -106,7 +273,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
     }
     for (i, rule) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("syscalls[{i}]");
-        let act = action(rule.action(), rule.errno_ret(), &format!("{field}.action"))?;
+        let act = action(rule.action(), rule.errno_ret());
         if act == default {
             continue;
         }
@@ -169,9 +336,18 @@ mod tests {
         );
         let e = compile(&p).unwrap_err().to_string();
         assert!(
-            e.starts_with("linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY"),
+            e.starts_with("linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener"),
             "{e}"
         );
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"agent.sock","syscalls":[{"names":["read"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        );
+        let e = compile(&p).unwrap_err().to_string();
+        assert!(e.contains("agent.sock is not an absolute path"), "{e}");
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        );
+        assert!(compile(&p).is_ok());
         let p = profile(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
         );

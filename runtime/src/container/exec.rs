@@ -154,6 +154,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
+    let agent = seccomp.as_ref().and_then(|f| f.agent().cloned());
     let init = c.state.pid;
     let mut namespaces = Vec::new();
     for t in JOIN_ORDER {
@@ -231,6 +232,18 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
             Ok(Message::InitPid { pid: p }) => {
                 let _ = waitpid(first, None);
                 pid = Pid::from_raw(p);
+            }
+            Ok(Message::SeccompListener) => {
+                let listener = parent.take_fd();
+                if let Some(agent) = &agent {
+                    crate::seccomp::hand_to_agent(
+                        agent,
+                        listener,
+                        pid.as_raw(),
+                        &c.state.public_json(),
+                    )
+                    .map_err(|e| fail(e.into(), &[pid]))?;
+                }
             }
             Ok(Message::Ready) => break,
             Ok(Message::Failed { error }) => return Err(fail(LifecycleError::Init(error), &[pid])),

@@ -287,7 +287,7 @@ fn create_in(
     bundle: &Bundle,
     plan: &Plan,
     cgroups_path: &Path,
-    seccomp: Option<&libseccomp::ScmpFilterContext>,
+    seccomp: Option<&crate::seccomp::Filter>,
     partial: &mut Partial,
 ) -> Result<Container, LifecycleError> {
     let spec = &bundle.spec;
@@ -425,6 +425,17 @@ fn create_in(
                 hooks::run(HookKind::Prestart, state.hooks.as_ref(), &json)?;
                 hooks::run(HookKind::CreateRuntime, state.hooks.as_ref(), &json)?;
                 parent.send(&Message::HooksDone)?;
+            }
+            Ok(Message::SeccompListener) => {
+                let listener = parent.take_fd();
+                if let Some(agent) = seccomp.and_then(|f| f.agent()) {
+                    crate::seccomp::hand_to_agent(
+                        agent,
+                        listener,
+                        state.pid,
+                        &state.public_json(),
+                    )?;
+                }
             }
             Ok(Message::Ready) => break,
             Ok(Message::Failed { error }) => return Err(LifecycleError::Init(error)),

@@ -1,10 +1,15 @@
 //! The parent/init channel: one SOCK_SEQPACKET socketpair carrying typed messages
-//! as JSON, one datagram each. EOF means the other side died.
+//! as JSON, one datagram each, and a descriptor with a message that needs one.
+//! EOF means the other side died.
 
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::cell::Cell;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +24,9 @@ pub enum Message {
     HooksDone,
     /// init → parent: everything is set up; the init now waits for `start`.
     Ready,
+    /// init → parent, with the descriptor: the seccomp filter is loaded and
+    /// this is its listener, for the agent on linux.seccomp.listenerPath.
+    SeccompListener,
     /// init → parent: set-up failed; the init exits after sending this.
     Failed { error: String },
 }
@@ -42,6 +50,8 @@ pub enum ChannelError {
 
 pub struct Channel {
     fd: OwnedFd,
+    /// The descriptor that came with the last message received, if any.
+    received: Cell<Option<OwnedFd>>,
 }
 
 /// A connected pair: (parent end, init end). Both are close-on-exec.
@@ -53,7 +63,11 @@ pub fn channel_pair() -> Result<(Channel, Channel), ChannelError> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(ChannelError::Create)?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    let end = |fd| Channel {
+        fd,
+        received: Cell::new(None),
+    };
+    Ok((end(a), end(b)))
 }
 
 impl Channel {
@@ -79,23 +93,62 @@ impl Channel {
         }
     }
 
+    /// Sends `msg` with a descriptor (SCM_RIGHTS).
+    pub fn send_with_fd(&self, msg: &Message, fd: BorrowedFd) -> Result<(), ChannelError> {
+        let buf = serde_json::to_vec(msg).map_err(ChannelError::Decode)?;
+        let fds = [fd.as_raw_fd()];
+        loop {
+            match sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &[IoSlice::new(&buf)],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(ChannelError::Io(e.into())),
+            }
+        }
+    }
+
     pub fn recv(&self) -> Result<Message, ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!(RawFd);
         loop {
-            // SAFETY: receiving into a buffer of the length given.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n > 0 {
-                return serde_json::from_slice(&buf[..n as usize]).map_err(ChannelError::Decode);
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(m) => m,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(ChannelError::Io(e.into())),
+            };
+            let n = msg.bytes;
+            let mut fd = None;
+            for c in msg.cmsgs().map_err(|e| ChannelError::Io(e.into()))? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for raw in fds {
+                        // SAFETY: descriptors just received are ours.
+                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                        fd.get_or_insert(owned);
+                    }
+                }
             }
+            self.received.set(fd);
             if n == 0 {
                 return Err(ChannelError::Closed);
             }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(ChannelError::Io(e));
-            }
+            return serde_json::from_slice(&buf[..n]).map_err(ChannelError::Decode);
         }
+    }
+
+    /// The descriptor that came with the last message.
+    pub fn take_fd(&self) -> Option<OwnedFd> {
+        self.received.take()
     }
 
     pub fn expect(&self, expected: Message, name: &'static str) -> Result<(), ChannelError> {
@@ -135,6 +188,12 @@ mod tests {
                 error: "boom".into()
             }
         );
+        let file = std::fs::File::open("/dev/null").unwrap();
+        a.send_with_fd(&Message::SeccompListener, file.as_fd())
+            .unwrap();
+        assert_eq!(b.recv().unwrap(), Message::SeccompListener);
+        assert!(b.take_fd().is_some());
+        assert!(b.take_fd().is_none());
         drop(a);
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
     }

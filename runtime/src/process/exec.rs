@@ -22,7 +22,7 @@ pub struct ExecChild {
     pub console: Option<UnixStream>,
     pub preserve_fds: u32,
     /// The container's seccomp filter, compiled by the parent.
-    pub seccomp: Option<libseccomp::ScmpFilterContext>,
+    pub seccomp: Option<crate::seccomp::Filter>,
     /// run.oci.keep_original_groups was set on the container.
     pub keep_groups: bool,
 }
@@ -99,6 +99,7 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
         in_userns,
         cfg.seccomp.as_ref(),
         cfg.keep_groups,
+        &cfg.channel,
     )?;
     cfg.channel.send(&Message::Ready)?;
     Err(exec_program(&program, &args, &env))

@@ -108,6 +108,10 @@ pub fn wait(
     let mut stdout = io::stdout();
     loop {
         if let Some(code) = reap_init(init) {
+            if let Some(n) = &notify {
+                // A READY=1 sent just before the exit is still queued.
+                let _ = n.drain();
+            }
             // Whatever the container wrote before it exited is still in the pty.
             if let Some(m) = master.as_ref().filter(|_| master_open) {
                 let _ = nix::fcntl::fcntl(

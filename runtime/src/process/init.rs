@@ -43,7 +43,7 @@ pub struct InitConfig<'a> {
     /// linux.devices entry (see `devices`).
     pub device_nodes: Vec<Option<std::os::fd::OwnedFd>>,
     /// linux.seccomp, compiled by the runtime.
-    pub seccomp: Option<&'a libseccomp::ScmpFilterContext>,
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,7 +244,8 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         join_session_keyring(cfg.id);
     }
     let keep_groups = keep_original_groups(spec.annotations().as_ref());
-    let (program, args, env) = become_process(process, in_userns, cfg.seccomp, keep_groups)?;
+    let (program, args, env) =
+        become_process(process, in_userns, cfg.seccomp, keep_groups, &cfg.channel)?;
 
     cfg.channel.send(&Message::Ready)?;
     let mut starter = wait_for_start(&cfg.start_listener)?;
@@ -266,12 +267,14 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
 
 /// The last steps before exec, shared by the init and `exec`: rlimits, user and
 /// groups, capabilities, umask, cwd, noNewPrivileges, and args[0] found on the
-/// container's PATH. Returns (program, args, env).
+/// container's PATH. Returns (program, args, env). A seccomp listener goes
+/// to the runtime on `channel` the moment the filter is loaded.
 pub fn become_process(
     process: &Process,
     in_userns: bool,
-    seccomp: Option<&libseccomp::ScmpFilterContext>,
+    seccomp: Option<&crate::seccomp::Filter>,
     keep_groups: bool,
+    channel: &Channel,
 ) -> Result<(PathBuf, Vec<String>, Vec<String>), InitError> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     // Without no_new_privs the kernel takes a filter only from a process with
@@ -279,10 +282,15 @@ pub fn become_process(
     // profile must then allow what follows, as podman's does). With
     // no_new_privs it goes last, so it restricts nothing of the runtime's own.
     let nnp = process.no_new_privileges().unwrap_or(false);
-    let load = |filter: &libseccomp::ScmpFilterContext| {
-        filter
+    let load = |filter: &crate::seccomp::Filter| {
+        let listener = filter
             .load()
-            .map_err(|e| InitError::Exec(format!("loading the seccomp filter: {e}")))
+            .map_err(|e| InitError::Exec(format!("loading the seccomp filter: {e}")))?;
+        if let Some(fd) = listener {
+            use std::os::fd::AsFd;
+            channel.send_with_fd(&Message::SeccompListener, fd.as_fd())?;
+        }
+        Ok::<(), InitError>(())
     };
     if let (Some(filter), false) = (seccomp, nnp) {
         load(filter)?;
