@@ -10,6 +10,7 @@ pub mod console;
 pub mod container;
 pub mod devices;
 pub mod hooks;
+pub mod idmap;
 pub mod log;
 pub mod mounts;
 pub mod namespaces;

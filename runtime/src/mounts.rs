@@ -187,7 +187,9 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 continue;
             }
             // crun's and podman's own hints with no meaning for mount(2).
-            "tmpcopyup" | "notmpcopyup" | "copy-symlink" | "idmap" | "ridmap" => continue,
+            "tmpcopyup" | "notmpcopyup" | "copy-symlink" => continue,
+            // Applied by the runtime before the mount is attached (see `idmap`).
+            o if o.starts_with("idmap") || o.starts_with("ridmap") => continue,
             other => {
                 o.data.push(other.to_string());
                 continue;

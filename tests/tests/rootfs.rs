@@ -192,3 +192,75 @@ fn rootfs_propagation_and_cgroup_mount() {
     // A cgroup namespace rooted at the container's own cgroup.
     assert!(out.stdout.contains(":memory:/\n"), "{out:?}");
 }
+
+#[test]
+fn idmapped_bind_mounts_show_owners_through_their_mapping() {
+    let sb = Sandbox::new("idmap");
+    let src = sb.dir.join("vol");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("file"), "").unwrap();
+    let bind = |dest: &str, opts: &[&str]| {
+        let mut options = vec!["bind"];
+        options.extend_from_slice(opts);
+        json!({"destination": dest, "type": "bind", "source": src, "options": options})
+    };
+    let b = sb.bundle(
+        "b",
+        &[
+            "/bin/sh",
+            "-c",
+            "for d in a b c d e; do stat -c \"$d %u:%g\" /$d/file; done",
+        ],
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+            // On-disk 0 shows as host 100000 (the container's root).
+            let mut d = bind("/d", &[]);
+            d["uidMappings"] = json!([{"hostID": 0, "containerID": 100000, "size": 65536}]);
+            d["gidMappings"] = json!([{"hostID": 0, "containerID": 100002, "size": 1}]);
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.extend([
+                bind("/a", &["ro", "idmap"]),
+                bind("/b", &["idmap=uids=0-100001-10;gids=0-100002-10"]),
+                bind("/c", &["idmap=uids=@0-1-10;gids=@0-2-10"]),
+                d,
+                bind("/e", &[]),
+            ]);
+        },
+    );
+    let out = sb.run(&format!(
+        "chown -R 100000:100000 {b}/rootfs; $MINIRUN run --bundle {b} $ID",
+        b = b.display()
+    ));
+    out.ok();
+    // The file is 0:0 on disk; without an idmap the namespace sees nobody.
+    assert_eq!(
+        out.stdout, "a 0:0\nb 1:2\nc 1:2\nd 0:2\ne 65534:65534\n",
+        "{out:?}"
+    );
+    sb.assert_clean();
+}
+
+#[test]
+fn an_idmap_without_a_user_namespace_is_refused() {
+    let sb = Sandbox::new("idmap-bad");
+    let b = sb.bundle("b", &["/bin/true"], |c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/a", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}),
+        );
+    });
+    let out = sb.run(&format!("$MINIRUN run --bundle {} $ID", b.display()));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.starts_with("minirun: config.json: mounts[")
+            && out.stderr.contains("].options: a bare idmap"),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    sb.assert_clean();
+}

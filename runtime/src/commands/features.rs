@@ -101,7 +101,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "org.opencontainers.runtime-spec.features.linux.minirun.version": env!("CARGO_PKG_VERSION")

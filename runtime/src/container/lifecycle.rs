@@ -225,6 +225,21 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     }
     let plan = Plan::from_linux(linux);
     let cgroups_path = cgroups_path_of(opts, spec)?;
+    let in_userns = plan.new_user
+        || plan
+            .joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::User);
+    let idmaps = crate::idmap::plan(
+        spec.mounts().as_deref().unwrap_or(&[]),
+        linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or(&[]),
+        linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or(&[]),
+        in_userns,
+    )?;
     // Compiled before anything exists: a profile libseccomp refuses leaves nothing.
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
@@ -244,6 +259,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         &bundle,
         &plan,
         &cgroups_path,
+        &idmaps,
         seccomp.as_ref(),
         &mut partial,
     ) {
@@ -287,6 +303,7 @@ fn create_in(
     bundle: &Bundle,
     plan: &Plan,
     cgroups_path: &Path,
+    idmaps: &[crate::idmap::Idmap],
     seccomp: Option<&crate::seccomp::Filter>,
     partial: &mut Partial,
 ) -> Result<Container, LifecycleError> {
@@ -351,7 +368,6 @@ fn create_in(
     drop(child);
     drop(listener);
     drop(console);
-    drop(bind_sources);
     drop(device_nodes);
 
     let linux = spec.linux().as_ref();
@@ -361,6 +377,16 @@ fn create_in(
             write_id_map(pid, "gid_map", l.gid_mappings().as_deref().unwrap_or(&[]))?;
         }
     }
+    // The init holds the same detached mounts and attaches them only after
+    // Proceed: set their idmaps now that its user namespace is mapped.
+    for m in idmaps {
+        let tree = bind_sources.get(m.index).and_then(Option::as_ref);
+        tree.map_or(Err(io::Error::from_raw_os_error(libc::EINVAL)), |t| {
+            crate::idmap::apply(m, t, pid.as_raw())
+        })
+        .map_err(io_err(format!("mounts[{}]: setting the idmap", m.index)))?;
+    }
+    drop(bind_sources);
 
     let extra_devices: Vec<String> = linux
         .and_then(|l| l.devices().as_deref())
