@@ -281,10 +281,10 @@ pub struct Exec {
     /// Write the process's pid to this file.
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
-    /// Accepted for runc compatibility; SELinux labels are not applied.
+    /// The SELinux label of the process (ignored with a warning without SELinux).
     #[arg(long)]
     pub process_label: Option<String>,
-    /// Accepted for runc compatibility; AppArmor profiles are not applied.
+    /// The AppArmor profile of the process.
     #[arg(long)]
     pub apparmor: Option<String>,
     /// Set no_new_privs for the process.

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod hooks;
 pub mod idmap;
 pub mod log;
+pub mod lsm;
 pub mod mounts;
 pub mod namespaces;
 pub mod network;

@@ -241,3 +241,44 @@ fn crun_extensions_config_regex_keep_groups_and_socket_activation() {
     );
     sb.assert_clean();
 }
+
+#[test]
+fn an_apparmor_profile_is_applied_or_refused_never_ignored() {
+    let sb = Sandbox::new("apparmor");
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    let out = run_in(&sb, &["/bin/cat", "/proc/self/attr/current"], |c| {
+        c["process"]["apparmorProfile"] = json!("unconfined");
+    });
+    if enabled {
+        out.ok();
+        assert!(out.stdout.starts_with("unconfined"), "{out:?}");
+    } else {
+        assert_eq!(out.code, 1, "{out:?}");
+        assert_eq!(
+            out.stderr,
+            "minirun: process.apparmorProfile: \"unconfined\": AppArmor is not enabled on this host\n"
+        );
+    }
+    sb.assert_clean();
+}
+
+#[test]
+fn an_selinux_label_without_selinux_is_dropped_with_a_warning() {
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("SELinux is enabled here: the label would be applied");
+        return;
+    }
+    let sb = Sandbox::new("selinux");
+    let out = run_in(&sb, &["/bin/echo", "ran"], |c| {
+        c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+    });
+    out.ok();
+    assert_eq!(out.stdout, "ran\n");
+    assert!(
+        out.stderr
+            .contains("process.selinuxLabel \"system_u:system_r:container_t:s0\" ignored: SELinux is not enabled"),
+        "{out:?}"
+    );
+    sb.assert_clean();
+}

@@ -29,6 +29,8 @@ pub fn run(cli: &Cli, e: &Exec) -> anyhow::Result<ExitCode> {
                     caps: e.cap.clone(),
                     no_new_privs: e.no_new_privs,
                     tty: e.tty,
+                    apparmor: e.apparmor.clone(),
+                    process_label: e.process_label.clone(),
                 },
             )?
         }

@@ -98,7 +98,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     "SECCOMP_FILTER_FLAG_TSYNC"
                 ]
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}}

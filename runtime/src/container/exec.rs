@@ -28,6 +28,9 @@ pub struct ExecArgs {
     pub caps: Vec<String>,
     pub no_new_privs: bool,
     pub tty: bool,
+    /// `--apparmor`, `--process-label`
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
 }
 
 /// The process to run: the config's process with the command line's changes
@@ -100,6 +103,12 @@ pub fn process_from_args(
     if args.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
     Ok(p)
 }
 
@@ -148,6 +157,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
             status: c.state.status,
         });
     }
+    crate::lsm::check(&opts.process, None)?;
     let seccomp = c
         .state
         .seccomp

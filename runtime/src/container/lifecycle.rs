@@ -45,6 +45,8 @@ pub enum LifecycleError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Device(#[from] crate::devices::DeviceError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     /// The init reported why it could not set the container up.
@@ -214,6 +216,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         ));
     }
     let linux = spec.linux().as_ref();
+    crate::lsm::check(process, linux.and_then(|l| l.mount_label().as_deref()))?;
     let has_mount_ns = linux
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));

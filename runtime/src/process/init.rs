@@ -64,6 +64,8 @@ pub enum InitError {
     Caps(#[from] crate::capabilities::CapError),
     #[error(transparent)]
     Rlimit(#[from] crate::rlimits::RlimitError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
     #[error("{what}: {source}")]
     Sys {
         what: String,
@@ -277,6 +279,8 @@ pub fn become_process(
     channel: &Channel,
 ) -> Result<(PathBuf, Vec<String>, Vec<String>), InitError> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    // While still privileged: the profile and label the execve switches to.
+    crate::lsm::set_for_exec(process)?;
     // Without no_new_privs the kernel takes a filter only from a process with
     // CAP_SYS_ADMIN: load it now, before the user and capabilities change (the
     // profile must then allow what follows, as podman's does). With
