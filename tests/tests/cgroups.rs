@@ -175,3 +175,45 @@ fn systemd_cgroup_paths_are_placed_where_systemd_puts_them() {
     );
     sb.assert_clean();
 }
+
+#[test]
+fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
+    let sb = Sandbox::new("v2dev");
+    let b = sb.bundle(
+        "b",
+        &["/bin/sh", "-c", "echo x > /dev/null && echo null-ok; head -c1 /dev/full >/dev/null && echo full-ok; (echo x > /dev/loop-like) 2>&1 | grep -o 'Operation not permitted'; cat /sys/fs/cgroup/cgroup.type"],
+        |c| {
+            c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/loop-like", "type": "bind", "source": "/dev/loop-control", "options": ["bind"]}));
+        },
+    );
+    // The sandbox sees cgroup v2 alone, as a pure v2 host does (the hybrid
+    // host's v2 half has no controllers, which device programs do not need).
+    let out = sb.run(&format!(
+        "[ -e /dev/loop-control ] || exit 77
+         umount -R /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 78
+         $MINIRUN run --bundle {b} $ID || exit 1
+         find /sys/fs/cgroup -name $ID | grep -q . && echo cgroup-left
+         # Rules are fixed at create on v2: a change is refused, not ignored.
+         $MINIRUN create --bundle {b} $ID-u || exit 2
+         echo '{{\"devices\":[{{\"allow\":true,\"access\":\"rwm\"}}]}}' | $MINIRUN update -r - $ID-u; echo update=$?
+         $MINIRUN delete -f $ID-u",
+        b = b.display()
+    ));
+    if out.code == 77 {
+        eprintln!("no /dev/loop-control on this machine");
+        return;
+    }
+    out.ok();
+    assert_eq!(
+        out.stdout, "null-ok\nfull-ok\nOperation not permitted\ndomain\nupdate=1\n",
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains(
+            "linux.resources.devices: the device rules of a cgroup v2 container are fixed at create"
+        ),
+        "{out:?}"
+    );
+    sb.assert_clean();
+}

@@ -9,6 +9,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
+
+mod device_filter;
 use serde::{Deserialize, Serialize};
 
 mod resources;
@@ -32,6 +34,10 @@ pub enum CgroupError {
         controller: &'static str,
         file: String,
     },
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("cgroup {path}: attaching the device rules (eBPF): {source}")]
+    DeviceFilter { path: PathBuf, source: io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
@@ -245,6 +251,13 @@ impl CgroupPaths {
                 ));
             }
         }
+        let device_program = match resources {
+            Some(r) if v2 => {
+                let rules = resources::device_rules(r, extra_devices);
+                (!rules.is_empty()).then(|| device_filter::program(&rules))
+            }
+            _ => None,
+        };
         let mut paths = CgroupPaths::default();
         let pid_text = pid.to_string();
         for h in hierarchies {
@@ -255,6 +268,12 @@ impl CgroupPaths {
                         let path = dir.join(file);
                         fs::write(&path, value).map_err(io_err(&path))?;
                     }
+                }
+                if let (Some(p), true) = (&device_program, h.v2) {
+                    device_filter::attach(p, &dir).map_err(|source| CgroupError::DeviceFilter {
+                        path: dir.clone(),
+                        source,
+                    })?;
                 }
                 let procs = dir.join("cgroup.procs");
                 fs::write(&procs, &pid_text).map_err(io_err(&procs))
@@ -405,6 +424,11 @@ impl CgroupPaths {
             .dirs
             .first()
             .is_some_and(|d| d.join("cgroup.controllers").exists());
+        if v2 && r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(CgroupError::Unsupported(
+                "linux.resources.devices: the device rules of a cgroup v2 container are fixed at create",
+            ));
+        }
         let writes = if v2 {
             resources::v2_writes(r)?
         } else {

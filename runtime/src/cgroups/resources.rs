@@ -123,30 +123,40 @@ pub fn v1_writes(
             h.limit().to_string(),
         );
     }
-    if let Some(devices) = r.devices() {
-        for d in devices {
-            let file = if d.allow() {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            };
-            put("devices", file, device_rule(d));
-        }
-        if !devices.is_empty() {
-            for rule in DEFAULT_ALLOWED
-                .iter()
-                .map(|s| s.to_string())
-                .chain(extra_devices.iter().cloned())
-            {
-                put("devices", "devices.allow", rule);
-            }
-        }
+    for (allow, rule) in device_rules(r, extra_devices) {
+        let file = if allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        put("devices", file, rule);
     }
     Ok(w)
 }
 
-/// The writes for a pure v2 host (device rules there need eBPF and are not
-/// applied).
+/// The device rules (allow, v1 rule text) in order: the config's, then the
+/// defaults and the configured `linux.devices` allowed (`extra_devices`). Empty
+/// when the config has none: the cgroup then controls no devices.
+pub fn device_rules(r: &LinuxResources, extra_devices: &[String]) -> Vec<(bool, String)> {
+    let devices = r.devices().as_deref().unwrap_or(&[]);
+    if devices.is_empty() {
+        return Vec::new();
+    }
+    devices
+        .iter()
+        .map(|d| (d.allow(), device_rule(d)))
+        .chain(
+            DEFAULT_ALLOWED
+                .iter()
+                .map(|s| s.to_string())
+                .chain(extra_devices.iter().cloned())
+                .map(|rule| (true, rule)),
+        )
+        .collect()
+}
+
+/// The writes for a pure v2 host (device rules there are an eBPF program, see
+/// `device_filter`).
 pub fn v2_writes(r: &LinuxResources) -> Result<Vec<Write>, ResourceError> {
     let mut w: Vec<Write> = Vec::new();
     let mut put = |f: &str, v: String| w.push(("", f.to_string(), v));
