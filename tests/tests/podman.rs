@@ -29,6 +29,8 @@ $P pause c1 >/dev/null && $P inspect --format '{{.State.Status}}' c1
 $P unpause c1 >/dev/null && $P inspect --format '{{.State.Status}}' c1
 $P stop -t 1 c1 >/dev/null 2>&1; $P inspect --format '{{.State.Status}} {{.State.ExitCode}}' c1
 $P start c1 >/dev/null && $P inspect --format '{{.State.Status}}' c1
+$P restart -t 1 c1 >/dev/null && $P inspect --format '{{.State.Status}} {{.State.Pid}}' c1 | cut -d' ' -f1
+$P exec -t c1 /bin/sh -c 'tty >/dev/null && echo exec-has-a-tty' | tr -d '\r'
 $P kill c1 >/dev/null; $P wait c1 >/dev/null; $P rm -f c1 >/dev/null; echo "rm rc=$?"
 # podman's own bridge (netavark) with a published port, and a container joining
 # another's network namespace.
@@ -41,7 +43,7 @@ $P rm -f -t 0 web >/dev/null; echo "rm rc=$?"
 $P ps -a -q | wc -l
 "#;
 
-const EXPECTED: &str = "hello\nrc=0\nrc=7\nrc=127\nfrom-stdin\nrc=0\nhas-a-tty\n1\nrc=0\nexec rc=3\n1000:1000 bar /tmp\nupdate rc=0\n512\n104857600\npaused\nrunning\nexited 137\nrunning\nrm rc=0\nrc=0\npage\npage\nrm rc=0\n0\n";
+const EXPECTED: &str = "hello\nrc=0\nrc=7\nrc=127\nfrom-stdin\nrc=0\nhas-a-tty\n1\nrc=0\nexec rc=3\n1000:1000 bar /tmp\nupdate rc=0\n512\n104857600\npaused\nrunning\nexited 137\nrunning\nrunning\nexec-has-a-tty\nrm rc=0\nrc=0\npage\npage\nrm rc=0\n0\n";
 
 fn run_podman(runtime: &str, runtime_bin: &str) {
     let sb = Sandbox::new(&format!("podman-{runtime}"));
