@@ -82,14 +82,19 @@ pub struct BridgeDriver {
     pub network: String,
     /// Ports to publish (`org.minirun.net.ports`); host port 0 is picked.
     pub ports: Vec<PortMapping>,
+    /// The address asked for (`--ip`, `org.minirun.net.ip`).
+    pub ip: Option<Ipv4Addr>,
+    /// More names the container has on a user network (`--alias`).
+    pub aliases: Vec<String>,
 }
 
 /// A finished attach step, for the undo.
 enum Done {
     Lease(Lease),
     Veth(String),
-    /// Claimed and in the firewall: resolved mappings, container address, id.
-    Published(Vec<PortMapping>, Ipv4Addr, String),
+    /// Claimed and in the firewall: resolved mappings, container address, id,
+    /// host veth.
+    Published(Vec<PortMapping>, Ipv4Addr, String, String),
     Files(PathBuf),
 }
 
@@ -117,17 +122,21 @@ impl BridgeDriver {
             ));
         }
         let routes = nl.ipv4_routes()?;
+        let defined = crate::networks::definitions(&self.store).map_err(|e| match e {
+            crate::networks::NetworksError::Store(s) => BridgeError::Store(s),
+            other => BridgeError::Store(StoreError::Invalid {
+                path: self.store.config_dir.clone(),
+                what: other.to_string(),
+            }),
+        })?;
         let subnet = (20..=31)
             .map(|b| Subnet::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("a /16 is valid"))
-            .find(|s| overlapping_route(s, &routes, None).is_none())
+            .find(|s| {
+                overlapping_route(s, &routes, None).is_none()
+                    && !defined.iter().any(|n| n.subnet.overlaps(s))
+            })
             .ok_or(BridgeError::NoFreeSubnet)?;
-        let net = Network {
-            name: DEFAULT_NETWORK.into(),
-            bridge: DEFAULT_BRIDGE.into(),
-            subnet,
-            gateway: subnet.first_host(),
-            mtu: 1500,
-        };
+        let net = Network::new(DEFAULT_NETWORK, DEFAULT_BRIDGE, subnet, subnet.first_host());
         net.save(&self.store)?;
         Ok(net)
     }
@@ -154,7 +163,7 @@ impl BridgeDriver {
         let claims = self.store.ports_dir();
         let ports = host_ports::claim(&claims, &self.ports, &c.id, host_if, &is_live)?;
         let installed = Nftables::new()
-            .and_then(|nft| nft.attach(net, &dnats(&ports, ip)))
+            .and_then(|nft| nft.attach(net, &dnats(&ports, ip), isolated(net, host_if)))
             .map_err(Self::fw_err(net));
         if let Err(e) = installed {
             host_ports::release(&claims, &ports, &c.id);
@@ -175,13 +184,14 @@ impl BridgeDriver {
         ports: &[PortMapping],
         ip: Ipv4Addr,
         container: &str,
+        host_if: &str,
     ) -> Result<(), BridgeError> {
-        if ports.is_empty() {
+        if ports.is_empty() && net.icc {
             return Ok(());
         }
         let _lock = self.store.lock_firewall()?;
         let removed = nft
-            .detach(net, &dnats(ports, ip), false, false)
+            .detach(net, &dnats(ports, ip), isolated(net, host_if), false, false)
             .map_err(Self::fw_err(net));
         host_ports::release(&self.store.ports_dir(), ports, container);
         removed
@@ -193,7 +203,7 @@ impl BridgeDriver {
         let _lock = self.store.lock_firewall()?;
         let table_unused = !self.any_network_in_use()?;
         Nftables::new()
-            .and_then(|nft| nft.detach(net, &[], true, table_unused))
+            .and_then(|nft| nft.detach(net, &[], None, true, table_unused))
             .map_err(Self::fw_err(net))
     }
 
@@ -210,11 +220,31 @@ impl BridgeDriver {
             .any(|e| e.path().is_dir() && crate::ipam::lease_count(&e.path()).is_ok_and(|n| n > 0)))
     }
 
+    /// Rewrites the /etc/hosts of every container on a network with name
+    /// resolution, in place (the containers see the file through a bind
+    /// mount of it), so each one lists all the others.
+    fn refresh_hosts(&self, network: &str) -> Result<(), BridgeError> {
+        let members = crate::networks::attached(&self.store, network).map_err(store_err)?;
+        for m in &members {
+            let path = self.store.container_files(&m.container).join("hosts");
+            let Ok(current) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let own = etc_files::without_peer_lines(&current);
+            let text = format!("{own}{}", etc_files::peer_lines(&members, &m.container));
+            if text != current {
+                fs::write(&path, text).map_err(|source| StoreError::Io { path, source })?;
+            }
+        }
+        Ok(())
+    }
+
     fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Pool<'a> {
         Pool {
             dir,
             subnet: net.subnet,
             gateway: net.gateway,
+            range: net.ip_range,
         }
     }
 
@@ -244,9 +274,12 @@ impl BridgeDriver {
 
         let host_if = veth::host_name(&c.id);
         let leases = self.store.leases(&net.name);
-        let lease = self
-            .pool(net, &leases)
-            .allocate(&c.id, &host_if, |name| nl.link_exists(name))?;
+        let pool = self.pool(net, &leases);
+        let is_live = |name: &str| nl.link_exists(name);
+        let lease = match self.ip {
+            Some(ip) => pool.allocate_static(ip, &c.id, &host_if, is_live)?,
+            None => pool.allocate(&c.id, &host_if, is_live)?,
+        };
         done.push(Done::Lease(lease.clone()));
         trace.step("checks and lease");
 
@@ -294,13 +327,21 @@ impl BridgeDriver {
         inside.set_up(CONTAINER_INTERFACE, eth0)?;
         let lo = inside.link_index("lo")?;
         inside.set_up("lo", lo)?;
-        inside.add_default_route(net.gateway, eth0)?;
+        if !net.internal {
+            // An internal network has no way out.
+            inside.add_default_route(net.gateway, eth0)?;
+        }
         drop(inside);
 
         trace.step("eth0, lo, route");
         let ports = self.publish(nl, net, c, &host_if, lease.ip)?;
         trace.step("ports and firewall");
-        done.push(Done::Published(ports.clone(), lease.ip, c.id.clone()));
+        done.push(Done::Published(
+            ports.clone(),
+            lease.ip,
+            c.id.clone(),
+            host_if.clone(),
+        ));
         let udp: Vec<UdpDestination> = ports
             .iter()
             .filter(|m| m.protocol == Protocol::Udp)
@@ -313,12 +354,26 @@ impl BridgeDriver {
             eprintln!("minirun-net: {}: {e}", c.id);
         }
 
+        let names: Vec<String> = if net.name_resolution {
+            std::iter::once(c.id.clone())
+                .chain(self.aliases.iter().cloned())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let files = self.store.container_files(&c.id);
         done.push(Done::Files(files.clone()));
+        let mut hosts = etc_files::hosts(lease.ip, &c.hostname, &c.id);
+        if net.name_resolution {
+            // Everyone already on the network; they learn of this container
+            // once its record is saved.
+            let peers = crate::networks::attached(&self.store, &net.name).map_err(store_err)?;
+            hosts.push_str(&etc_files::peer_lines(&peers, &c.id));
+        }
         etc_files::write(
             &files,
             &[
-                ("hosts", etc_files::hosts(lease.ip, &c.hostname, &c.id)),
+                ("hosts", hosts),
                 ("hostname", format!("{}\n", c.hostname)),
                 (
                     "resolv.conf",
@@ -343,8 +398,14 @@ impl BridgeDriver {
             interface: CONTAINER_INTERFACE.into(),
             mtu: net.mtu,
             ports,
+            internal: net.internal,
+            no_icc: !net.icc,
+            names,
         };
         self.store.save_attachment(&record)?;
+        if net.name_resolution {
+            self.refresh_hosts(&net.name)?;
+        }
         trace.step("record");
         trace.report(&c.id);
         Ok(record)
@@ -359,9 +420,9 @@ impl BridgeDriver {
             let result = match step {
                 Done::Files(dir) => remove_dir(&dir),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
-                Done::Published(ports, ip, id) => Nftables::new()
+                Done::Published(ports, ip, id, host_if) => Nftables::new()
                     .map_err(Self::fw_err(net))
-                    .and_then(|nft| self.unpublish(&nft, net, &ports, ip, &id)),
+                    .and_then(|nft| self.unpublish(&nft, net, &ports, ip, &id, &host_if)),
                 Done::Lease(lease) => self
                     .pool(net, &leases)
                     .release(lease.ip, &lease.container)
@@ -443,8 +504,15 @@ impl NetworkDriver for BridgeDriver {
         };
         if let Some(nft) = &nft {
             errors.extend(
-                self.unpublish(nft, &net, &r.ports, r.ip_address, &r.container)
-                    .err(),
+                self.unpublish(
+                    nft,
+                    &net,
+                    &r.ports,
+                    r.ip_address,
+                    &r.container,
+                    &r.host_interface,
+                )
+                .err(),
             );
         }
         errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
@@ -464,6 +532,10 @@ impl NetworkDriver for BridgeDriver {
                     .err()
                     .map(Into::into),
             );
+            if !r.names.is_empty() {
+                // The others no longer find it.
+                errors.extend(self.refresh_hosts(&r.network).err());
+            }
         }
         errors
     }
@@ -504,6 +576,28 @@ impl Trace {
     }
 }
 
+/// The container's port, if its network keeps containers apart and the
+/// bridge's frames do not pass the IP hooks (see `firewall::nftables`).
+fn isolated<'a>(net: &Network, host_if: &'a str) -> Option<&'a str> {
+    (!net.icc && !bridge_calls_ip_hooks()).then_some(host_if)
+}
+
+/// br_netfilter hands bridged IPv4 to the IP hooks in this namespace.
+fn bridge_calls_ip_hooks() -> bool {
+    fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .is_ok_and(|v| v.trim() == "1")
+}
+
+fn store_err(e: crate::networks::NetworksError) -> BridgeError {
+    match e {
+        crate::networks::NetworksError::Store(s) => BridgeError::Store(s),
+        other => BridgeError::Store(StoreError::Invalid {
+            path: PathBuf::from("networks"),
+            what: other.to_string(),
+        }),
+    }
+}
+
 /// A host route (other than a default route, or one through `own_bridge`)
 /// whose destination overlaps `subnet`.
 fn overlapping_route(
@@ -533,6 +627,11 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
         }
         ports.extend(dnats(&r.ports, r.ip_address));
     }
+    let isolated_ports: Vec<String> = records
+        .iter()
+        .filter(|r| r.no_icc)
+        .map(|r| r.host_interface.clone())
+        .collect();
     let _lock = store.lock_firewall()?;
     for net in &networks {
         sysctl(
@@ -547,7 +646,7 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
         source,
     };
     Nftables::new()
-        .and_then(|nft| nft.rebuild(&networks, &ports))
+        .and_then(|nft| nft.rebuild(&networks, &ports, &isolated_ports))
         .map_err(fw)?;
     Ok(records.iter().filter(|r| !r.ports.is_empty()).count())
 }

@@ -43,6 +43,28 @@ pub fn hosts(ip: Ipv4Addr, hostname: &str, id: &str) -> String {
     )
 }
 
+/// Marks the lines of a user network's other containers in /etc/hosts.
+const PEER_MARK: &str = "# minirun network peer";
+
+/// /etc/hosts lines for the containers of a network but `own`: address,
+/// names (its id and aliases).
+pub fn peer_lines(members: &[crate::store::Attachment], own: &str) -> String {
+    members
+        .iter()
+        .filter(|m| m.container != own && !m.names.is_empty())
+        .map(|m| format!("{}\t{}\t{PEER_MARK}\n", m.ip_address, m.names.join(" ")))
+        .collect()
+}
+
+/// A hosts file without the peer lines (what the container itself is).
+pub fn without_peer_lines(hosts: &str) -> String {
+    hosts
+        .lines()
+        .filter(|l| !l.ends_with(PEER_MARK))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// The host's resolv.conf without loopback nameservers, which mean nothing in
 /// the container's namespace; with none left, Docker's public fallbacks.
 pub fn resolv_conf(host: &str) -> String {

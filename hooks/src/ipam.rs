@@ -27,6 +27,14 @@ pub enum IpamError {
     Exhausted { subnet: Subnet, used: usize },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("--ip {ip}: not an address for a container in subnet {subnet} (gateway {gateway})")]
+    NotAssignable {
+        ip: Ipv4Addr,
+        subnet: Subnet,
+        gateway: Ipv4Addr,
+    },
+    #[error("--ip {ip}: the address is taken by {by}")]
+    Taken { ip: Ipv4Addr, by: String },
     #[error("lease {}: {source}", path.display())]
     BadLease {
         path: PathBuf,
@@ -152,6 +160,8 @@ pub struct Pool<'a> {
     pub dir: &'a Path,
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
+    /// Addresses are handed out from this part of the subnet only.
+    pub range: Option<Subnet>,
 }
 
 impl Pool<'_> {
@@ -173,14 +183,16 @@ impl Pool<'_> {
         is_live: impl Fn(&str) -> bool,
     ) -> Result<Lease, IpamError> {
         fs::create_dir_all(self.dir).map_err(io_err(self.dir))?;
-        let first = u32::from(self.subnet.addr()) + 1;
-        let last = u32::from(self.subnet.broadcast()) - 1;
+        let from = self.range.unwrap_or(self.subnet);
+        let first = u32::from(from.addr()).max(u32::from(self.subnet.addr()) + 1);
+        let last = u32::from(from.broadcast()).min(u32::from(self.subnet.broadcast()) - 1);
         let size = last - first + 1;
         let cursor = fs::read_to_string(self.cursor_path())
             .ok()
             .and_then(|s| s.trim().parse::<Ipv4Addr>().ok())
-            .filter(|ip| self.subnet.contains(*ip))
-            .map_or(last, u32::from);
+            .map(u32::from)
+            .filter(|ip| (first..=last).contains(ip))
+            .unwrap_or(last);
         let mut used = 0;
         for step in 1..=size {
             let ip = Ipv4Addr::from(first + (cursor - first + step) % size);
@@ -213,6 +225,53 @@ impl Pool<'_> {
             subnet: self.subnet,
             used,
         })
+    }
+
+    /// Leases the address asked for (`--ip`), which must be a host address of
+    /// the subnet other than the gateway, and free.
+    pub fn allocate_static(
+        &self,
+        ip: Ipv4Addr,
+        container: &str,
+        host_interface: &str,
+        is_live: impl Fn(&str) -> bool,
+    ) -> Result<Lease, IpamError> {
+        if !self.subnet.is_assignable(ip, self.gateway) {
+            return Err(IpamError::NotAssignable {
+                ip,
+                subnet: self.subnet,
+                gateway: self.gateway,
+            });
+        }
+        fs::create_dir_all(self.dir).map_err(io_err(self.dir))?;
+        let lease = Lease {
+            ip,
+            container: container.to_string(),
+            host_interface: host_interface.to_string(),
+        };
+        if self.take(&lease)? {
+            return Ok(lease);
+        }
+        match self.read(ip)? {
+            Some(held) if !is_live(&held.host_interface) && held.container != container => {
+                self.remove(ip)?;
+                if self.take(&lease)? {
+                    return Ok(lease);
+                }
+                Err(IpamError::Taken {
+                    ip,
+                    by: held.container,
+                })
+            }
+            Some(held) => Err(IpamError::Taken {
+                ip,
+                by: held.container,
+            }),
+            None => Err(IpamError::Taken {
+                ip,
+                by: "another container".into(),
+            }),
+        }
     }
 
     /// Writes the lease under a temporary name and links it into place: false if
@@ -321,6 +380,7 @@ mod tests {
             dir,
             subnet,
             gateway: subnet.first_host(),
+            range: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod host_ports;
 pub mod ipam;
 pub mod mode;
 pub mod netlink;
+pub mod networks;
 pub mod ports;
 pub mod state;
 pub mod store;

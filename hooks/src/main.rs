@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use minirun_net::bridge::{self, BridgeDriver};
 use minirun_net::driver::{Container, NetworkDriver};
-use minirun_net::mode::{self, Mode, NETWORK_ANNOTATION};
+use minirun_net::mode::{self, Mode, ALIASES_ANNOTATION, IP_ANNOTATION, NETWORK_ANNOTATION};
 use minirun_net::ports::{self, PORTS_ANNOTATION};
 use minirun_net::state::HookState;
 use minirun_net::store::{Store, DEFAULT_NETWORK};
@@ -89,10 +89,28 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let container = Container::from_state(state)?;
+    let ip = match state.annotations.get(IP_ANNOTATION) {
+        Some(ip) => Some(ip.parse().map_err(|_| {
+            anyhow::anyhow!("annotation {IP_ANNOTATION}: {ip:?} is not an IPv4 address")
+        })?),
+        None => None,
+    };
+    let aliases = state
+        .annotations
+        .get(ALIASES_ANNOTATION)
+        .map(|a| {
+            a.split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
     let driver = BridgeDriver {
         store,
         network,
         ports,
+        ip,
+        aliases,
     };
     driver
         .attach(&container)
@@ -108,6 +126,8 @@ fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
         store,
         network: record.network.clone(),
         ports: Vec::new(),
+        ip: None,
+        aliases: Vec::new(),
     };
     let errors = driver.detach(&record);
     if errors.is_empty() {

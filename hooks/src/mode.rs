@@ -49,6 +49,10 @@ impl fmt::Display for Mode {
 
 /// Which network a bridge-mode container joins (default `bridge`).
 pub const NETWORK_ANNOTATION: &str = "org.minirun.net.network";
+/// The container's address on it (`--ip`).
+pub const IP_ANNOTATION: &str = "org.minirun.net.ip";
+/// More names for it on a user network, comma-separated (`--alias`).
+pub const ALIASES_ANNOTATION: &str = "org.minirun.net.aliases";
 
 /// The mode asked for in annotations, if any.
 pub fn from_annotations(annotations: &HashMap<String, String>) -> Result<Option<Mode>, ModeError> {

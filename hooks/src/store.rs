@@ -120,6 +120,12 @@ impl Store {
         lock(&self.run_dir.join("networks").join(format!("{name}.lock")))
     }
 
+    /// Network definitions change under this lock (names and subnets are
+    /// checked against all the others).
+    pub fn lock_definitions(&self) -> Result<Flock<File>, StoreError> {
+        lock(&self.config_dir.join(".lock"))
+    }
+
     /// The firewall table is shared by all networks.
     pub fn lock_firewall(&self) -> Result<Flock<File>, StoreError> {
         lock(&self.run_dir.join("firewall.lock"))
@@ -198,7 +204,9 @@ pub fn create_whole(path: &Path, body: &[u8]) -> io::Result<bool> {
     }
 }
 
-/// A bridge network, as stored in `<config dir>/<name>.json`.
+/// A network, as stored in `<config dir>/<name>.json`. The fields after `mtu`
+/// came with user-defined networks (`minirun network create`); a file
+/// without them is the default network of an older minirun.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
@@ -209,10 +217,38 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     #[serde(default = "default_mtu")]
     pub mtu: u32,
+    /// 64 hex digits; the bridge of a user network is `mr-` and the first 12.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created: String,
+    /// Addresses are leased from this part of the subnet only.
+    #[serde(default, rename = "ipRange", skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<Subnet>,
+    /// No route out of the network and no masquerade.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+    /// Containers of the network may talk to each other (`-o icc=false`
+    /// isolates the bridge's ports from each other).
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
+    pub icc: bool,
+    /// Containers find each other by name (user networks; not the default).
+    #[serde(
+        default,
+        rename = "nameResolution",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub name_resolution: bool,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 fn default_mtu() -> u32 {
     1500
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Docker's default network, under minirun's names.
@@ -220,6 +256,24 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DEFAULT_BRIDGE: &str = "minirun0";
 
 impl Network {
+    /// A bridge network with Docker's defaults for everything else.
+    pub fn new(name: &str, bridge: &str, subnet: Subnet, gateway: Ipv4Addr) -> Network {
+        Network {
+            name: name.into(),
+            bridge: bridge.into(),
+            subnet,
+            gateway,
+            mtu: default_mtu(),
+            id: String::new(),
+            created: String::new(),
+            ip_range: None,
+            internal: false,
+            icc: true,
+            name_resolution: false,
+            labels: Default::default(),
+        }
+    }
+
     /// Reads a network definition; `None` if there is none. Checks what a hand
     /// edit could get wrong.
     pub fn load(store: &Store, name: &str) -> Result<Option<Network>, StoreError> {
@@ -263,6 +317,11 @@ impl Network {
         if !(68..=65535).contains(&self.mtu) {
             return Err(format!("mtu {} is outside 68-65535", self.mtu));
         }
+        if let Some(r) = self.ip_range {
+            if !s.contains(r.addr()) || !s.contains(r.broadcast()) {
+                return Err(format!("ip-range {r} is not inside subnet {s}"));
+            }
+        }
         Ok(())
     }
 
@@ -296,17 +355,31 @@ pub struct Attachment {
     /// Published ports, host ports resolved.
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// The network is internal: no masquerade to take down.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+    /// The network has icc=false: the host veth is in the firewall's
+    /// isolated ports.
+    #[serde(default, rename = "noIcc", skip_serializing_if = "std::ops::Not::not")]
+    pub no_icc: bool,
+    /// Names other containers of the network find this one by: its id and
+    /// its aliases (user networks only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 impl Attachment {
     /// The network it is on, as far as detach and reload need it.
     pub fn network_def(&self) -> Result<Network, crate::ipam::IpamError> {
         Ok(Network {
-            name: self.network.clone(),
-            bridge: self.bridge.clone(),
-            subnet: Subnet::new(self.ip_address, self.prefix_len)?,
-            gateway: self.gateway,
-            mtu: self.mtu,
+            internal: self.internal,
+            icc: !self.no_icc,
+            ..Network::new(
+                &self.network,
+                &self.bridge,
+                Subnet::new(self.ip_address, self.prefix_len)?,
+                self.gateway,
+            )
         })
     }
 }
@@ -316,13 +389,12 @@ mod tests {
     use super::*;
 
     fn net(subnet: &str, gateway: &str) -> Network {
-        Network {
-            name: "bridge".into(),
-            bridge: "minirun0".into(),
-            subnet: subnet.parse().unwrap(),
-            gateway: gateway.parse().unwrap(),
-            mtu: 1500,
-        }
+        Network::new(
+            "bridge",
+            "minirun0",
+            subnet.parse().unwrap(),
+            gateway.parse().unwrap(),
+        )
     }
 
     #[test]

@@ -75,6 +75,74 @@ pub enum Command {
     Spec(Spec),
     /// Print the features this runtime supports as JSON.
     Features,
+    /// Manage user-defined networks (as `docker network`).
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Define a network.
+    Create(NetworkCreate),
+    /// List the networks (bridge, host and none always).
+    #[command(visible_alias = "list")]
+    Ls(NetworkLs),
+    /// Print networks as JSON, with their containers.
+    Inspect(NetworkNames),
+    /// Remove networks (refused while containers are attached).
+    #[command(visible_alias = "remove")]
+    Rm(NetworkNames),
+    /// Remove every user-defined network without containers.
+    Prune(NetworkPrune),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreate {
+    /// bridge (the default) or macvlan.
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// The network's IPv4 subnet (CIDR); picked when not given.
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// The gateway's address (default: the subnet's first).
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Lease container addresses from this part of the subnet only.
+    #[arg(long)]
+    pub ip_range: Option<String>,
+    /// No way out: no route, no masquerade, no published ports.
+    #[arg(long)]
+    pub internal: bool,
+    /// The MTU of the bridge and the containers' interfaces.
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// Driver options: icc=false (containers may not talk to each other).
+    #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE")]
+    pub opt: Vec<String>,
+    /// Labels kept with the network.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkLs {
+    /// Print the names only.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkNames {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkPrune {
+    /// Accepted for Docker's command line: minirun does not ask.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,11 +171,20 @@ pub struct CreateArgs {
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
 
-    /// Network mode, as Docker's: bridge, host, none or container:<id>
-    /// (default: the org.minirun.net.mode annotation, else config.json's
-    /// namespaces).
-    #[arg(long, visible_alias = "network", value_name = "MODE")]
+    /// Network mode, as Docker's: bridge, host, none, container:<id>, or the
+    /// name of a network made with `minirun network create` (default: the
+    /// org.minirun.net.mode annotation, else config.json's namespaces).
+    #[arg(long, visible_alias = "network", value_name = "MODE|NAME")]
     pub net: Option<String>,
+
+    /// The container's IPv4 address on its user-defined network.
+    #[arg(long)]
+    pub ip: Option<String>,
+
+    /// Another name the container is found by on its user-defined network;
+    /// repeatable.
+    #[arg(long)]
+    pub alias: Vec<String>,
 
     /// Read the configuration from this file instead of <bundle>/config.json
     /// (crun's flag; relative to the bundle).

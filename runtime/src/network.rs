@@ -3,6 +3,9 @@
 //!
 //! First match wins: `--net` on create/run, the `org.minirun.net.mode`
 //! annotation, otherwise config.json's namespaces as they are (runc's reading).
+//! `--net NAME` of a user-defined network (`minirun network create`) is bridge
+//! mode on that network (annotation `org.minirun.net.network`), with `--ip`
+//! and `--alias` passed on to the hook as annotations too.
 //! - `host`: no network namespace;
 //! - `none`: a new one, with only `lo` (the init brings it up);
 //! - `container:<id>`: the network namespace of running container `<id>`;
@@ -15,8 +18,11 @@
 
 use std::path::{Path, PathBuf};
 
-use minirun_net::mode::{Mode, ModeError, MODE_ANNOTATION};
+use minirun_net::mode::{
+    Mode, ModeError, ALIASES_ANNOTATION, IP_ANNOTATION, MODE_ANNOTATION, NETWORK_ANNOTATION,
+};
 use minirun_net::ports::{self, PORTS_ANNOTATION};
+use minirun_net::store::{Network, Store, DEFAULT_NETWORK};
 use minirun_net::store::{CONFIG_DIR_ENV, RUN_DIR_ENV};
 use oci_spec::runtime::{
     Hook, HookBuilder, Hooks, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Spec,
@@ -47,17 +53,78 @@ pub enum NetworkError {
     PortsNeedBridge(Mode),
     #[error("bridge networking needs the {HOOK_BIN} hook binary: {0} does not exist (set {HOOK_BIN_ENV})")]
     NoHookBinary(PathBuf),
+    #[error("{origin}: network {name:?} does not exist (see `minirun network ls`)")]
+    NoNetwork { origin: String, name: String },
+    #[error("{origin}: {source}")]
+    Store {
+        origin: String,
+        source: minirun_net::store::StoreError,
+    },
+    #[error("--ip {ip}: {why}")]
+    Ip { ip: String, why: String },
+    #[error("--alias: {0}")]
+    Alias(String),
+}
+
+/// What create/run were asked about networking.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NetOptions<'a> {
+    /// `--net`: a mode or a network's name.
+    pub flag: Option<&'a str>,
+    /// `-p`
+    pub publish: &'a [String],
+    /// `--ip`
+    pub ip: Option<&'a str>,
+    /// `--alias`
+    pub aliases: &'a [String],
+}
+
+/// A user-defined network's definition, by name.
+fn user_network(origin: &str, name: &str) -> Result<Network, NetworkError> {
+    Network::load(&Store::from_env(), name)
+        .map_err(|source| NetworkError::Store {
+            origin: origin.into(),
+            source,
+        })?
+        .filter(|_| name != DEFAULT_NETWORK)
+        .ok_or_else(|| NetworkError::NoNetwork {
+            origin: origin.into(),
+            name: name.into(),
+        })
 }
 
 /// Reads the mode (flag first, then annotation) and rewrites the spec for it.
 /// Returns the mode, or `None` when neither asked for one.
 pub fn apply(
     spec: &mut Spec,
-    flag: Option<&str>,
-    publish: &[String],
+    net: NetOptions,
     root: &Path,
     own_id: &str,
 ) -> Result<Option<Mode>, NetworkError> {
+    let (flag, publish) = (net.flag, net.publish);
+    // A flag that is no mode names a user network: bridge mode on it.
+    let mut network: Option<Network> = None;
+    let flag = match flag {
+        Some(f) if f.parse::<Mode>().is_err() && !f.contains(':') => {
+            network = Some(user_network("--net", f)?);
+            Some("bridge")
+        }
+        other => other,
+    };
+    if network.is_none() {
+        let annotated = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(NETWORK_ANNOTATION))
+            .filter(|n| n.as_str() != DEFAULT_NETWORK)
+            .cloned();
+        if let Some(name) = annotated {
+            network = Some(user_network(
+                &format!("config.json: annotations.{NETWORK_ANNOTATION}"),
+                &name,
+            )?);
+        }
+    }
     let annotated_ports = spec
         .annotations()
         .as_ref()
@@ -103,6 +170,58 @@ pub fn apply(
     if ports.is_some() && mode != Mode::Bridge {
         return Err(NetworkError::PortsNeedBridge(mode));
     }
+    if let (Some(n), Some(list)) = (&network, &ports) {
+        if n.internal {
+            return Err(NetworkError::Ports {
+                origin: "-p".into(),
+                source: ports::PortError {
+                    spec: list.clone(),
+                    reason: format!(
+                        "network {} is internal: nothing from outside reaches it",
+                        n.name
+                    ),
+                },
+            });
+        }
+    }
+    let user_net = network.as_ref().filter(|_| mode == Mode::Bridge);
+    if let Some(ip) = net.ip {
+        let addr: std::net::Ipv4Addr = ip.parse().map_err(|_| NetworkError::Ip {
+            ip: ip.into(),
+            why: "not an IPv4 address".into(),
+        })?;
+        let n = user_net.ok_or_else(|| NetworkError::Ip {
+            ip: ip.into(),
+            why: "a chosen address needs a user-defined network (--net NAME)".into(),
+        })?;
+        let s = n.subnet;
+        if !s.contains(addr) || addr == s.addr() || addr == s.broadcast() || addr == n.gateway {
+            return Err(NetworkError::Ip {
+                ip: ip.into(),
+                why: format!(
+                    "not an address for a container on network {} (subnet {s}, gateway {})",
+                    n.name, n.gateway
+                ),
+            });
+        }
+    }
+    if !net.aliases.is_empty() {
+        if user_net.is_none() {
+            return Err(NetworkError::Alias(
+                "aliases need a user-defined network (--net NAME)".into(),
+            ));
+        }
+        if let Some(bad) = net.aliases.iter().find(|a| {
+            a.is_empty()
+                || !a
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        }) {
+            return Err(NetworkError::Alias(format!(
+                "{bad:?} is not a host name (letters, digits, '-', '_', '.')"
+            )));
+        }
+    }
     match &mode {
         Mode::Host => set_network_namespace(spec, None, false),
         Mode::None => set_network_namespace(spec, None, true),
@@ -119,6 +238,15 @@ pub fn apply(
     annotations.insert(MODE_ANNOTATION.to_string(), mode.to_string());
     if let Some(list) = ports {
         annotations.insert(PORTS_ANNOTATION.to_string(), list);
+    }
+    if let Some(n) = user_net {
+        annotations.insert(NETWORK_ANNOTATION.to_string(), n.name.clone());
+    }
+    if let Some(ip) = net.ip {
+        annotations.insert(IP_ANNOTATION.to_string(), ip.to_string());
+    }
+    if !net.aliases.is_empty() {
+        annotations.insert(ALIASES_ANNOTATION.to_string(), net.aliases.join(","));
     }
     spec.set_annotations(Some(annotations));
     Ok(Some(mode))
@@ -257,6 +385,14 @@ pub fn settings(
 mod tests {
     use super::*;
 
+    fn opts<'a>(flag: Option<&'a str>, publish: &'a [String]) -> NetOptions<'a> {
+        NetOptions {
+            flag,
+            publish,
+            ..Default::default()
+        }
+    }
+
     fn spec_with_netns() -> Spec {
         Spec::default()
     }
@@ -265,11 +401,11 @@ mod tests {
     fn host_removes_and_none_adds_the_network_namespace() {
         let mut s = spec_with_netns();
         let root = Path::new("/nonexistent");
-        apply(&mut s, Some("host"), &[], root, "me").unwrap();
+        apply(&mut s, opts(Some("host"), &[]), root, "me").unwrap();
         let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
         assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
         assert_eq!(s.annotations().as_ref().unwrap()[MODE_ANNOTATION], "host");
-        apply(&mut s, Some("none"), &[], root, "me").unwrap();
+        apply(&mut s, opts(Some("none"), &[]), root, "me").unwrap();
         let ns = s.linux().as_ref().unwrap().namespaces().clone().unwrap();
         let net: Vec<_> = ns
             .iter()
@@ -286,7 +422,7 @@ mod tests {
         let mut a = std::collections::HashMap::new();
         a.insert(MODE_ANNOTATION.to_string(), "overlay".to_string());
         s.set_annotations(Some(a));
-        let e = apply(&mut s, None, &[], root, "me")
+        let e = apply(&mut s, opts(None, &[]), root, "me")
             .unwrap_err()
             .to_string();
         assert!(
@@ -294,10 +430,10 @@ mod tests {
             "{e}"
         );
         assert_eq!(
-            apply(&mut s, Some("none"), &[], root, "me").unwrap(),
+            apply(&mut s, opts(Some("none"), &[]), root, "me").unwrap(),
             Some(Mode::None)
         );
-        let e = apply(&mut s, Some("container:ghost"), &[], root, "me").unwrap_err();
+        let e = apply(&mut s, opts(Some("container:ghost"), &[]), root, "me").unwrap_err();
         assert_eq!(
             e.to_string(),
             "--net container:ghost: no container \"ghost\" under this --root"
@@ -308,12 +444,12 @@ mod tests {
     fn published_ports_are_checked_and_need_bridge() {
         let root = Path::new("/nonexistent");
         let mut s = spec_with_netns();
-        let e = apply(&mut s, None, &["0:80".into()], root, "me").unwrap_err();
+        let e = apply(&mut s, opts(None, &["0:80".into()]), root, "me").unwrap_err();
         assert_eq!(
             e.to_string(),
             "-p: port spec \"0:80\": host port 0 is outside 1-65535"
         );
-        let e = apply(&mut s, Some("host"), &["8080:80".into()], root, "me").unwrap_err();
+        let e = apply(&mut s, opts(Some("host"), &["8080:80".into()]), root, "me").unwrap_err();
         assert_eq!(
             e.to_string(),
             "published ports need bridge networking, not host"

@@ -27,8 +27,14 @@ pub struct Dnat {
 
 pub trait FirewallDriver {
     /// One transaction: the network's shared rules (made once, doing it again
-    /// changes nothing) and the container's published ports.
-    fn attach(&self, net: &Network, ports: &[Dnat]) -> Result<(), FirewallError>;
+    /// changes nothing), the container's published ports and, on a network
+    /// with icc=false, its bridge port (`isolated_port`, the veth's host end).
+    fn attach(
+        &self,
+        net: &Network,
+        ports: &[Dnat],
+        isolated_port: Option<&str>,
+    ) -> Result<(), FirewallError>;
     /// One transaction: the container's ports go; the network's shared rules
     /// too when `network_unused`, and minirun's whole table when
     /// `table_unused`. Removing what is not there is fine.
@@ -36,10 +42,17 @@ pub trait FirewallDriver {
         &self,
         net: &Network,
         ports: &[Dnat],
+        isolated_port: Option<&str>,
         network_unused: bool,
         table_unused: bool,
     ) -> Result<(), FirewallError>;
-    /// Replaces everything minirun has in the firewall with `networks` and
-    /// `ports` (after someone flushed the ruleset), in one transaction.
-    fn rebuild(&self, networks: &[Network], ports: &[Dnat]) -> Result<(), FirewallError>;
+    /// Replaces everything minirun has in the firewall with `networks`,
+    /// `ports` and `isolated_ports` (after someone flushed the ruleset), in
+    /// one transaction.
+    fn rebuild(
+        &self,
+        networks: &[Network],
+        ports: &[Dnat],
+        isolated_ports: &[String],
+    ) -> Result<(), FirewallError>;
 }

@@ -15,7 +15,28 @@
 //!   (localhost; `route_localnet` is set on minirun's bridges) is masqueraded
 //!   as it enters a bridge, so the answer comes back the same way;
 //! - new connections from a bridge to 127.0.0.0/8 are dropped: `route_localnet`
-//!   must not open the host's loopback services to containers (CVE-2020-8558).
+//!   must not open the host's loopback services to containers (CVE-2020-8558);
+//! - `bridge_pairs` (bridge . bridge): routed traffic from one of minirun's
+//!   bridges to another is dropped (networks are isolated), DNAT'd traffic
+//!   (published ports) excepted; `internal` bridges exchange nothing with any
+//!   other interface;
+//! - `icc=false` (containers of a network may not talk to each other, but may
+//!   reach each other's published ports): traffic between two containers of
+//!   one bridge is bridged, not routed, and is seen in one of two places.
+//!   With br_netfilter calling the IP hooks (`bridge-nf-call-iptables`, as
+//!   Docker sets it up), it passes the IP forward hook with the bridge as
+//!   both interfaces: bridges in `no_icc` drop it there unless it is DNAT'd
+//!   (a published port; br_netfilter bridges the DNAT'd packet straight to
+//!   the other port). Without br_netfilter, frames the bridge forwards
+//!   between two ports in `no_icc_ports` (the containers' veths, one element
+//!   each: this kernel's bridge family can match neither the bridge's name
+//!   nor conntrack) are dropped in a second table, `bridge minirun`; a
+//!   published port is then reached through the host, which routes and
+//!   masquerades it back out of the bridge itself, not a port. Traffic the host routes back into the bridge (a published
+//!   port reached from a container) leaves from the bridge itself, not a port,
+//!   and passes. (Port isolation, the bridge's own flag, was tried first: a
+//!   packet routed back out keeps its ingress port's isolated mark, and a
+//!   container could then not reach its neighbours' published ports.)
 //!
 //! Why libnftables' command buffer rather than raw nf_tables netlink: one
 //! transaction per attach holds a handful of element commands, and the
@@ -101,9 +122,17 @@ impl Drop for Nftables {
 /// rewritten so a table left by an older minirun gets today's.
 fn ensure_table() -> String {
     format!(
-        "add table ip {TABLE}
+        "add table bridge {TABLE}
+add set bridge {TABLE} no_icc_ports {{ type ifname; }}
+add chain bridge {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
+flush chain bridge {TABLE} forward
+add rule bridge {TABLE} forward iifname @no_icc_ports oifname @no_icc_ports drop
+add table ip {TABLE}
 add set ip {TABLE} subnets {{ type ipv4_addr; flags interval; }}
 add set ip {TABLE} bridges {{ type ifname; }}
+add set ip {TABLE} bridge_pairs {{ type ifname . ifname; }}
+add set ip {TABLE} internal {{ type ifname; }}
+add set ip {TABLE} no_icc {{ type ifname; }}
 add map ip {TABLE} publish_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
 add map ip {TABLE} publish_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
 add chain ip {TABLE} publish
@@ -111,11 +140,13 @@ add chain ip {TABLE} prerouting {{ type nat hook prerouting priority dstnat; pol
 add chain ip {TABLE} output {{ type nat hook output priority -100; policy accept; }}
 add chain ip {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
 add chain ip {TABLE} input {{ type filter hook input priority filter; policy accept; }}
+add chain ip {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
 flush chain ip {TABLE} publish
 flush chain ip {TABLE} prerouting
 flush chain ip {TABLE} output
 flush chain ip {TABLE} postrouting
 flush chain ip {TABLE} input
+flush chain ip {TABLE} forward
 add rule ip {TABLE} publish dnat ip to ip daddr . meta l4proto . th dport map @publish_addr
 add rule ip {TABLE} publish dnat ip to meta l4proto . th dport map @publish_any
 add rule ip {TABLE} prerouting fib daddr type local jump publish
@@ -124,16 +155,44 @@ add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr 127.0.0
 add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr @subnets masquerade
 add rule ip {TABLE} postrouting ip saddr @subnets oifname != @bridges masquerade
 add rule ip {TABLE} input iifname @bridges ip daddr 127.0.0.0/8 ct state != {{ established, related }} drop
+add rule ip {TABLE} forward ct status dnat accept
+add rule ip {TABLE} forward iifname @no_icc iifname . oifname @bridge_pairs drop
+add rule ip {TABLE} forward iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
+add rule ip {TABLE} forward iifname @internal oifname != @internal drop
+add rule ip {TABLE} forward oifname @internal iifname != @internal drop
 "
     )
 }
 
-/// The network's elements: (set, element).
-fn network_elements(net: &Network) -> [(&'static str, String); 2] {
-    [
-        ("subnets", net.subnet.to_string()),
-        ("bridges", format!("\"{}\"", net.bridge)),
-    ]
+/// The network's elements: (set, element). Its bridge, and the pair that lets
+/// traffic from the bridge back into it (anything else from one of minirun's
+/// bridges to another is dropped: networks are isolated from each other);
+/// the subnet to masquerade, or for an internal network its bridge in
+/// `internal` (no traffic in or out).
+fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
+    let bridge = format!("\"{}\"", net.bridge);
+    let mut e = vec![
+        ("bridges", bridge.clone()),
+        ("bridge_pairs", format!("{bridge} . {bridge}")),
+    ];
+    if !net.icc {
+        e.push(("no_icc", bridge.clone()));
+    }
+    if net.internal {
+        e.push(("internal", bridge));
+    } else {
+        e.push(("subnets", net.subnet.to_string()));
+    }
+    e
+}
+
+/// The table a set or map is in: `no_icc_ports` filters frames on bridges.
+fn family(set: &str) -> &'static str {
+    if set == "no_icc_ports" {
+        "bridge"
+    } else {
+        "ip"
+    }
 }
 
 /// A published port's element: (map, key : value).
@@ -153,7 +212,8 @@ fn port_element(d: &Dnat) -> (&'static str, String) {
 }
 
 fn add(c: &mut String, set: &str, element: &str) {
-    c.push_str(&format!("add element ip {TABLE} {set} {{ {element} }}\n"));
+    let f = family(set);
+    c.push_str(&format!("add element {f} {TABLE} {set} {{ {element} }}\n"));
 }
 
 /// Deleting what is missing is an error in nftables, so the element is first
@@ -162,14 +222,23 @@ fn add(c: &mut String, set: &str, element: &str) {
 /// it, which is what must happen.)
 fn remove(c: &mut String, set: &str, element: &str) {
     add(c, set, element);
+    let f = family(set);
     c.push_str(&format!(
-        "delete element ip {TABLE} {set} {{ {element} }}\n"
+        "delete element {f} {TABLE} {set} {{ {element} }}\n"
     ));
 }
 
+fn isolated_element(port: &str) -> (&'static str, String) {
+    ("no_icc_ports", format!("\"{port}\""))
+}
+
 /// The elements alone: what attach sends when the table is in place.
-pub fn attach_elements(net: &Network, ports: &[Dnat]) -> String {
+pub fn attach_elements(net: &Network, ports: &[Dnat], isolated: Option<&str>) -> String {
     let mut c = String::new();
+    if let Some(p) = isolated {
+        let (set, element) = isolated_element(p);
+        add(&mut c, set, &element);
+    }
     for (set, element) in network_elements(net) {
         add(&mut c, set, &element);
     }
@@ -180,8 +249,12 @@ pub fn attach_elements(net: &Network, ports: &[Dnat]) -> String {
     c
 }
 
-pub fn attach_commands(net: &Network, ports: &[Dnat]) -> String {
+pub fn attach_commands(net: &Network, ports: &[Dnat], isolated: Option<&str>) -> String {
     let mut c = ensure_table();
+    if let Some(p) = isolated {
+        let (set, element) = isolated_element(p);
+        add(&mut c, set, &element);
+    }
     for (set, element) in network_elements(net) {
         add(&mut c, set, &element);
     }
@@ -195,17 +268,24 @@ pub fn attach_commands(net: &Network, ports: &[Dnat]) -> String {
 pub fn detach_commands(
     net: &Network,
     ports: &[Dnat],
+    isolated: Option<&str>,
     network_unused: bool,
     table_unused: bool,
 ) -> String {
     let mut c = ensure_table();
     if table_unused {
-        c.push_str(&format!("delete table ip {TABLE}\n"));
+        c.push_str(&format!(
+            "delete table ip {TABLE}\ndelete table bridge {TABLE}\n"
+        ));
         return c;
     }
     for d in ports {
         let (map, element) = port_element(d);
         remove(&mut c, map, &element);
+    }
+    if let Some(p) = isolated {
+        let (set, element) = isolated_element(p);
+        remove(&mut c, set, &element);
     }
     if network_unused {
         for (set, element) in network_elements(net) {
@@ -215,8 +295,10 @@ pub fn detach_commands(
     c
 }
 
-pub fn rebuild_commands(networks: &[Network], ports: &[Dnat]) -> String {
-    let mut c = format!("add table ip {TABLE}\ndelete table ip {TABLE}\n");
+pub fn rebuild_commands(networks: &[Network], ports: &[Dnat], isolated: &[String]) -> String {
+    let mut c = format!(
+        "add table ip {TABLE}\ndelete table ip {TABLE}\nadd table bridge {TABLE}\ndelete table bridge {TABLE}\n"
+    );
     if networks.is_empty() {
         return c;
     }
@@ -230,6 +312,10 @@ pub fn rebuild_commands(networks: &[Network], ports: &[Dnat]) -> String {
         let (map, element) = port_element(d);
         add(&mut c, map, &element);
     }
+    for p in isolated {
+        let (set, element) = isolated_element(p);
+        add(&mut c, set, &element);
+    }
     c
 }
 
@@ -241,31 +327,48 @@ impl FirewallDriver for Nftables {
     /// ms here). Adding elements frees nothing. The fast path trusts that a
     /// table with these set and map names has this version's rules: a change
     /// of the rule layout must rename a set or map.
-    fn attach(&self, net: &Network, ports: &[Dnat]) -> Result<(), FirewallError> {
-        self.run(&attach_elements(net, ports))
-            .or_else(|_| self.run(&attach_commands(net, ports)))
+    fn attach(
+        &self,
+        net: &Network,
+        ports: &[Dnat],
+        isolated: Option<&str>,
+    ) -> Result<(), FirewallError> {
+        self.run(&attach_elements(net, ports, isolated))
+            .or_else(|_| self.run(&attach_commands(net, ports, isolated)))
     }
 
     fn detach(
         &self,
         net: &Network,
         ports: &[Dnat],
+        isolated: Option<&str>,
         network_unused: bool,
         table_unused: bool,
     ) -> Result<(), FirewallError> {
-        match self.run(&detach_commands(net, ports, network_unused, table_unused)) {
+        match self.run(&detach_commands(
+            net,
+            ports,
+            isolated,
+            network_unused,
+            table_unused,
+        )) {
             Ok(()) => Ok(()),
             // One element that is no longer ours fails the whole batch: remove
             // the rest one by one, and report the first failure.
             Err(_) if !table_unused && ports.len() > 1 => {
                 let mut result = Ok(());
                 for d in ports {
-                    let removed =
-                        self.run(&detach_commands(net, std::slice::from_ref(d), false, false));
+                    let removed = self.run(&detach_commands(
+                        net,
+                        std::slice::from_ref(d),
+                        None,
+                        false,
+                        false,
+                    ));
                     result = result.and(removed);
                 }
-                if result.is_ok() && network_unused {
-                    self.run(&detach_commands(net, &[], true, false))?;
+                if result.is_ok() {
+                    self.run(&detach_commands(net, &[], isolated, network_unused, false))?;
                 }
                 result
             }
@@ -273,8 +376,13 @@ impl FirewallDriver for Nftables {
         }
     }
 
-    fn rebuild(&self, networks: &[Network], ports: &[Dnat]) -> Result<(), FirewallError> {
-        self.run(&rebuild_commands(networks, ports))
+    fn rebuild(
+        &self,
+        networks: &[Network],
+        ports: &[Dnat],
+        isolated: &[String],
+    ) -> Result<(), FirewallError> {
+        self.run(&rebuild_commands(networks, ports, isolated))
     }
 }
 
@@ -284,13 +392,12 @@ mod tests {
     use crate::ports::PortMapping;
 
     fn net() -> Network {
-        Network {
-            name: "bridge".into(),
-            bridge: "minirun0".into(),
-            subnet: "172.20.0.0/16".parse().unwrap(),
-            gateway: "172.20.0.1".parse().unwrap(),
-            mtu: 1500,
-        }
+        Network::new(
+            "bridge",
+            "minirun0",
+            "172.20.0.0/16".parse().unwrap(),
+            "172.20.0.1".parse().unwrap(),
+        )
     }
 
     fn dnat(spec: &str) -> Dnat {
@@ -302,11 +409,19 @@ mod tests {
 
     #[test]
     fn attach_is_the_network_and_one_element_per_port() {
-        let c = attach_commands(&net(), &[dnat("8080:80"), dnat("127.0.0.1:5353:53/udp")]);
+        let c = attach_commands(
+            &net(),
+            &[dnat("8080:80"), dnat("127.0.0.1:5353:53/udp")],
+            None,
+        );
         assert!(c.contains("ip saddr @subnets oifname != @bridges masquerade"));
+        assert!(
+            c.contains("iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop")
+        );
         assert!(c.ends_with(
-            "add element ip minirun subnets { 172.20.0.0/16 }
-add element ip minirun bridges { \"minirun0\" }
+            "add element ip minirun bridges { \"minirun0\" }
+add element ip minirun bridge_pairs { \"minirun0\" . \"minirun0\" }
+add element ip minirun subnets { 172.20.0.0/16 }
 add element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }
 add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
 "
@@ -315,29 +430,30 @@ add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
 
     #[test]
     fn detach_removes_only_what_it_names() {
-        let c = detach_commands(&net(), &[dnat("8080:80")], false, false);
+        let c = detach_commands(&net(), &[dnat("8080:80")], None, false, false);
         assert!(
             c.contains("delete element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }")
         );
         assert!(!c.contains("delete element ip minirun subnets"));
-        let c = detach_commands(&net(), &[], true, false);
+        let c = detach_commands(&net(), &[], None, true, false);
         assert!(c.contains("delete element ip minirun subnets { 172.20.0.0/16 }"));
         assert!(!c.contains("delete table"));
-        assert!(detach_commands(&net(), &[], true, true).ends_with("delete table ip minirun\n"));
+        assert!(detach_commands(&net(), &[], None, true, true)
+            .ends_with("delete table ip minirun\ndelete table bridge minirun\n"));
     }
 
     #[test]
     fn rebuild_starts_from_nothing() {
-        let c = rebuild_commands(&[net()], &[dnat("8080:80")]);
+        let c = rebuild_commands(&[net()], &[dnat("8080:80")], &[]);
         assert!(
-            c.starts_with("add table ip minirun\ndelete table ip minirun\nadd table ip minirun\n")
+            c.starts_with("add table ip minirun\ndelete table ip minirun\nadd table bridge minirun\ndelete table bridge minirun\nadd table bridge minirun\n")
         );
         assert!(
             c.ends_with("add element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }\n")
         );
         assert_eq!(
-            rebuild_commands(&[], &[]),
-            "add table ip minirun\ndelete table ip minirun\n"
+            rebuild_commands(&[], &[], &[]),
+            "add table ip minirun\ndelete table ip minirun\nadd table bridge minirun\ndelete table bridge minirun\n"
         );
     }
 }

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod network;
 pub mod pause;
 pub mod ps;
 pub mod run;
@@ -52,6 +53,8 @@ pub fn create_options<'a>(
         preserve_fds: args.preserve_fds,
         net: args.net.as_deref(),
         publish: &args.publish,
+        ip: args.ip.as_deref(),
+        aliases: &args.alias,
         config: args.config.as_deref(),
     }
 }

@@ -87,6 +87,9 @@ pub struct CreateOptions<'a> {
     pub net: Option<&'a str>,
     /// `-p` specs.
     pub publish: &'a [String],
+    /// `--ip`, `--alias` (user-defined networks).
+    pub ip: Option<&'a str>,
+    pub aliases: &'a [String],
     /// `--config`: the configuration file, if not the bundle's config.json.
     pub config: Option<&'a Path>,
     /// `--systemd-cgroup`: linux.cgroupsPath is `slice:prefix:name`.
@@ -200,7 +203,17 @@ fn state_bytes(state: &State) -> Vec<u8> {
 pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     spec::validate_id(opts.id).map_err(LifecycleError::InvalidId)?;
     let mut bundle = Bundle::load_with_config(opts.bundle, opts.config)?;
-    network::apply(&mut bundle.spec, opts.net, opts.publish, opts.root, opts.id)?;
+    network::apply(
+        &mut bundle.spec,
+        network::NetOptions {
+            flag: opts.net,
+            publish: opts.publish,
+            ip: opts.ip,
+            aliases: opts.aliases,
+        },
+        opts.root,
+        opts.id,
+    )?;
     pass_on_socket_activation(&mut bundle.spec);
     if let Some(host) = crate::notify::host_socket() {
         let state_dir = std::path::absolute(container_dir(opts.root, opts.id))

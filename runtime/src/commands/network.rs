@@ -1,0 +1,85 @@
+use std::process::ExitCode;
+
+use minirun::cli::NetworkCommand;
+use minirun_net::networks::{self, CreateRequest, PREDEFINED};
+use minirun_net::store::Store;
+
+pub fn run(cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::from_env();
+    match cmd {
+        NetworkCommand::Create(c) => {
+            let req = CreateRequest {
+                name: c.name.clone(),
+                driver: c.driver.clone(),
+                subnet: c.subnet.clone(),
+                gateway: c.gateway.clone(),
+                ip_range: c.ip_range.clone(),
+                internal: c.internal,
+                mtu: c.mtu,
+                options: c.opt.clone(),
+                labels: c.label.clone(),
+                created: minirun::log::now_rfc3339(),
+            };
+            let net = networks::create(&store, &req, &networks::host_routes()?)?;
+            out!("{}", net.id);
+        }
+        NetworkCommand::Ls(l) => {
+            let defined = networks::definitions(&store)?;
+            if !l.quiet {
+                out!("{:<14} {:<20} {:<8} SCOPE", "NETWORK ID", "NAME", "DRIVER");
+            }
+            let row = |id: &str, name: &str, driver: &str| {
+                if l.quiet {
+                    out!("{name}");
+                } else {
+                    out!(
+                        "{:<14} {name:<20} {driver:<8} local",
+                        &id[..12.min(id.len())]
+                    );
+                }
+            };
+            for (name, driver) in PREDEFINED {
+                let id = defined
+                    .iter()
+                    .find(|n| n.name == name && !n.id.is_empty())
+                    .map_or_else(|| networks::predefined_id(name), |n| n.id.clone());
+                row(&id, name, driver);
+            }
+            for n in defined
+                .iter()
+                .filter(|n| !PREDEFINED.iter().any(|(p, _)| *p == n.name))
+            {
+                row(&n.id, &n.name, "bridge");
+            }
+        }
+        NetworkCommand::Inspect(i) => {
+            let all = i
+                .names
+                .iter()
+                .map(|n| networks::inspect(&store, n))
+                .collect::<Result<Vec<_>, _>>()?;
+            out!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        NetworkCommand::Rm(r) => {
+            let mut failed = false;
+            for name in &r.names {
+                match networks::remove(&store, name) {
+                    Ok(()) => out!("{name}"),
+                    Err(e) => {
+                        eprintln!("minirun: network rm {name}: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        NetworkCommand::Prune(_) => {
+            for name in networks::prune(&store)? {
+                out!("{name}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,244 @@
+//! User-defined networks (`minirun network …`, `--net NAME`, `--ip`,
+//! `--alias`): names that resolve inside a network and stop resolving when a
+//! container leaves, isolation between networks, icc=false, internal
+//! networks, and nothing left after removal. All in a sandbox.
+
+use minirun_tests::{net_left, Sandbox, LEFTOVERS};
+use serde_json::Value;
+
+fn sleeper(sb: &Sandbox) -> std::path::PathBuf {
+    sb.bundle("s", &["/bin/sleep", "1000"], |_| {})
+}
+
+#[test]
+fn names_resolve_within_a_network_and_networks_are_isolated() {
+    let sb = Sandbox::new("usernet");
+    let b = sleeper(&sb);
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        M="$MINIRUN"
+        $M network create --subnet 10.88.0.0/24 front >/dev/null || exit 1
+        $M network create back >/dev/null || exit 2
+        $M network ls | awk 'NR>1 {{print $2, $3}}' | tr '\n' ';'; echo
+        $M run -d --bundle {b} --net front --ip 10.88.0.10 --alias web $ID-a || exit 3
+        $M run -d --bundle {b} --net front $ID-b || exit 4
+        $M run -d --bundle {b} --net back $ID-c || exit 5
+        echo "by-name: $($M exec $ID-b ping -c1 -W2 $ID-a >/dev/null && echo ok)"
+        echo "by-alias: $($M exec $ID-b ping -c1 -W2 web >/dev/null && echo ok)"
+        echo "cross: $($M exec $ID-c ping -c1 -W1 10.88.0.10 >/dev/null 2>&1 && echo reached || echo blocked)"
+        echo "other-net-name: $($M exec $ID-c ping -c1 -W1 $ID-a >/dev/null 2>&1 && echo resolved || echo unknown)"
+        # a container that comes later is found, and not after it left
+        $M run -d --bundle {b} --net front $ID-d || exit 6
+        echo "later: $($M exec $ID-a ping -c1 -W2 $ID-d >/dev/null && echo ok)"
+        $M delete -f $ID-d
+        echo "gone: $($M exec $ID-a ping -c1 -W1 $ID-d >/dev/null 2>&1 && echo resolved || echo unknown)"
+        $M network inspect front > $T/inspect.json
+        $M network rm front; echo "rm-in-use=$?"
+        $M delete -f $ID-a; $M delete -f $ID-b; $M delete -f $ID-c
+        $M network rm front back
+        ls $MINIRUN_NET_CONFIG_DIR
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    let get = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap_or_else(|| panic!("{k}: {out:?}"))
+            .to_string()
+    };
+    assert!(
+        out.stdout
+            .starts_with("bridge bridge;host host;none null;back bridge;front bridge;\n"),
+        "{out:?}"
+    );
+    assert_eq!(get("by-name"), "ok", "{out:?}");
+    assert_eq!(get("by-alias"), "ok", "{out:?}");
+    assert_eq!(get("cross"), "blocked", "{out:?}");
+    assert_eq!(get("other-net-name"), "unknown", "{out:?}");
+    assert_eq!(get("later"), "ok", "{out:?}");
+    assert_eq!(get("gone"), "unknown", "{out:?}");
+    assert!(out.stdout.contains("rm-in-use=1"), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "network rm front: network front has containers attached: {0}-a, {0}-b",
+            sb.id
+        )),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("front\nback\n"), "removed: {out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+
+    let inspect: Value =
+        serde_json::from_slice(&std::fs::read(sb.dir.join("inspect.json")).unwrap()).unwrap();
+    let net = &inspect[0];
+    assert_eq!(net["Name"], "front");
+    assert_eq!(net["Driver"], "bridge");
+    assert_eq!(net["IPAM"]["Config"][0]["Subnet"], "10.88.0.0/24");
+    assert_eq!(net["IPAM"]["Config"][0]["Gateway"], "10.88.0.1");
+    let a = &net["Containers"][format!("{}-a", sb.id)];
+    assert_eq!(a["IPv4Address"], "10.88.0.10/24", "{inspect}");
+    assert_eq!(a["MacAddress"], "02:42:0a:58:00:0a", "{inspect}");
+    assert_eq!(a["Aliases"][1], "web", "{inspect}");
+    assert!(net["Containers"][format!("{}-b", sb.id)].is_object());
+    assert!(net["Containers"][format!("{}-d", sb.id)].is_null());
+    assert_eq!(net["Id"].as_str().unwrap().len(), 64);
+    sb.assert_clean();
+}
+
+#[test]
+fn icc_false_isolates_containers_but_not_published_ports() {
+    // Both ways bridged traffic can be seen: through the IP hooks
+    // (br_netfilter, as Docker sets it up) and only at the bridge.
+    for call_ip_hooks in ["1", "0"] {
+        icc_false_with(call_ip_hooks);
+    }
+}
+
+fn icc_false_with(call_ip_hooks: &str) {
+    let sb = Sandbox::new(&format!("icc{call_ip_hooks}"));
+    let web = sb.bundle("w", &["/bin/httpd", "-f", "-p", "80", "-h", "/etc"], |_| {});
+    let b = sleeper(&sb);
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        f=/proc/sys/net/bridge/bridge-nf-call-iptables
+        if [ -e $f ]; then echo {call_ip_hooks} > $f; elif [ {call_ip_hooks} = 1 ]; then exit 77; fi
+        # a host address that is not the bridge's (this kernel may lack dummy)
+        ip link add host0 type veth peer name host0p
+        ip addr add 192.0.2.1/24 dev host0 && ip link set host0 up && ip link set host0p up
+        M="$MINIRUN"
+        $M network create -o icc=false --subnet 10.89.0.0/24 quiet >/dev/null || exit 1
+        $M run -d --bundle {web} --net quiet --ip 10.89.0.10 -p 8080:80 $ID-w || exit 2
+        $M run -d --bundle {b} --net quiet $ID-s || exit 3
+        echo "direct: $($M exec $ID-s timeout 2 wget -qO- http://10.89.0.10/hostname >/dev/null 2>&1 && echo reached || echo blocked)"
+        echo "published: $($M exec $ID-s timeout 5 wget -qO- http://192.0.2.1:8080/hostname >/dev/null 2>&1 && echo reached || echo blocked)"
+        echo "gateway: $($M exec $ID-s ping -c1 -W2 10.89.0.1 >/dev/null 2>&1 && echo reached || echo blocked)"
+        $M delete -f $ID-w; $M delete -f $ID-s
+        $M network rm quiet >/dev/null
+        ip link del host0
+        leftovers
+        "#,
+        web = web.display(),
+        b = b.display()
+    ));
+    if out.code == 77 {
+        eprintln!("no br_netfilter here: only the bridge-level way is tested");
+        return;
+    }
+    let get = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap_or_else(|| panic!("{k}: {out:?}"))
+            .to_string()
+    };
+    assert_eq!(get("direct"), "blocked", "{out:?}");
+    assert_eq!(get("published"), "reached", "{out:?}");
+    assert_eq!(get("gateway"), "reached", "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
+
+#[test]
+fn an_internal_network_has_no_way_out() {
+    let sb = Sandbox::new("internal");
+    let b = sleeper(&sb);
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        # "the world": a namespace beyond the host, reached through a veth
+        ip netns add world && ip link add w0 type veth peer name w1 netns world
+        ip addr add 198.51.100.1/24 dev w0 && ip link set w0 up
+        ip -n world addr add 198.51.100.2/24 dev w1 && ip -n world link set w1 up && ip -n world link set lo up
+        M="$MINIRUN"
+        $M network create --internal --subnet 10.90.0.0/24 closed >/dev/null || exit 1
+        $M network create --subnet 10.91.0.0/24 open >/dev/null || exit 2
+        $M run -d --bundle {b} --net closed $ID-i || exit 3
+        $M run -d --bundle {b} --net open $ID-o || exit 4
+        echo "internal-route: $($M exec $ID-i ip route | grep -c default)"
+        echo "internal-out: $($M exec $ID-i ping -c1 -W1 198.51.100.2 >/dev/null 2>&1 && echo reached || echo blocked)"
+        echo "open-out: $($M exec $ID-o ping -c1 -W2 198.51.100.2 >/dev/null 2>&1 && echo reached || echo blocked)"
+        $M run -d --bundle {b} --net closed -p 8081:80 $ID-p; echo "publish-internal=$?"
+        $M delete -f $ID-i; $M delete -f $ID-o
+        $M network rm closed open >/dev/null
+        ip link del w0; ip netns del world
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    let get = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap_or_else(|| panic!("{k}: {out:?}"))
+            .to_string()
+    };
+    assert_eq!(get("internal-route"), "0", "{out:?}");
+    assert_eq!(get("internal-out"), "blocked", "{out:?}");
+    assert_eq!(get("open-out"), "reached", "{out:?}");
+    assert!(out.stdout.contains("publish-internal=1"), "{out:?}");
+    assert!(out.stderr.contains("network closed is internal"), "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
+
+#[test]
+fn bad_network_requests_are_refused_and_leave_nothing() {
+    let sb = Sandbox::new("badnet");
+    let b = sleeper(&sb);
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        M="$MINIRUN"
+        $M network create --subnet 10.92.0.0/24 one >/dev/null || exit 1
+        try() {{ "$@" >/dev/null 2>$T/err; echo "rc=$? $(head -1 $T/err)"; }}
+        try $M network create one
+        try $M network create --subnet 10.92.0.128/25 two
+        try $M network create --subnet 10.93.0.0/24 --gateway 10.94.0.1 two
+        try $M network create --subnet 10.93.0.0/24 --ip-range 10.95.0.0/28 two
+        try $M network create -d overlay two
+        try $M network create -o colour=blue two
+        try $M network create --subnet 10.93.0.0/33 two
+        try $M run -d --bundle {b} --net nosuch $ID
+        try $M run -d --bundle {b} --net one --ip 10.99.0.5 $ID
+        try $M run -d --bundle {b} --net bridge --alias x $ID
+        try $M network rm bridge
+        try $M network rm nosuch
+        $M run -d --bundle {b} --net one --ip 10.92.0.5 $ID-a >/dev/null || exit 2
+        try $M run -d --bundle {b} --net one --ip 10.92.0.5 $ID-b
+        $M delete -f $ID-a
+        $M network rm one >/dev/null
+        ls $ROOT
+        ls $MINIRUN_NET_CONFIG_DIR
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    let lines: Vec<&str> = out.stdout.lines().take(14).collect();
+    let want = [
+        "rc=1 minirun: network with name one already exists",
+        "rc=1 minirun: subnet 10.92.0.128/25 overlaps subnet 10.92.0.0/24 of network one",
+        "rc=1 minirun: gateway 10.94.0.1 is not a host address of subnet 10.93.0.0/24",
+        "rc=1 minirun: ip-range 10.95.0.0/28 is not inside subnet 10.93.0.0/24",
+        "rc=1 minirun: driver \"overlay\": unknown (bridge is the driver minirun has)",
+        "rc=1 minirun: option \"colour\": unknown for driver bridge",
+        "rc=1 minirun: subnet 10.93.0.0/33:",
+        "rc=1 minirun: --net: network \"nosuch\" does not exist (see `minirun network ls`)",
+        "rc=1 minirun: --ip 10.99.0.5: not an address for a container on network one (subnet 10.92.0.0/24, gateway 10.92.0.1)",
+        "rc=1 minirun: --alias: aliases need a user-defined network (--net NAME)",
+        "rc=1 minirun: network rm bridge: bridge is a pre-defined network and cannot be removed",
+        "rc=1 minirun: network rm nosuch: network nosuch not found",
+        "rc=1 minirun: ",
+    ];
+    for (got, want) in lines.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got:?}, want {want:?}\n{out:?}");
+    }
+    assert!(
+        lines[12].contains("10.92.0.5: the address is taken by"),
+        "{out:?}"
+    );
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
