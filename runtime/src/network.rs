@@ -55,6 +55,8 @@ pub enum NetworkError {
     NoHookBinary(PathBuf),
     #[error("{origin}: network {name:?} does not exist (see `minirun network ls`)")]
     NoNetwork { origin: String, name: String },
+    #[error("--net {0:?}: neither a mode (bridge, host, none, container:<id>) nor a network (see `minirun network ls`)")]
+    UnknownNet(String),
     #[error("{origin}: {source}")]
     Store {
         origin: String,
@@ -106,7 +108,10 @@ pub fn apply(
     let mut network: Option<Network> = None;
     let flag = match flag {
         Some(f) if f.parse::<Mode>().is_err() && !f.contains(':') => {
-            network = Some(user_network("--net", f)?);
+            network = Some(user_network("--net", f).map_err(|e| match e {
+                NetworkError::NoNetwork { .. } => NetworkError::UnknownNet(f.into()),
+                other => other,
+            })?);
             Some("bridge")
         }
         other => other,

@@ -312,7 +312,7 @@ fn bad_network_input_is_refused_and_leaves_nothing() {
         Some(json!({"name": "bridge", "bridge": "minirun0", "subnet": subnet, "gateway": gateway}))
     };
     let cases: Vec<(&str, Option<Value>, &str, &str)> = vec![
-        ("badmode", None, "$MINIRUN run -d --net overlay -b $B $ID", "--net: network mode \"overlay\": expected bridge, host, none or container:<id>"),
+        ("badmode", None, "$MINIRUN run -d --net overlay -b $B $ID", "--net \"overlay\": neither a mode (bridge, host, none, container:<id>) nor a network"),
         ("noctr", None, "$MINIRUN run -d --net container:ghost -b $B $ID", "--net container:ghost: no container \"ghost\" under this --root"),
         ("stopped", None, "$MINIRUN create -b $B $ID-x && $MINIRUN run -d --net container:$ID-x -b $B $ID; r=$?; $MINIRUN delete -f $ID-x; (exit $r)", "is created, not running"),
         ("badcidr", net("172.20.0.0/33", "172.20.0.1"), "$MINIRUN run -d --net bridge -b $B $ID", "not an IPv4 CIDR"),

@@ -225,7 +225,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         "rc=1 minirun: driver \"overlay\": unknown (bridge is the driver minirun has)",
         "rc=1 minirun: option \"colour\": unknown for driver bridge",
         "rc=1 minirun: subnet 10.93.0.0/33:",
-        "rc=1 minirun: --net: network \"nosuch\" does not exist (see `minirun network ls`)",
+        "rc=1 minirun: --net \"nosuch\": neither a mode (bridge, host, none, container:<id>) nor a network (see `minirun network ls`)",
         "rc=1 minirun: --ip 10.99.0.5: not an address for a container on network one (subnet 10.92.0.0/24, gateway 10.92.0.1)",
         "rc=1 minirun: --alias: aliases need a user-defined network (--net NAME)",
         "rc=1 minirun: network rm bridge: bridge is a pre-defined network and cannot be removed",
