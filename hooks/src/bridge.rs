@@ -55,6 +55,8 @@ pub enum BridgeError {
     },
     #[error("no free /16 in 172.20.0.0-172.31.0.0 for the default network: each overlaps a route of the host")]
     NoFreeSubnet,
+    #[error("container {container} is already on network {network}")]
+    AlreadyOn { container: String, network: String },
     #[error("setting net.ipv4.ip_forward: {0}")]
     Forwarding(io::Error),
     #[error(transparent)]
@@ -86,6 +88,9 @@ pub struct BridgeDriver {
     pub ip: Option<Ipv4Addr>,
     /// More names the container has on a user network (`--alias`).
     pub aliases: Vec<String>,
+    /// `network connect`: a further network of a running container, on
+    /// the next free `ethN`, without a default route or /etc files of its own.
+    pub connecting: bool,
 }
 
 /// A finished attach step, for the undo.
@@ -220,18 +225,36 @@ impl BridgeDriver {
             .any(|e| e.path().is_dir() && crate::ipam::lease_count(&e.path()).is_ok_and(|n| n > 0)))
     }
 
-    /// Rewrites the /etc/hosts of every container on a network with name
-    /// resolution, in place (the containers see the file through a bind
-    /// mount of it), so each one lists all the others.
-    fn refresh_hosts(&self, network: &str) -> Result<(), BridgeError> {
-        let members = crate::networks::attached(&self.store, network).map_err(store_err)?;
-        for m in &members {
-            let path = self.store.container_files(&m.container).join("hosts");
+    /// Rewrites, in place (the containers see the file through a bind mount
+    /// of it), the /etc/hosts of every container on `network` and of `also`:
+    /// each lists the containers of every name-resolving network it is on.
+    fn refresh_hosts(&self, network: &str, also: Option<&str>) -> Result<(), BridgeError> {
+        let all = self.store.list_attachments()?;
+        let mut containers: Vec<&str> = all
+            .iter()
+            .filter(|a| a.network == network)
+            .map(|a| a.container.as_str())
+            .chain(also)
+            .collect();
+        containers.sort_unstable();
+        containers.dedup();
+        for id in containers {
+            let networks: Vec<&str> = all
+                .iter()
+                .filter(|a| a.container == id && !a.names.is_empty())
+                .map(|a| a.network.as_str())
+                .collect();
+            let peers: Vec<Attachment> = all
+                .iter()
+                .filter(|a| networks.contains(&a.network.as_str()))
+                .cloned()
+                .collect();
+            let path = self.store.container_files(id).join("hosts");
             let Ok(current) = fs::read_to_string(&path) else {
                 continue;
             };
             let own = etc_files::without_peer_lines(&current);
-            let text = format!("{own}{}", etc_files::peer_lines(&members, &m.container));
+            let text = format!("{own}{}", etc_files::peer_lines(&peers, id));
             if text != current {
                 fs::write(&path, text).map_err(|source| StoreError::Io { path, source })?;
             }
@@ -272,7 +295,29 @@ impl BridgeDriver {
             });
         }
 
-        let host_if = veth::host_name(&c.id);
+        // A connected network's veth is named after the pair: the container
+        // has one per network.
+        let (host_if, interface) = if self.connecting {
+            if self.store.load_connection(&c.id, &net.name)?.is_some()
+                || self
+                    .store
+                    .load_attachment(&c.id)?
+                    .is_some_and(|a| a.network == net.name)
+            {
+                return Err(BridgeError::AlreadyOn {
+                    container: c.id.clone(),
+                    network: net.name.clone(),
+                });
+            }
+            let inside = Netlink::open_in(c.netns.as_fd())?;
+            let free = (0..)
+                .map(|n| format!("eth{n}"))
+                .find(|name| !inside.link_exists(name))
+                .expect("some ethN is free");
+            (veth::host_name(&format!("{}@{}", c.id, net.name)), free)
+        } else {
+            (veth::host_name(&c.id), CONTAINER_INTERFACE.to_string())
+        };
         let leases = self.store.leases(&net.name);
         let pool = self.pool(net, &leases);
         let is_live = |name: &str| nl.link_exists(name);
@@ -312,7 +357,7 @@ impl BridgeDriver {
             &veth::Pair {
                 host: &host_if,
                 bridge_index,
-                container: CONTAINER_INTERFACE,
+                container: &interface,
                 container_netns: c.netns.as_fd(),
                 mac,
                 mtu: net.mtu,
@@ -322,14 +367,15 @@ impl BridgeDriver {
         trace.step("veth pair");
 
         let inside = Netlink::open_in(c.netns.as_fd())?;
-        let eth0 = inside.link_index(CONTAINER_INTERFACE)?;
-        inside.add_address(CONTAINER_INTERFACE, eth0, lease.ip, net.subnet.prefix())?;
-        inside.set_up(CONTAINER_INTERFACE, eth0)?;
+        let index = inside.link_index(&interface)?;
+        inside.add_address(&interface, index, lease.ip, net.subnet.prefix())?;
+        inside.set_up(&interface, index)?;
         let lo = inside.link_index("lo")?;
         inside.set_up("lo", lo)?;
-        if !net.internal {
-            // An internal network has no way out.
-            inside.add_default_route(net.gateway, eth0)?;
+        // An internal network has no way out; a connected one reaches its
+        // subnet only (the first network keeps the default route, as Docker).
+        if !net.internal && !self.connecting {
+            inside.add_default_route(net.gateway, index)?;
         }
         drop(inside);
 
@@ -361,29 +407,31 @@ impl BridgeDriver {
         } else {
             Vec::new()
         };
-        let files = self.store.container_files(&c.id);
-        done.push(Done::Files(files.clone()));
-        let mut hosts = etc_files::hosts(lease.ip, &c.hostname, &c.id);
-        if net.name_resolution {
-            // Everyone already on the network; they learn of this container
-            // once its record is saved.
-            let peers = crate::networks::attached(&self.store, &net.name).map_err(store_err)?;
-            hosts.push_str(&etc_files::peer_lines(&peers, &c.id));
+        if !self.connecting {
+            let files = self.store.container_files(&c.id);
+            done.push(Done::Files(files.clone()));
+            let mut hosts = etc_files::hosts(lease.ip, &c.hostname, &c.id);
+            if net.name_resolution {
+                // Everyone already on the network; they learn of this
+                // container once its record is saved.
+                let peers = crate::networks::attached(&self.store, &net.name).map_err(store_err)?;
+                hosts.push_str(&etc_files::peer_lines(&peers, &c.id));
+            }
+            etc_files::write(
+                &files,
+                &[
+                    ("hosts", hosts),
+                    ("hostname", format!("{}\n", c.hostname)),
+                    (
+                        "resolv.conf",
+                        etc_files::resolv_conf(&etc_files::host_resolv_conf()),
+                    ),
+                ],
+            )?;
+            trace.step("conntrack, /etc files written");
+            etc_files::mount_into(&files, c.pid, &c.rootfs)?;
+            trace.step("/etc files mounted");
         }
-        etc_files::write(
-            &files,
-            &[
-                ("hosts", hosts),
-                ("hostname", format!("{}\n", c.hostname)),
-                (
-                    "resolv.conf",
-                    etc_files::resolv_conf(&etc_files::host_resolv_conf()),
-                ),
-            ],
-        )?;
-        trace.step("conntrack, /etc files written");
-        etc_files::mount_into(&files, c.pid, &c.rootfs)?;
-        trace.step("/etc files mounted");
 
         let record = Attachment {
             container: c.id.clone(),
@@ -395,16 +443,17 @@ impl BridgeDriver {
             gateway: net.gateway,
             mac_address: veth::mac_text(mac),
             host_interface: host_if,
-            interface: CONTAINER_INTERFACE.into(),
+            interface,
             mtu: net.mtu,
             ports,
             internal: net.internal,
             no_icc: !net.icc,
             names,
+            connected: self.connecting,
         };
         self.store.save_attachment(&record)?;
         if net.name_resolution {
-            self.refresh_hosts(&net.name)?;
+            self.refresh_hosts(&net.name, None)?;
         }
         trace.step("record");
         trace.report(&c.id);
@@ -524,17 +573,16 @@ impl NetworkDriver for BridgeDriver {
                 .map(Into::into),
         );
         errors.extend(self.teardown_if_unused(&nl, &net));
-        errors.extend(remove_dir(&self.store.container_files(&r.container)).err());
+        if !r.connected {
+            // The /etc files belong to the first network's attachment.
+            errors.extend(remove_dir(&self.store.container_files(&r.container)).err());
+        }
         if errors.is_empty() {
-            errors.extend(
-                self.store
-                    .remove_attachment(&r.container)
-                    .err()
-                    .map(Into::into),
-            );
+            errors.extend(self.store.remove_attachment(r).err().map(Into::into));
             if !r.names.is_empty() {
-                // The others no longer find it.
-                errors.extend(self.refresh_hosts(&r.network).err());
+                // The others no longer find it (nor it them, if it stays).
+                let also = r.connected.then_some(r.container.as_str());
+                errors.extend(self.refresh_hosts(&r.network, also).err());
             }
         }
         errors

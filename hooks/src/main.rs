@@ -36,8 +36,23 @@ struct Cli {
 enum Command {
     /// createRuntime/prestart: attach the container to its network.
     Attach,
-    /// poststop: detach it again (idempotent).
+    /// poststop: detach it from every network again (idempotent).
     Detach,
+    /// Attach a running container to one more network (`minirun network
+    /// connect`): the next free ethN.
+    Connect {
+        #[arg(long)]
+        network: String,
+        #[arg(long)]
+        ip: Option<String>,
+        #[arg(long)]
+        alias: Vec<String>,
+    },
+    /// Detach a running container from a network it was connected to.
+    Disconnect {
+        #[arg(long)]
+        network: String,
+    },
     /// Rebuild minirun's nftables table from the attachment records (after
     /// `nft flush ruleset` or a firewall reload wiped it).
     Reload,
@@ -57,9 +72,42 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let store = Store::from_env();
     let state = || HookState::read(std::io::stdin().lock());
-    match cli.command {
+    match &cli.command {
         Command::Attach => attach(&state()?, store),
         Command::Detach => detach(&state()?, store),
+        Command::Connect { network, ip, alias } => {
+            let state = state()?;
+            let container = Container::from_state(&state)?;
+            let driver = BridgeDriver {
+                store,
+                network: network.clone(),
+                ports: Vec::new(),
+                ip: parse_ip(ip.as_deref(), "--ip")?,
+                aliases: alias.clone(),
+                connecting: true,
+            };
+            driver
+                .attach(&container)
+                .with_context(|| format!("connect container {} to {network}", state.id))?;
+            Ok(())
+        }
+        Command::Disconnect { network } => {
+            let state = state()?;
+            let Some(record) = store.load_connection(&state.id, network)? else {
+                let first = store.load_attachment(&state.id)?;
+                if first.is_some_and(|a| &a.network == network) {
+                    anyhow::bail!(
+                        "container {} is on {network} by its first network (eth0): it leaves it when it is deleted",
+                        state.id
+                    );
+                }
+                anyhow::bail!(
+                    "container {} is not connected to network {network}",
+                    state.id
+                );
+            };
+            detach_record(&store, &record)
+        }
         Command::Reload => {
             let n = bridge::reload(&store).context("reload")?;
             eprintln!(
@@ -68,6 +116,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_ip(ip: Option<&str>, origin: &str) -> anyhow::Result<Option<std::net::Ipv4Addr>> {
+    ip.map(|ip| {
+        ip.parse()
+            .map_err(|_| anyhow::anyhow!("{origin}: {ip:?} is not an IPv4 address"))
+    })
+    .transpose()
 }
 
 fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
@@ -88,13 +144,10 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
-    let container = Container::from_state(state)?;
-    let ip = match state.annotations.get(IP_ANNOTATION) {
-        Some(ip) => Some(ip.parse().map_err(|_| {
-            anyhow::anyhow!("annotation {IP_ANNOTATION}: {ip:?} is not an IPv4 address")
-        })?),
-        None => None,
-    };
+    let ip = parse_ip(
+        state.annotations.get(IP_ANNOTATION).map(String::as_str),
+        &format!("annotation {IP_ANNOTATION}"),
+    )?;
     let aliases = state
         .annotations
         .get(ALIASES_ANNOTATION)
@@ -105,12 +158,14 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    let container = Container::from_state(state)?;
     let driver = BridgeDriver {
         store,
         network,
         ports,
         ip,
         aliases,
+        connecting: false,
     };
     driver
         .attach(&container)
@@ -118,21 +173,41 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every network the container is on: the connected ones, then its first.
 fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
-    let Some(record) = store.load_attachment(&state.id)? else {
-        return Ok(());
-    };
+    let mut records = store.attachments_of(&state.id)?;
+    records.sort_by_key(|r| !r.connected);
+    let mut failed = Vec::new();
+    for r in &records {
+        if let Err(e) = detach_record(&store, r) {
+            failed.push(format!("{e:#}"));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{}", failed.join("; "))
+    }
+}
+
+fn detach_record(store: &Store, record: &minirun_net::store::Attachment) -> anyhow::Result<()> {
     let driver = BridgeDriver {
-        store,
+        store: store.clone(),
         network: record.network.clone(),
         ports: Vec::new(),
         ip: None,
         aliases: Vec::new(),
+        connecting: record.connected,
     };
-    let errors = driver.detach(&record);
+    let errors = driver.detach(record);
     if errors.is_empty() {
         return Ok(());
     }
     let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    anyhow::bail!("detach container {}: {}", state.id, all.join("; "))
+    anyhow::bail!(
+        "detach container {} from {}: {}",
+        record.container,
+        record.network,
+        all.join("; ")
+    )
 }

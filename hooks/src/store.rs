@@ -73,8 +73,24 @@ impl Store {
         self.run_dir.join("networks").join(name)
     }
 
+    /// The record of a container's first network (`eth0`).
     pub fn attachment(&self, id: &str) -> PathBuf {
         self.run_dir.join("containers").join(format!("{id}.json"))
+    }
+
+    /// The record of a network connected later (`network connect`).
+    pub fn connection(&self, id: &str, network: &str) -> PathBuf {
+        self.run_dir
+            .join("containers")
+            .join(format!("{id}@{network}.json"))
+    }
+
+    fn record_path(&self, a: &Attachment) -> PathBuf {
+        if a.connected {
+            self.connection(&a.container, &a.network)
+        } else {
+            self.attachment(&a.container)
+        }
     }
 
     /// The directory of the container's /etc files.
@@ -98,14 +114,31 @@ impl Store {
         let mut out = Vec::new();
         for e in entries.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(id) = name.strip_suffix(".json") {
-                if let Some(a) = self.load_attachment(id)? {
+            if name.ends_with(".json") && !name.starts_with('.') {
+                if let Some(a) = load_record(&dir.join(&name))? {
                     out.push(a);
                 }
             }
         }
-        out.sort_by(|a, b| a.container.cmp(&b.container));
+        out.sort_by(|a, b| (&a.container, a.connected).cmp(&(&b.container, b.connected)));
         Ok(out)
+    }
+
+    /// The networks a container is on: its first, then those connected.
+    pub fn attachments_of(&self, id: &str) -> Result<Vec<Attachment>, StoreError> {
+        Ok(self
+            .list_attachments()?
+            .into_iter()
+            .filter(|a| a.container == id)
+            .collect())
+    }
+
+    pub fn load_connection(
+        &self,
+        id: &str,
+        network: &str,
+    ) -> Result<Option<Attachment>, StoreError> {
+        load_record(&self.connection(id, network))
     }
 
     /// Present while the network's bridge is one minirun made (and so may
@@ -132,30 +165,35 @@ impl Store {
     }
 
     pub fn load_attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError> {
-        let path = self.attachment(id);
-        match fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|source| StoreError::Decode { path, source }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        load_record(&self.attachment(id))
     }
 
     pub fn save_attachment(&self, a: &Attachment) -> Result<(), StoreError> {
-        let path = self.attachment(&a.container);
         write_whole(
-            &path,
+            &self.record_path(a),
             &serde_json::to_vec_pretty(a).expect("an attachment serializes"),
         )
     }
 
-    pub fn remove_attachment(&self, id: &str) -> Result<(), StoreError> {
-        let path = self.attachment(id);
+    pub fn remove_attachment(&self, a: &Attachment) -> Result<(), StoreError> {
+        let path = self.record_path(a);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&path)(e)),
             _ => Ok(()),
         }
+    }
+}
+
+fn load_record(path: &Path) -> Result<Option<Attachment>, StoreError> {
+    match fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|source| StoreError::Decode {
+                path: path.to_path_buf(),
+                source,
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 
@@ -366,6 +404,10 @@ pub struct Attachment {
     /// its aliases (user networks only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// Attached by `network connect` to a running container (`eth1`, …),
+    /// not as its first network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub connected: bool,
 }
 
 impl Attachment {

@@ -94,6 +94,28 @@ pub enum NetworkCommand {
     Rm(NetworkNames),
     /// Remove every user-defined network without containers.
     Prune(NetworkPrune),
+    /// Attach a running container to one more network (its next ethN).
+    Connect(NetworkConnect),
+    /// Detach a container from a network it was connected to.
+    Disconnect(NetworkDisconnect),
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkConnect {
+    /// The container's address on the network.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Another name for the container on the network; repeatable.
+    #[arg(long)]
+    pub alias: Vec<String>,
+    pub network: String,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkDisconnect {
+    pub network: String,
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

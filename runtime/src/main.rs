@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Command::Exec(e) => commands::exec::run(&cli, e),
         Command::Spec(s) => commands::spec::run(s),
         Command::Features => commands::features::run(),
-        Command::Network(n) => commands::network::run(n),
+        Command::Network(n) => commands::network::run(&cli, n),
     };
     match result {
         Ok(code) => code,

@@ -66,6 +66,8 @@ pub enum NetworkError {
     Ip { ip: String, why: String },
     #[error("--alias: {0}")]
     Alias(String),
+    #[error("{0}")]
+    Hook(String),
 }
 
 /// What create/run were asked about networking.
@@ -294,6 +296,92 @@ fn set_network_namespace(spec: &mut Spec, path: Option<PathBuf>, wanted: bool) {
         namespaces.push(ns);
     }
     linux.set_namespaces(Some(namespaces));
+}
+
+/// `network connect|disconnect NAME ID`: the hook binary does it, given the
+/// container's state as a hook would be (the runtime links no netlink or
+/// nftables code of its own).
+pub fn connect(
+    root: &Path,
+    id: &str,
+    network: &str,
+    join: bool,
+    ip: Option<&str>,
+    aliases: &[String],
+) -> Result<(), NetworkError> {
+    let c = Container::load(root, id).map_err(|e| match e {
+        ContainerError::NotFound(_) => NetworkError::NoSuchContainer { id: id.into() },
+        source => NetworkError::Container {
+            id: id.into(),
+            source,
+        },
+    })?;
+    if !matches!(c.state.status, Status::Running | Status::Created) {
+        return Err(NetworkError::NotRunning {
+            id: id.into(),
+            status: c.state.status,
+        });
+    }
+    let mut args: Vec<String> = vec![
+        if join { "connect" } else { "disconnect" }.into(),
+        "--network".into(),
+        network.into(),
+    ];
+    if let Some(ip) = ip {
+        args.extend(["--ip".into(), ip.into()]);
+    }
+    for a in aliases {
+        args.extend(["--alias".into(), a.clone()]);
+    }
+    let state = serde_json::to_vec(&c.state.public_json()).unwrap_or_default();
+    run_hook_binary(&args, &state)
+}
+
+/// What networking is left of a deleted container (connected with `network
+/// connect` although its config had no detach hook) goes too.
+pub fn detach_leftovers(state_json: &[u8], id: &str) -> Result<(), NetworkError> {
+    let dir = Store::from_env().run_dir.join("containers");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let first = format!("{id}.json");
+    let connected = format!("{id}@");
+    let any = entries.filter_map(|e| e.ok()).any(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name == first || name.starts_with(&connected)
+    });
+    if !any {
+        return Ok(());
+    }
+    run_hook_binary(&["detach".into()], state_json)
+}
+
+fn run_hook_binary(args: &[String], stdin: &[u8]) -> Result<(), NetworkError> {
+    use std::io::Write;
+    let binary = hook_binary()?;
+    let mut child = std::process::Command::new(&binary)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| NetworkError::Hook(format!("{}: {e}", binary.display())))?;
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetworkError::Hook(format!("{}: {e}", binary.display())))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let text = text.trim();
+    Err(NetworkError::Hook(
+        text.strip_prefix("minirun-net: ")
+            .unwrap_or(text)
+            .to_string(),
+    ))
 }
 
 /// `MINIRUN_NET_BIN`, else `minirun-net` beside this binary.

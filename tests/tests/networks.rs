@@ -242,3 +242,74 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
     assert_eq!(net_left(&out), "", "{out:?}");
     sb.assert_clean();
 }
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let sb = Sandbox::new("connect");
+    let b = sleeper(&sb);
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        M="$MINIRUN"
+        $M network create --subnet 10.60.0.0/24 one >/dev/null || exit 1
+        $M network create --subnet 10.61.0.0/24 two >/dev/null || exit 2
+        $M run -d --bundle {b} --net one $ID-a || exit 3
+        $M run -d --bundle {b} --net two $ID-b || exit 4
+        echo "before: $($M exec $ID-a ping -c1 -W1 $ID-b >/dev/null 2>&1 && echo resolved || echo unknown)"
+        $M network connect --alias bee --ip 10.61.0.77 two $ID-a || exit 5
+        echo "eth1: $($M exec $ID-a ip -o -4 addr show eth1 | awk '{{print $4}}')"
+        echo "routes: $($M exec $ID-a ip route | grep -c default)"
+        echo "a-to-b: $($M exec $ID-a ping -c1 -W2 $ID-b >/dev/null && echo ok)"
+        echo "b-to-bee: $($M exec $ID-b ping -c1 -W2 bee >/dev/null && echo ok)"
+        $M network inspect two | grep -c '"IPv4Address"'
+        $M network connect two $ID-a 2>&1 | sed 's/^/again: /'
+        $M network disconnect one $ID-a 2>&1 | sed 's/^/first: /'
+        $M network disconnect two $ID-a || exit 6
+        echo "after: $($M exec $ID-a ip link show eth1 >/dev/null 2>&1 && echo still || echo gone) $($M exec $ID-b ping -c1 -W1 bee >/dev/null 2>&1 && echo resolved || echo unknown)"
+        $M network disconnect two $ID-a 2>&1 | sed 's/^/twice: /'
+        # a container without networking of its own, connected later, is
+        # cleaned up by delete all the same
+        $M run -d --bundle {b} --net none $ID-n || exit 7
+        $M network connect one $ID-n || exit 8
+        echo "none-eth0: $($M exec $ID-n ip -o -4 addr show eth0 | awk '{{print $4}}' | cut -d. -f1-3)"
+        $M network connect --alias bee two $ID-a || exit 9
+        $M delete -f $ID-a; $M delete -f $ID-b; $M delete -f $ID-n
+        $M network rm one two >/dev/null
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    let get = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap_or_else(|| panic!("{k}: {out:?}"))
+            .to_string()
+    };
+    assert_eq!(get("before"), "unknown", "{out:?}");
+    assert_eq!(get("eth1"), "10.61.0.77/24", "{out:?}");
+    assert_eq!(
+        get("routes"),
+        "1",
+        "the first network keeps the default route: {out:?}"
+    );
+    assert_eq!(get("a-to-b"), "ok", "{out:?}");
+    assert_eq!(get("b-to-bee"), "ok", "{out:?}");
+    assert!(out.stdout.contains("\n2\n"), "inspect shows both: {out:?}");
+    assert!(
+        get("again").ends_with(&format!("container {}-a is already on network two", sb.id)),
+        "{out:?}"
+    );
+    assert!(
+        get("first").contains("by its first network (eth0)"),
+        "{out:?}"
+    );
+    assert_eq!(get("after"), "gone unknown", "{out:?}");
+    assert!(
+        get("twice").contains("is not connected to network two"),
+        "{out:?}"
+    );
+    assert_eq!(get("none-eth0"), "10.60.0", "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}

@@ -4,7 +4,7 @@ use minirun::cli::NetworkCommand;
 use minirun_net::networks::{self, CreateRequest, PREDEFINED};
 use minirun_net::store::Store;
 
-pub fn run(cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
     let store = Store::from_env();
     match cmd {
         NetworkCommand::Create(c) => {
@@ -74,6 +74,19 @@ pub fn run(cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
             if failed {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        NetworkCommand::Connect(c) => {
+            minirun::network::connect(
+                &cli.root,
+                &c.id,
+                &c.network,
+                true,
+                c.ip.as_deref(),
+                &c.alias,
+            )?;
+        }
+        NetworkCommand::Disconnect(d) => {
+            minirun::network::connect(&cli.root, &d.id, &d.network, false, None, &[])?;
         }
         NetworkCommand::Prune(_) => {
             for name in networks::prune(&store)? {

@@ -814,6 +814,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> 
     ) {
         log::warn(&e.to_string());
     }
+    if let Err(e) = crate::network::detach_leftovers(&state_bytes(&state), id) {
+        errors.push(e.to_string());
+    }
     if left_frozen {
         // Its cgroups hold the frozen process until it thaws and dies: say
         // so, but the container itself is gone.
