@@ -225,41 +225,8 @@ impl BridgeDriver {
             .any(|e| e.path().is_dir() && crate::ipam::lease_count(&e.path()).is_ok_and(|n| n > 0)))
     }
 
-    /// Rewrites, in place (the containers see the file through a bind mount
-    /// of it), the /etc/hosts of every container on `network` and of `also`:
-    /// each lists the containers of every name-resolving network it is on.
     fn refresh_hosts(&self, network: &str, also: Option<&str>) -> Result<(), BridgeError> {
-        let all = self.store.list_attachments()?;
-        let mut containers: Vec<&str> = all
-            .iter()
-            .filter(|a| a.network == network)
-            .map(|a| a.container.as_str())
-            .chain(also)
-            .collect();
-        containers.sort_unstable();
-        containers.dedup();
-        for id in containers {
-            let networks: Vec<&str> = all
-                .iter()
-                .filter(|a| a.container == id && !a.names.is_empty())
-                .map(|a| a.network.as_str())
-                .collect();
-            let peers: Vec<Attachment> = all
-                .iter()
-                .filter(|a| networks.contains(&a.network.as_str()))
-                .cloned()
-                .collect();
-            let path = self.store.container_files(id).join("hosts");
-            let Ok(current) = fs::read_to_string(&path) else {
-                continue;
-            };
-            let own = etc_files::without_peer_lines(&current);
-            let text = format!("{own}{}", etc_files::peer_lines(&peers, id));
-            if text != current {
-                fs::write(&path, text).map_err(|source| StoreError::Io { path, source })?;
-            }
-        }
-        Ok(())
+        etc_files::refresh_hosts(&self.store, network, also).map_err(Into::into)
     }
 
     fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Pool<'a> {
@@ -668,6 +635,11 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
     let records = store.list_attachments()?;
     let mut networks: Vec<Network> = Vec::new();
     let mut ports = Vec::new();
+    // macvlan attachments have nothing in the firewall.
+    let records: Vec<Attachment> = records
+        .into_iter()
+        .filter(|r| r.mode != "macvlan")
+        .collect();
     for r in &records {
         let net = r.network_def()?;
         if !networks.iter().any(|n| n.name == net.name) {

@@ -65,6 +65,48 @@ pub fn without_peer_lines(hosts: &str) -> String {
         .collect()
 }
 
+/// Rewrites, in place (the containers see the file through a bind mount of
+/// it), the /etc/hosts of every container on `network` and of `also`: each
+/// lists the containers of every name-resolving network it is on.
+pub fn refresh_hosts(
+    store: &crate::store::Store,
+    network: &str,
+    also: Option<&str>,
+) -> Result<(), crate::store::StoreError> {
+    let all = store.list_attachments()?;
+    let mut containers: Vec<&str> = all
+        .iter()
+        .filter(|a| a.network == network)
+        .map(|a| a.container.as_str())
+        .chain(also)
+        .collect();
+    containers.sort_unstable();
+    containers.dedup();
+    for id in containers {
+        let networks: Vec<&str> = all
+            .iter()
+            .filter(|a| a.container == id && !a.names.is_empty())
+            .map(|a| a.network.as_str())
+            .collect();
+        let peers: Vec<crate::store::Attachment> = all
+            .iter()
+            .filter(|a| networks.contains(&a.network.as_str()))
+            .cloned()
+            .collect();
+        let path = store.container_files(id).join("hosts");
+        let Ok(current) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let own = without_peer_lines(&current);
+        let text = format!("{own}{}", peer_lines(&peers, id));
+        if text != current {
+            fs::write(&path, text)
+                .map_err(|source| crate::store::StoreError::Io { path, source })?;
+        }
+    }
+    Ok(())
+}
+
 /// The host's resolv.conf without loopback nameservers, which mean nothing in
 /// the container's namespace; with none left, Docker's public fallbacks.
 pub fn resolv_conf(host: &str) -> String {

@@ -13,6 +13,7 @@ pub mod etc_files;
 pub mod firewall;
 pub mod host_ports;
 pub mod ipam;
+pub mod macvlan;
 pub mod mode;
 pub mod netlink;
 pub mod networks;

@@ -11,10 +11,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use minirun_net::bridge::{self, BridgeDriver};
 use minirun_net::driver::{Container, NetworkDriver};
+use minirun_net::macvlan::MacvlanDriver;
 use minirun_net::mode::{self, Mode, ALIASES_ANNOTATION, IP_ANNOTATION, NETWORK_ANNOTATION};
 use minirun_net::ports::{self, PORTS_ANNOTATION};
 use minirun_net::state::HookState;
-use minirun_net::store::{Store, DEFAULT_NETWORK};
+use minirun_net::store::{Network, Store, DEFAULT_NETWORK, MACVLAN};
 
 #[derive(Parser)]
 #[command(
@@ -77,6 +78,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Detach => detach(&state()?, store),
         Command::Connect { network, ip, alias } => {
             let state = state()?;
+            if Network::load(&store, network)?.is_some_and(|n| n.is_macvlan()) {
+                anyhow::bail!(
+                    "connect container {} to {network}: a macvlan network is a container's first network only",
+                    state.id
+                );
+            }
             let container = Container::from_state(&state)?;
             let driver = BridgeDriver {
                 store,
@@ -159,6 +166,24 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         })
         .unwrap_or_default();
     let container = Container::from_state(state)?;
+    if let Some(net) = Network::load(&store, &network)?.filter(Network::is_macvlan) {
+        if !ports.is_empty() {
+            anyhow::bail!(
+                "attach container {}: network {network} is macvlan: containers are on the segment itself, nothing is published",
+                state.id
+            );
+        }
+        let driver = MacvlanDriver {
+            store,
+            network: net,
+            ip,
+            aliases,
+        };
+        driver
+            .attach(&container)
+            .with_context(|| format!("attach container {}", state.id))?;
+        return Ok(());
+    }
     let driver = BridgeDriver {
         store,
         network,
@@ -191,15 +216,29 @@ fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
 }
 
 fn detach_record(store: &Store, record: &minirun_net::store::Attachment) -> anyhow::Result<()> {
-    let driver = BridgeDriver {
-        store: store.clone(),
-        network: record.network.clone(),
-        ports: Vec::new(),
-        ip: None,
-        aliases: Vec::new(),
-        connecting: record.connected,
+    let errors = if record.mode == MACVLAN {
+        let network = match Network::load(store, &record.network)? {
+            Some(n) => n,
+            None => record.network_def()?,
+        };
+        MacvlanDriver {
+            store: store.clone(),
+            network,
+            ip: None,
+            aliases: Vec::new(),
+        }
+        .detach(record)
+    } else {
+        BridgeDriver {
+            store: store.clone(),
+            network: record.network.clone(),
+            ports: Vec::new(),
+            ip: None,
+            aliases: Vec::new(),
+            connecting: record.connected,
+        }
+        .detach(record)
     };
-    let errors = driver.detach(record);
     if errors.is_empty() {
         return Ok(());
     }

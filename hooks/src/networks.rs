@@ -14,7 +14,7 @@ use std::io;
 use std::net::Ipv4Addr;
 
 use crate::ipam::Subnet;
-use crate::store::{Attachment, Network, Store, StoreError, DEFAULT_NETWORK};
+use crate::store::{Attachment, Network, Store, StoreError, DEFAULT_NETWORK, MACVLAN};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetworksError {
@@ -188,6 +188,21 @@ fn parse_proc_routes(text: &str) -> Vec<(Ipv4Addr, u8, Option<u32>)> {
         .collect()
 }
 
+/// Whether the current network namespace has an interface called `name`
+/// (/proc/net/dev is per namespace; /sys/class/net is the mounter's).
+fn interface_exists(name: &str) -> Result<bool, NetworksError> {
+    let path = std::path::Path::new("/proc/net/dev");
+    let text = fs::read_to_string(path).map_err(|source| StoreError::Io {
+        path: path.into(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':'))
+        .any(|(n, _)| n.trim() == name))
+}
+
 /// A stable id for the predefined networks in `network ls`.
 pub fn predefined_id(name: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -213,29 +228,43 @@ pub fn create(
     };
     let options = key_values(&req.options, "option")?;
     let labels = key_values(&req.labels, "label")?;
-    match driver {
-        "bridge" => {}
-        "macvlan" => {
-            return Err(invalid(
-                "driver macvlan: not available in this version of minirun (bridge is)",
-            ))
-        }
-        other => {
-            return Err(invalid(format!(
-                "driver {other:?}: unknown (bridge is the driver minirun has)"
-            )))
-        }
+    if driver != "bridge" && driver != MACVLAN {
+        return Err(invalid(format!(
+            "driver {driver:?}: unknown (minirun has bridge and macvlan)"
+        )));
     }
     let mut icc = true;
+    let mut parent = None;
     for (k, v) in &options {
-        match k.as_str() {
-            "icc" | "com.docker.network.bridge.enable_icc" => icc = parse_bool(k, v)?,
-            "parent" => {
+        match (driver, k.as_str()) {
+            ("bridge", "icc" | "com.docker.network.bridge.enable_icc") => icc = parse_bool(k, v)?,
+            (MACVLAN, "parent") => parent = Some(v.clone()),
+            ("bridge", "parent") => {
                 return Err(invalid(format!(
                     "option parent={v}: only the macvlan driver has a parent"
                 )))
             }
-            _ => return Err(invalid(format!("option {k:?}: unknown for driver bridge"))),
+            (MACVLAN, "macvlan_mode") if v == "bridge" => {}
+            (MACVLAN, "macvlan_mode") => {
+                return Err(invalid(format!(
+                    "option macvlan_mode={v}: minirun's macvlan networks are in bridge mode"
+                )))
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "option {k:?}: unknown for driver {driver}"
+                )))
+            }
+        }
+    }
+    if driver == MACVLAN {
+        let parent = parent
+            .as_deref()
+            .ok_or_else(|| invalid("driver macvlan needs -o parent=IFACE"))?;
+        if !interface_exists(parent)? {
+            return Err(invalid(format!(
+                "option parent={parent}: no such interface on this host"
+            )));
         }
     }
     let parse_cidr = |what: &str, s: &str| {
@@ -304,6 +333,10 @@ pub fn create(
     net.icc = icc;
     net.name_resolution = true;
     net.labels = labels;
+    if driver == MACVLAN {
+        net.driver = MACVLAN.into();
+        net.parent = parent;
+    }
     if let Some(mtu) = req.mtu {
         net.mtu = mtu;
     }
@@ -348,21 +381,26 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
         config["IPRange"] = r.to_string().into();
     }
     let mut options = serde_json::Map::new();
-    options.insert(
-        "com.docker.network.bridge.name".into(),
-        net.bridge.clone().into(),
-    );
+    if let Some(parent) = &net.parent {
+        options.insert("parent".into(), parent.clone().into());
+        options.insert("macvlan_mode".into(), "bridge".into());
+    } else {
+        options.insert(
+            "com.docker.network.bridge.name".into(),
+            net.bridge.clone().into(),
+        );
+        options.insert("icc".into(), net.icc.to_string().into());
+    }
     options.insert(
         "com.docker.network.driver.mtu".into(),
         net.mtu.to_string().into(),
     );
-    options.insert("icc".into(), net.icc.to_string().into());
     Ok(serde_json::json!({
         "Name": net.name,
         "Id": net.id,
         "Created": net.created,
         "Scope": "local",
-        "Driver": "bridge",
+        "Driver": if net.is_macvlan() { MACVLAN } else { "bridge" },
         "EnableIPv6": false,
         "IPAM": {"Driver": "default", "Options": {}, "Config": [config]},
         "Internal": net.internal,
@@ -524,6 +562,13 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         assert!(e(&|r| r.subnet = Some("10.9.0.0/16".into()))
             .contains("overlaps the host's route to 10.9.0.0/24"));
         assert!(e(&|r| r.driver = "overlay".into()).contains("driver \"overlay\": unknown"));
+        assert!(e(&|r| r.driver = "macvlan".into()).contains("needs -o parent=IFACE"));
+        assert!(e(&|r| {
+            r.driver = "macvlan".into();
+            r.options = vec!["parent=no-such-if0".into()];
+        })
+        .contains("parent=no-such-if0: no such interface"));
+        assert!(e(&|r| r.options = vec!["parent=lo".into()]).contains("only the macvlan driver"));
         assert!(e(&|r| r.options = vec!["foo=1".into()]).contains("option \"foo\": unknown"));
         assert!(e(&|r| r.options = vec!["icc=maybe".into()]).contains("expected true or false"));
         assert!(e(&|r| r.name = "-x".into()).contains("network name \"-x\""));

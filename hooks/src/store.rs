@@ -279,6 +279,12 @@ pub struct Network {
     pub name_resolution: bool,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `bridge` (when empty) or `macvlan`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    /// macvlan: the interface whose segment the containers join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 fn default_mtu() -> u32 {
@@ -288,6 +294,8 @@ fn default_mtu() -> u32 {
 fn yes() -> bool {
     true
 }
+
+pub const MACVLAN: &str = "macvlan";
 
 /// Docker's default network, under minirun's names.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -309,7 +317,13 @@ impl Network {
             icc: true,
             name_resolution: false,
             labels: Default::default(),
+            driver: String::new(),
+            parent: None,
         }
+    }
+
+    pub fn is_macvlan(&self) -> bool {
+        self.driver == MACVLAN
     }
 
     /// Reads a network definition; `None` if there is none. Checks what a hand

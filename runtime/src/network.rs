@@ -178,15 +178,19 @@ pub fn apply(
         return Err(NetworkError::PortsNeedBridge(mode));
     }
     if let (Some(n), Some(list)) = (&network, &ports) {
-        if n.internal {
+        let why = if n.internal {
+            Some("is internal: nothing from outside reaches it")
+        } else if n.is_macvlan() {
+            Some("is macvlan: its containers are on the segment themselves")
+        } else {
+            None
+        };
+        if let Some(why) = why {
             return Err(NetworkError::Ports {
                 origin: "-p".into(),
                 source: ports::PortError {
                     spec: list.clone(),
-                    reason: format!(
-                        "network {} is internal: nothing from outside reaches it",
-                        n.name
-                    ),
+                    reason: format!("network {} {why}", n.name),
                 },
             });
         }

@@ -222,7 +222,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         "rc=1 minirun: subnet 10.92.0.128/25 overlaps subnet 10.92.0.0/24 of network one",
         "rc=1 minirun: gateway 10.94.0.1 is not a host address of subnet 10.93.0.0/24",
         "rc=1 minirun: ip-range 10.95.0.0/28 is not inside subnet 10.93.0.0/24",
-        "rc=1 minirun: driver \"overlay\": unknown (bridge is the driver minirun has)",
+        "rc=1 minirun: driver \"overlay\": unknown (minirun has bridge and macvlan)",
         "rc=1 minirun: option \"colour\": unknown for driver bridge",
         "rc=1 minirun: subnet 10.93.0.0/33:",
         "rc=1 minirun: --net \"nosuch\": neither a mode (bridge, host, none, container:<id>) nor a network (see `minirun network ls`)",
@@ -310,6 +310,62 @@ fn connect_and_disconnect_a_running_container() {
         "{out:?}"
     );
     assert_eq!(get("none-eth0"), "10.60.0", "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
+
+#[test]
+fn macvlan_containers_are_on_the_parents_segment() {
+    let sb = Sandbox::new("macvlan");
+    let b = sleeper(&sb);
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        # the segment: a veth whose other end is in a "LAN" namespace with a router address
+        ip netns add lan
+        ip link add seg0 type veth peer name lan0 netns lan
+        ip link set seg0 up
+        ip -n lan addr add 10.70.0.254/24 dev lan0 && ip -n lan link set lan0 up
+        M="$MINIRUN"
+        $M network create -d macvlan -o parent=seg0 --subnet 10.70.0.0/24 --gateway 10.70.0.254 lan >/dev/null || exit 1
+        $M run -d --bundle {b} --net lan --ip 10.70.0.10 $ID-a || exit 2
+        $M run -d --bundle {b} --net lan $ID-b || exit 3
+        echo "kind: $($M exec $ID-a cat /sys/class/net/eth0/address) $(ip -n lan -o link | grep -c macvlan)"
+        echo "router: $($M exec $ID-a ping -c1 -W2 10.70.0.254 >/dev/null && echo ok)"
+        echo "from-lan: $(ip netns exec lan busybox ping -c1 -W2 10.70.0.10 >/dev/null && echo ok)"
+        echo "by-name: $($M exec $ID-b ping -c1 -W2 $ID-a >/dev/null && echo ok)"
+        echo "route: $($M exec $ID-a ip route | grep default)"
+        $M network inspect lan | grep -o '"Driver": "[a-z]*"' | head -1
+        $M run -d --bundle {b} --net lan -p 8080:80 $ID-p 2>&1 | sed 's/^/publish: /'
+        $M network connect lan $ID-a 2>&1 | sed 's/^/connect: /'
+        $M delete -f $ID-a; $M delete -f $ID-b
+        $M network rm lan >/dev/null
+        ip link del seg0; ip netns del lan
+        ls $MINIRUN_NET_DIR/networks/lan 2>/dev/null
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    let get = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .unwrap_or_else(|| panic!("{k}: {out:?}"))
+            .to_string()
+    };
+    // Its own MAC (02:42 + the address); nothing of it in the host's or the
+    // LAN's namespace.
+    assert_eq!(get("kind"), "02:42:0a:46:00:0a 0", "{out:?}");
+    assert_eq!(get("router"), "ok", "{out:?}");
+    assert_eq!(get("from-lan"), "ok", "{out:?}");
+    assert_eq!(get("by-name"), "ok", "{out:?}");
+    assert_eq!(get("route"), "default via 10.70.0.254 dev eth0 ", "{out:?}");
+    assert!(out.stdout.contains("\"Driver\": \"macvlan\""), "{out:?}");
+    assert!(get("publish").contains("network lan is macvlan"), "{out:?}");
+    assert!(
+        get("connect").contains("a macvlan network is a container's first network only"),
+        "{out:?}"
+    );
     assert_eq!(net_left(&out), "", "{out:?}");
     sb.assert_clean();
 }

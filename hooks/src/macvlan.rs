@@ -1,0 +1,247 @@
+//! The macvlan driver: containers directly on the parent interface's L2
+//! segment, each with its own MAC (macvlan in bridge mode, so containers on
+//! one parent also reach each other), no bridge, no NAT, no published ports.
+//!
+//! attach, in order, finished steps undone in reverse on failure: lease an
+//! address (the lease is held while the container's init lives: there is no
+//! host-side interface whose existence could say so) → the macvlan, born in
+//! the container's namespace as `eth0` → its address, `lo` and the default
+//! route to the network's gateway (a router on the segment) → the /etc
+//! files → the record. detach: the lease, the files, the record (the macvlan
+//! goes with the container's namespace).
+//!
+//! As with every macvlan, the host itself cannot reach the containers
+//! through the parent; other machines (or namespaces) on the segment can.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+
+use netlink_packet_route::link::MacVlanMode;
+use rtnetlink::LinkMacVlan;
+
+use crate::bridge::{BridgeError, CONTAINER_INTERFACE};
+use crate::driver::{Container, NetworkDriver};
+use crate::etc_files;
+use crate::ipam::{Lease, Pool};
+use crate::netlink::Netlink;
+use crate::store::{Attachment, Network, Store};
+use crate::veth;
+
+pub struct MacvlanDriver {
+    pub store: Store,
+    pub network: Network,
+    pub ip: Option<Ipv4Addr>,
+    pub aliases: Vec<String>,
+}
+
+enum Done {
+    Lease(Lease),
+    Files(PathBuf),
+}
+
+/// The lease's holder: the init's pid and start time, alive while the
+/// container is.
+fn holder(pid: i32) -> String {
+    format!("pid:{pid}:{}", start_time(pid).unwrap_or(0))
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+fn holder_lives(holder: &str) -> bool {
+    let mut parts = holder.split(':');
+    let (Some("pid"), Some(pid), Some(time)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    match (pid.parse::<i32>(), time.parse::<u64>()) {
+        (Ok(pid), Ok(time)) => start_time(pid) == Some(time),
+        _ => false,
+    }
+}
+
+impl MacvlanDriver {
+    fn pool<'a>(&self, dir: &'a std::path::Path) -> Pool<'a> {
+        Pool {
+            dir,
+            subnet: self.network.subnet,
+            gateway: self.network.gateway,
+            range: self.network.ip_range,
+        }
+    }
+
+    fn attach_steps(&self, c: &Container, done: &mut Vec<Done>) -> Result<Attachment, BridgeError> {
+        let net = &self.network;
+        let parent = net.parent.clone().unwrap_or_default();
+        let nl = Netlink::open()?;
+        let parent_index = nl.link_index(&parent)?;
+        let leases = self.store.leases(&net.name);
+        let pool = self.pool(&leases);
+        let tag = holder(c.pid);
+        let lease = match self.ip {
+            Some(ip) => pool.allocate_static(ip, &c.id, &tag, holder_lives)?,
+            None => pool.allocate(&c.id, &tag, holder_lives)?,
+        };
+        done.push(Done::Lease(lease.clone()));
+
+        let mac = veth::mac_for(lease.ip);
+        let link = LinkMacVlan::new(CONTAINER_INTERFACE, parent_index, MacVlanMode::Bridge)
+            .address(mac.to_vec())
+            .mtu(net.mtu)
+            .setns_by_fd(c.netns.as_fd().as_raw_fd())
+            .build();
+        nl.add_link(
+            &format!("creating macvlan {CONTAINER_INTERFACE} on {parent}"),
+            link,
+        )?;
+        // From here the link lives in the container's namespace and dies
+        // with it; undoing the attach deletes it there.
+        let inside = Netlink::open_in(c.netns.as_fd())?;
+        let configured = (|| {
+            let index = inside.link_index(CONTAINER_INTERFACE)?;
+            inside.add_address(CONTAINER_INTERFACE, index, lease.ip, net.subnet.prefix())?;
+            inside.set_up(CONTAINER_INTERFACE, index)?;
+            let lo = inside.link_index("lo")?;
+            inside.set_up("lo", lo)?;
+            if !net.internal {
+                inside.add_default_route(net.gateway, index)?;
+            }
+            Ok::<(), BridgeError>(())
+        })();
+        if let Err(e) = configured {
+            let _ = inside.delete_link(CONTAINER_INTERFACE);
+            return Err(e);
+        }
+        drop(inside);
+
+        let names: Vec<String> = std::iter::once(c.id.clone())
+            .chain(self.aliases.iter().cloned())
+            .collect();
+        let files = self.store.container_files(&c.id);
+        done.push(Done::Files(files.clone()));
+        let mut hosts = etc_files::hosts(lease.ip, &c.hostname, &c.id);
+        let peers = self
+            .store
+            .list_attachments()?
+            .into_iter()
+            .filter(|a| a.network == net.name)
+            .collect::<Vec<_>>();
+        hosts.push_str(&etc_files::peer_lines(&peers, &c.id));
+        etc_files::write(
+            &files,
+            &[
+                ("hosts", hosts),
+                ("hostname", format!("{}\n", c.hostname)),
+                (
+                    "resolv.conf",
+                    etc_files::resolv_conf(&etc_files::host_resolv_conf()),
+                ),
+            ],
+        )?;
+        etc_files::mount_into(&files, c.pid, &c.rootfs)?;
+
+        let record = Attachment {
+            container: c.id.clone(),
+            mode: "macvlan".into(),
+            network: net.name.clone(),
+            bridge: parent,
+            ip_address: lease.ip,
+            prefix_len: net.subnet.prefix(),
+            gateway: net.gateway,
+            mac_address: veth::mac_text(mac),
+            host_interface: tag,
+            interface: CONTAINER_INTERFACE.into(),
+            mtu: net.mtu,
+            ports: Vec::new(),
+            internal: net.internal,
+            no_icc: false,
+            names,
+            connected: false,
+        };
+        self.store.save_attachment(&record)?;
+        etc_files::refresh_hosts(&self.store, &net.name, None)?;
+        Ok(record)
+    }
+}
+
+impl NetworkDriver for MacvlanDriver {
+    type Error = BridgeError;
+
+    fn attach(&self, c: &Container) -> Result<Attachment, BridgeError> {
+        let _lock = self.store.lock_network(&self.network.name)?;
+        let mut done = Vec::new();
+        let result = self.attach_steps(c, &mut done);
+        if result.is_err() {
+            let leases = self.store.leases(&self.network.name);
+            for step in done.into_iter().rev() {
+                let undone = match step {
+                    Done::Files(dir) => std::fs::remove_dir_all(&dir).map_err(|e| e.to_string()),
+                    Done::Lease(l) => self
+                        .pool(&leases)
+                        .release(l.ip, &c.id)
+                        .map_err(|e| e.to_string()),
+                };
+                if let Err(e) = undone {
+                    eprintln!("minirun-net: while undoing attach of {}: {e}", c.id);
+                }
+            }
+        }
+        result
+    }
+
+    fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
+        let mut errors = Vec::new();
+        let _lock = match self.store.lock_network(&r.network) {
+            Ok(l) => l,
+            Err(e) => return vec![e.into()],
+        };
+        let leases = self.store.leases(&r.network);
+        errors.extend(
+            self.pool(&leases)
+                .release(r.ip_address, &r.container)
+                .err()
+                .map(Into::into),
+        );
+        let files = self.store.container_files(&r.container);
+        if let Err(e) = std::fs::remove_dir_all(&files) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                errors.push(
+                    crate::store::StoreError::Io {
+                        path: files,
+                        source: e,
+                    }
+                    .into(),
+                );
+            }
+        }
+        if errors.is_empty() {
+            errors.extend(self.store.remove_attachment(r).err().map(Into::into));
+            errors.extend(
+                etc_files::refresh_hosts(&self.store, &r.network, None)
+                    .err()
+                    .map(Into::into),
+            );
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_held_while_its_process_lives() {
+        let me = holder(std::process::id() as i32);
+        assert!(holder_lives(&me), "{me}");
+        assert!(!holder_lives("pid:999999999:1"));
+        assert!(!holder_lives("veth1234"));
+    }
+}
