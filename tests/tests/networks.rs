@@ -18,7 +18,7 @@ fn names_resolve_within_a_network_and_networks_are_isolated() {
         r#"{LEFTOVERS}
         ip link set lo up
         M="$MINIRUN"
-        $M network create --subnet 10.88.0.0/24 front >/dev/null || exit 1
+        $M network create --subnet 10.88.0.0/24 --ip-range 10.88.0.128/25 --label team=web front >/dev/null || exit 1
         $M network create back >/dev/null || exit 2
         $M network ls | awk 'NR>1 {{print $2, $3}}' | tr '\n' ';'; echo
         $M run -d --bundle {b} --net front --ip 10.88.0.10 --alias web $ID-a || exit 3
@@ -34,6 +34,11 @@ fn names_resolve_within_a_network_and_networks_are_isolated() {
         $M delete -f $ID-d
         echo "gone: $($M exec $ID-a ping -c1 -W1 $ID-d >/dev/null 2>&1 && echo resolved || echo unknown)"
         $M network inspect front > $T/inspect.json
+        # the default network resolves no names, as Docker's
+        $M run -d --bundle {b} --net bridge $ID-x || exit 7
+        $M run -d --bundle {b} --net bridge $ID-y || exit 8
+        echo "default-net: $($M exec $ID-y ping -c1 -W1 $ID-x >/dev/null 2>&1 && echo resolved || echo unknown)"
+        $M delete -f $ID-x; $M delete -f $ID-y
         $M network rm front; echo "rm-in-use=$?"
         $M delete -f $ID-a; $M delete -f $ID-b; $M delete -f $ID-c
         $M network rm front back
@@ -60,6 +65,7 @@ fn names_resolve_within_a_network_and_networks_are_isolated() {
     assert_eq!(get("other-net-name"), "unknown", "{out:?}");
     assert_eq!(get("later"), "ok", "{out:?}");
     assert_eq!(get("gone"), "unknown", "{out:?}");
+    assert_eq!(get("default-net"), "unknown", "{out:?}");
     assert!(out.stdout.contains("rm-in-use=1"), "{out:?}");
     assert!(
         out.stderr.contains(&format!(
@@ -82,7 +88,21 @@ fn names_resolve_within_a_network_and_networks_are_isolated() {
     assert_eq!(a["IPv4Address"], "10.88.0.10/24", "{inspect}");
     assert_eq!(a["MacAddress"], "02:42:0a:58:00:0a", "{inspect}");
     assert_eq!(a["Aliases"][1], "web", "{inspect}");
-    assert!(net["Containers"][format!("{}-b", sb.id)].is_object());
+    // b's address comes from the ip-range; a's was asked for outside it.
+    let b_ip = net["Containers"][format!("{}-b", sb.id)]["IPv4Address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last: u8 = b_ip
+        .trim_end_matches("/24")
+        .rsplit('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(b_ip.starts_with("10.88.0.") && last >= 128, "{b_ip}");
+    assert_eq!(net["IPAM"]["Config"][0]["IPRange"], "10.88.0.128/25");
+    assert_eq!(net["Labels"]["team"], "web");
     assert!(net["Containers"][format!("{}-d", sb.id)].is_null());
     assert_eq!(net["Id"].as_str().unwrap().len(), 64);
     sb.assert_clean();
@@ -201,6 +221,8 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         try $M network create -d overlay two
         try $M network create -o colour=blue two
         try $M network create --subnet 10.93.0.0/33 two
+        try $M network create -d macvlan two
+        try $M network create -d macvlan -o parent=nosuch0 two
         try $M run -d --bundle {b} --net nosuch $ID
         try $M run -d --bundle {b} --net one --ip 10.99.0.5 $ID
         try $M run -d --bundle {b} --net bridge --alias x $ID
@@ -216,7 +238,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         "#,
         b = b.display()
     ));
-    let lines: Vec<&str> = out.stdout.lines().take(14).collect();
+    let lines: Vec<&str> = out.stdout.lines().take(16).collect();
     let want = [
         "rc=1 minirun: network with name one already exists",
         "rc=1 minirun: subnet 10.92.0.128/25 overlaps subnet 10.92.0.0/24 of network one",
@@ -225,6 +247,8 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         "rc=1 minirun: driver \"overlay\": unknown (minirun has bridge and macvlan)",
         "rc=1 minirun: option \"colour\": unknown for driver bridge",
         "rc=1 minirun: subnet 10.93.0.0/33:",
+        "rc=1 minirun: driver macvlan needs -o parent=IFACE",
+        "rc=1 minirun: option parent=nosuch0: no such interface on this host",
         "rc=1 minirun: --net \"nosuch\": neither a mode (bridge, host, none, container:<id>) nor a network (see `minirun network ls`)",
         "rc=1 minirun: --ip 10.99.0.5: not an address for a container on network one (subnet 10.92.0.0/24, gateway 10.92.0.1)",
         "rc=1 minirun: --alias: aliases need a user-defined network (--net NAME)",
@@ -236,7 +260,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         assert!(got.starts_with(want), "got {got:?}, want {want:?}\n{out:?}");
     }
     assert!(
-        lines[12].contains("10.92.0.5: the address is taken by"),
+        lines[14].contains("10.92.0.5: the address is taken by"),
         "{out:?}"
     );
     assert_eq!(net_left(&out), "", "{out:?}");
