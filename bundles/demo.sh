@@ -41,6 +41,19 @@ unshare --mount --net --pid --fork --kill-child --mount-proc --propagation priva
     ip -br link show master minirun0
     nft list table ip minirun
 
+    echo "== a user-defined network: containers find each other by name"
+    $MINIRUN network create --subnet 10.77.0.0/24 shop
+    $MINIRUN run -d --net shop --alias api -b "$WEB" shop-web
+    $MINIRUN run -d --net shop -b "$SLEEPER" shop-client
+    $MINIRUN network ls
+    echo "-- shop-client: fetch http://api:8080/ (an alias of shop-web)"
+    $MINIRUN exec shop-client wget -qO- http://api:8080/
+    echo "-- client-1 on the default network cannot reach shop-web"
+    $MINIRUN exec client-1 ping -c 1 -W 1 10.77.0.2 >/dev/null 2>&1 && echo "reached (unexpected)" || echo "blocked"
+    $MINIRUN delete -f shop-web
+    $MINIRUN delete -f shop-client
+    $MINIRUN network rm shop
+
     echo "== create / start / state / kill / delete of a long-running container"
     (cd "$SLEEPER" && $MINIRUN create --net none --pid-file /run/sleeper.pid sleeper)
     echo "created, init pid $(cat /run/sleeper.pid)"
