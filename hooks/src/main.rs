@@ -78,6 +78,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Detach => detach(&state()?, store),
         Command::Connect { network, ip, alias } => {
             let state = state()?;
+            if !minirun_net::networks::valid_name(network) {
+                anyhow::bail!("{network:?} is not a network name");
+            }
             if Network::load(&store, network)?.is_some_and(|n| n.is_macvlan()) {
                 anyhow::bail!(
                     "connect container {} to {network}: a macvlan network is a container's first network only",
@@ -100,6 +103,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Disconnect { network } => {
             let state = state()?;
+            if !minirun_net::networks::valid_name(network) {
+                anyhow::bail!("{network:?} is not a network name");
+            }
             let Some(record) = store.load_connection(&state.id, network)? else {
                 let first = store.load_attachment(&state.id)?;
                 if first.is_some_and(|a| &a.network == network) {
@@ -145,6 +151,9 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         .get(NETWORK_ANNOTATION)
         .cloned()
         .unwrap_or_else(|| DEFAULT_NETWORK.to_string());
+    if !minirun_net::networks::valid_name(&network) {
+        anyhow::bail!("annotation {NETWORK_ANNOTATION}: {network:?} is not a network name");
+    }
     let ports = match state.annotations.get(PORTS_ANNOTATION) {
         Some(list) => {
             ports::parse_list(list).with_context(|| format!("annotation {PORTS_ANNOTATION}"))?

@@ -66,16 +66,20 @@ pub const PREDEFINED: [(&str, &str); 3] = [
     ("none", "null"),
 ];
 
-/// Docker's rule for network names.
-fn check_name(name: &str) -> Result<(), NetworksError> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok
-        || !name
+/// Docker's rule for network names (which also keeps them out of paths:
+/// they name files).
+pub fn valid_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        || name.len() > 64
-    {
+        && name.len() <= 64
+}
+
+fn check_name(name: &str) -> Result<(), NetworksError> {
+    if !valid_name(name) {
         return Err(invalid(format!(
             "network name {name:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit (at most 64)"
         )));
@@ -356,6 +360,9 @@ pub fn attached(store: &Store, name: &str) -> Result<Vec<Attachment>, NetworksEr
 
 /// `network inspect`: Docker's shape.
 pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksError> {
+    if !valid_name(name) {
+        return Err(NetworksError::NotFound(name.into()));
+    }
     let net = Network::load(store, name)?.ok_or_else(|| NetworksError::NotFound(name.into()))?;
     let containers: serde_json::Map<String, serde_json::Value> = attached(store, name)?
         .into_iter()
@@ -416,6 +423,9 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
 pub fn remove(store: &Store, name: &str) -> Result<(), NetworksError> {
     if PREDEFINED.iter().any(|(n, _)| *n == name) {
         return Err(NetworksError::Predefined(name.into()));
+    }
+    if !valid_name(name) {
+        return Err(NetworksError::NotFound(name.into()));
     }
     let _lock = store.lock_definitions()?;
     let Some(_net) = Network::load(store, name)? else {
@@ -523,6 +533,11 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         assert_eq!(names, ["a", "b"]);
         remove(&s, "a").unwrap();
         assert!(matches!(remove(&s, "a"), Err(NetworksError::NotFound(_))));
+        assert!(matches!(
+            remove(&s, "../config/b"),
+            Err(NetworksError::NotFound(_))
+        ));
+        assert!(!valid_name("../x") && !valid_name(".x") && valid_name("a.b-c_1"));
         assert_eq!(prune(&s).unwrap(), ["b"]);
         let _ = fs::remove_dir_all(s.run_dir.parent().unwrap());
     }

@@ -85,6 +85,12 @@ pub struct NetOptions<'a> {
 
 /// A user-defined network's definition, by name.
 fn user_network(origin: &str, name: &str) -> Result<Network, NetworkError> {
+    if !minirun_net::networks::valid_name(name) {
+        return Err(NetworkError::NoNetwork {
+            origin: origin.into(),
+            name: name.into(),
+        });
+    }
     Network::load(&Store::from_env(), name)
         .map_err(|source| NetworkError::Store {
             origin: origin.into(),
