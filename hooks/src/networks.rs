@@ -363,7 +363,9 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
     if !valid_name(name) {
         return Err(NetworksError::NotFound(name.into()));
     }
-    let net = Network::load(store, name)?.ok_or_else(|| NetworksError::NotFound(name.into()))?;
+    let Some(net) = Network::load(store, name)? else {
+        return predefined(name).ok_or_else(|| NetworksError::NotFound(name.into()));
+    };
     let containers: serde_json::Map<String, serde_json::Value> = attached(store, name)?
         .into_iter()
         .map(|a| {
@@ -403,8 +405,8 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
         net.mtu.to_string().into(),
     );
     Ok(serde_json::json!({
+        "Id": if net.id.is_empty() { predefined_id(&net.name) } else { net.id.clone() },
         "Name": net.name,
-        "Id": net.id,
         "Created": net.created,
         "Scope": "local",
         "Driver": if net.is_macvlan() { MACVLAN } else { "bridge" },
@@ -416,6 +418,31 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
         "Containers": containers,
         "Options": options,
         "Labels": net.labels,
+    }))
+}
+
+/// `host`, `none`, and `bridge` before its first container chose its subnet.
+fn predefined(name: &str) -> Option<serde_json::Value> {
+    let (_, driver) = PREDEFINED.iter().find(|(n, _)| *n == name)?;
+    let options = if name == DEFAULT_NETWORK {
+        serde_json::json!({"com.docker.network.bridge.name": crate::store::DEFAULT_BRIDGE})
+    } else {
+        serde_json::json!({})
+    };
+    Some(serde_json::json!({
+        "Name": name,
+        "Id": predefined_id(name),
+        "Created": "",
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": []},
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "Containers": {},
+        "Options": options,
+        "Labels": {},
     }))
 }
 
@@ -539,6 +566,12 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         ));
         assert!(!valid_name("../x") && !valid_name(".x") && valid_name("a.b-c_1"));
         assert_eq!(prune(&s).unwrap(), ["b"]);
+        assert_eq!(inspect(&s, "none").unwrap()["Driver"], "null");
+        assert_eq!(
+            inspect(&s, "bridge").unwrap()["Options"]["com.docker.network.bridge.name"],
+            "minirun0"
+        );
+        assert!(matches!(inspect(&s, "b"), Err(NetworksError::NotFound(_))));
         let _ = fs::remove_dir_all(s.run_dir.parent().unwrap());
     }
 
