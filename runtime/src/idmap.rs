@@ -165,11 +165,12 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// Sets the idmap on the detached mount `tree`; `init` is the container's
-/// init, whose user namespace a bare `idmap` uses.
-pub fn apply(plan: &Idmap, tree: &OwnedFd, init: i32) -> io::Result<()> {
+/// Sets the idmap on the detached mount `tree`; `container_userns` is the
+/// container's user namespace (its init's, or the one it joins by path),
+/// which a bare `idmap` uses.
+pub fn apply(plan: &Idmap, tree: &OwnedFd, container_userns: &std::path::Path) -> io::Result<()> {
     let (userns, helper) = match &plan.maps {
-        None => (File::open(format!("/proc/{init}/ns/user"))?, None),
+        None => (File::open(container_userns)?, None),
         Some((uid_map, gid_map)) => {
             let (ns, pid) = mapping_namespace(uid_map, gid_map)?;
             (ns, Some(pid))

@@ -13,7 +13,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,8 @@ pub fn container_dir(host: &str) -> PathBuf {
 /// ids) so a process in a user namespace can reach the socket in it.
 pub fn make_dir(state_dir: &Path, owner: Option<(u32, u32)>) -> io::Result<PathBuf> {
     let dir = state_dir.join(DIR);
-    fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    // Searchable by anyone: the container's process may run as any user.
+    fs::DirBuilder::new().mode(0o711).create(&dir)?;
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
     }
@@ -70,15 +71,22 @@ impl Proxy {
         if !dir.is_dir() {
             return Ok(None);
         }
-        let path = dir.join(SOCKET);
-        let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(dir.join(SOCKET));
         // A long state path is reached through the directory's descriptor.
         let dirfd = fs::File::open(&dir)?;
         let short = format!("/proc/self/fd/{}/{SOCKET}", dirfd.as_raw_fd());
-        let socket = UnixDatagram::bind(&short)?;
-        // The container's user may be anyone.
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o777))?;
-        Ok(Some(Proxy { socket, host }))
+        // Made writable by anyone (the container's user may be anyone) as it
+        // is bound: a chmod afterwards would follow whatever the container
+        // put at that name meanwhile. The runtime is single-threaded here.
+        // SAFETY: umask only changes the process's file mode mask.
+        let old = unsafe { libc::umask(0) };
+        let socket = UnixDatagram::bind(&short);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        Ok(Some(Proxy {
+            socket: socket?,
+            host,
+        }))
     }
 
     /// Reads one datagram; on `READY=1` tells the manager and returns true.

@@ -76,6 +76,10 @@ fn compare(op: LinuxSeccompOperator, value_two: Option<u64>) -> ScmpCompareOp {
     }
 }
 
+/// What the process does between loading a filter with a listener and
+/// handing the listener over (sendmsg, and memory for the message).
+const HANDOFF_SYSCALLS: [&str; 5] = ["sendmsg", "brk", "mmap", "munmap", "mremap"];
+
 /// A compiled profile and how to load it.
 pub struct Filter {
     ctx: ScmpFilterContext,
@@ -182,13 +186,38 @@ impl Filter {
 /// skipped, as runc and crun do: profiles name new syscalls before every
 /// host has them.
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    // The process hands its own listener over after the load: had the filter
+    // to notify the hand-off itself, nobody would hold the listener to answer.
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(invalid(
+            "defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action (the process could not hand its listener over)",
+        ));
+    }
+    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        if rule.action() != LinuxSeccompAction::ScmpActNotify {
+            continue;
+        }
+        if let Some(name) = rule
+            .names()
+            .iter()
+            .find(|n| HANDOFF_SYSCALLS.contains(&n.as_str()))
+        {
+            return Err(invalid(
+                format!("syscalls[{i}]"),
+                format!(
+                    "SCMP_ACT_NOTIFY on {name}: the process needs it to hand its listener over"
+                ),
+            ));
+        }
+    }
     let ctx = compile_rules(s)?;
     let listener_path = s.listener_path().clone();
-    let notifies = s.default_action() == LinuxSeccompAction::ScmpActNotify
-        || s.syscalls()
-            .iter()
-            .flatten()
-            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+    let notifies = s
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
     if notifies && listener_path.is_none() {
         return Err(invalid(
             "listenerPath",
@@ -348,6 +377,20 @@ mod tests {
             r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#,
         );
         assert!(compile(&p).is_ok());
+        let p = profile(r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/run/agent.sock"}"#);
+        let e = compile(&p).err().expect("refused").to_string();
+        assert!(
+            e.starts_with("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot"),
+            "{e}"
+        );
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","syscalls":[{"names":["read","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        );
+        let e = compile(&p).err().expect("refused").to_string();
+        assert!(
+            e.starts_with("linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY on sendmsg"),
+            "{e}"
+        );
         let p = profile(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
         );

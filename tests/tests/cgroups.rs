@@ -187,7 +187,8 @@ fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
             c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/loop-like", "type": "bind", "source": "/dev/loop-control", "options": ["bind"]}));
         },
     );
-    // The sandbox sees cgroup v2 alone, as a pure v2 host does (the hybrid
+    // The template's config denies every device but the defaults; the
+    // sandbox sees cgroup v2 alone, as a pure v2 host does (the hybrid
     // host's v2 half has no controllers, which device programs do not need).
     let out = sb.run(&format!(
         "[ -e /dev/loop-control ] || exit 77
@@ -197,8 +198,24 @@ fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
          # Rules are fixed at create on v2: a change is refused, not ignored.
          $MINIRUN create --bundle {b} $ID-u || exit 2
          echo '{{\"devices\":[{{\"allow\":true,\"access\":\"rwm\"}}]}}' | $MINIRUN update -r - $ID-u; echo update=$?
-         $MINIRUN delete -f $ID-u",
-        b = b.display()
+         $MINIRUN delete -f $ID-u
+         # A cgroup minirun did not make keeps no program of a deleted
+         # container: the next one there, without rules, may use the device.
+         $MINIRUN run --bundle {free} $ID-p0 | sed 's/^/baseline: /'
+         mkdir /sys/fs/cgroup/$ID-pre
+         $MINIRUN run --bundle {pre} $ID-p1 >/dev/null || exit 3
+         $MINIRUN run --bundle {free} $ID-p2 | sed 's/^/after: /'
+         rmdir /sys/fs/cgroup/$ID-pre",
+        b = b.display(),
+        pre = sb.bundle("pre", &["/bin/true"], |c| {
+            c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+            c["linux"]["cgroupsPath"] = json!(format!("/{}-pre", sb.id));
+        }).display(),
+        free = sb.bundle("free", &["/bin/sh", "-c", "(exec 3<>/dev/loop-like) 2>/dev/null && echo open-ok || echo denied"], |c| {
+            c["linux"]["resources"] = json!({"devices": []});
+            c["linux"]["cgroupsPath"] = json!(format!("/{}-pre", sb.id));
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/loop-like", "type": "bind", "source": "/dev/loop-control", "options": ["bind"]}));
+        }).display(),
     ));
     if out.code == 77 {
         eprintln!("no /dev/loop-control on this machine");
@@ -206,7 +223,7 @@ fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
     }
     out.ok();
     assert_eq!(
-        out.stdout, "null-ok\nfull-ok\nOperation not permitted\ndomain\nupdate=1\n",
+        out.stdout, "null-ok\nfull-ok\nOperation not permitted\ndomain\nupdate=1\nbaseline: open-ok\nafter: open-ok\n",
         "{out:?}"
     );
     assert!(

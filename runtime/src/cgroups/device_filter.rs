@@ -213,8 +213,78 @@ fn bpf<T>(cmd: libc::c_int, attr: &T) -> io::Result<i64> {
     }
 }
 
-/// Loads the program and attaches it to the cgroup directory `cgroup`.
-pub fn attach(program: &[Insn], cgroup: &std::path::Path) -> io::Result<()> {
+const BPF_PROG_DETACH: libc::c_int = 9;
+const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
+
+#[repr(C)]
+struct GetFdById {
+    prog_id: u32,
+    next_id: u32,
+    open_flags: u32,
+    rest: [u8; 52],
+}
+
+#[repr(C)]
+struct InfoByFd {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+    rest: [u8; 48],
+}
+
+/// The program's id (the first words of struct bpf_prog_info: type, id).
+fn program_id(prog: &OwnedFd) -> io::Result<u32> {
+    let mut info = [0u32; 2];
+    let attr = InfoByFd {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: std::mem::size_of_val(&info) as u32,
+        info: info.as_mut_ptr() as u64,
+        rest: [0; 48],
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &attr)?;
+    Ok(info[1])
+}
+
+/// Takes program `id` off the cgroup `cgroup` (a cgroup minirun did not make,
+/// and so does not remove, keeps its programs otherwise). Gone is fine.
+pub fn detach(id: u32, cgroup: &std::path::Path) -> io::Result<()> {
+    let by_id = GetFdById {
+        prog_id: id,
+        next_id: 0,
+        open_flags: 0,
+        rest: [0; 52],
+    };
+    let prog = match bpf(BPF_PROG_GET_FD_BY_ID, &by_id) {
+        Ok(fd) => {
+            // SAFETY: a fresh descriptor from the kernel.
+            unsafe { OwnedFd::from_raw_fd(fd as i32) }
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let dir = match std::fs::File::open(cgroup) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let attr = ProgAttach {
+        target_fd: dir.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: 0,
+        replace_bpf_fd: 0,
+        rest: [0; 44],
+    };
+    match bpf(BPF_PROG_DETACH, &attr) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        r => r.map(drop),
+    }
+}
+
+/// Loads the program and attaches it to the cgroup directory `cgroup`;
+/// returns its id, for `detach`.
+pub fn attach(program: &[Insn], cgroup: &std::path::Path) -> io::Result<u32> {
     let license = c"Apache-2.0";
     let mut name = [0u8; 16];
     name[..7].copy_from_slice(b"minirun");
@@ -267,8 +337,8 @@ pub fn attach(program: &[Insn], cgroup: &std::path::Path) -> io::Result<()> {
     };
     // The attachment holds the program from here on; our fd may close.
     bpf(BPF_PROG_ATTACH, &attach)
-        .map(drop)
-        .map_err(|e| io::Error::new(e.kind(), format!("attaching the program: {e}")))
+        .map_err(|e| io::Error::new(e.kind(), format!("attaching the program: {e}")))?;
+    program_id(&prog)
 }
 
 #[cfg(test)]

@@ -63,6 +63,10 @@ pub struct CgroupPaths {
     pub dirs: Vec<PathBuf>,
     /// The directories minirun created for it, deepest first: `delete` removes these.
     pub created: Vec<PathBuf>,
+    /// The id of the device program attached to the v2 directory (cgroup v2
+    /// device rules), detached by `delete` when the directory stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_program: Option<(PathBuf, u32)>,
 }
 
 /// Reads the cgroup hierarchies from a mountinfo text. On a hybrid host the cgroup2
@@ -253,7 +257,7 @@ impl CgroupPaths {
         }
         let device_program = match resources {
             Some(r) if v2 => {
-                let rules = resources::device_rules(r, extra_devices);
+                let rules = resources::device_rules(r, extra_devices)?;
                 (!rules.is_empty()).then(|| device_filter::program(&rules))
             }
             _ => None,
@@ -270,10 +274,13 @@ impl CgroupPaths {
                     }
                 }
                 if let (Some(p), true) = (&device_program, h.v2) {
-                    device_filter::attach(p, &dir).map_err(|source| CgroupError::DeviceFilter {
-                        path: dir.clone(),
-                        source,
+                    let id = device_filter::attach(p, &dir).map_err(|source| {
+                        CgroupError::DeviceFilter {
+                            path: dir.clone(),
+                            source,
+                        }
                     })?;
+                    paths.device_program = Some((dir.clone(), id));
                 }
                 let procs = dir.join("cgroup.procs");
                 fs::write(&procs, &pid_text).map_err(io_err(&procs))
@@ -338,6 +345,16 @@ impl CgroupPaths {
     /// `remove`, giving a busy cgroup at most `patience` to empty.
     pub fn remove_waiting(&self, patience: Duration) -> Result<(), CgroupError> {
         let mut first_err = None;
+        if let Some((dir, id)) = &self.device_program {
+            if !self.created.contains(dir) {
+                if let Err(source) = device_filter::detach(*id, dir) {
+                    first_err = Some(CgroupError::DeviceFilter {
+                        path: dir.clone(),
+                        source,
+                    });
+                }
+            }
+        }
         for dir in &self.created {
             let result = if self.dirs.contains(dir) {
                 rmdir_patiently(dir, patience)

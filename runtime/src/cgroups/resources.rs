@@ -12,6 +12,8 @@ pub enum ResourceError {
     UnifiedOnV1,
     #[error("linux.resources.unified[{0:?}]: not a cgroup file name")]
     UnifiedKey(String),
+    #[error("linux.resources.devices[{index}]: {why}")]
+    DeviceRule { index: usize, why: String },
 }
 
 /// Devices every container may use whatever its rules say (the runtime makes
@@ -123,7 +125,7 @@ pub fn v1_writes(
             h.limit().to_string(),
         );
     }
-    for (allow, rule) in device_rules(r, extra_devices) {
+    for (allow, rule) in device_rules(r, extra_devices)? {
         let file = if allow {
             "devices.allow"
         } else {
@@ -137,12 +139,28 @@ pub fn v1_writes(
 /// The device rules (allow, v1 rule text) in order: the config's, then the
 /// defaults and the configured `linux.devices` allowed (`extra_devices`). Empty
 /// when the config has none: the cgroup then controls no devices.
-pub fn device_rules(r: &LinuxResources, extra_devices: &[String]) -> Vec<(bool, String)> {
+pub fn device_rules(
+    r: &LinuxResources,
+    extra_devices: &[String],
+) -> Result<Vec<(bool, String)>, ResourceError> {
     let devices = r.devices().as_deref().unwrap_or(&[]);
     if devices.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    devices
+    for (index, d) in devices.iter().enumerate() {
+        let bad = |why: String| ResourceError::DeviceRule { index, why };
+        if d.typ() == Some(LinuxDeviceType::P) {
+            return Err(bad(
+                "type p: fifos are not devices the cgroup controls".into()
+            ));
+        }
+        if let Some(a) = d.access().as_deref() {
+            if let Some(c) = a.chars().find(|c| !"rwm".contains(*c)) {
+                return Err(bad(format!("access {a:?}: {c:?} is not r, w or m")));
+            }
+        }
+    }
+    Ok(devices
         .iter()
         .map(|d| (d.allow(), device_rule(d)))
         .chain(
@@ -152,7 +170,7 @@ pub fn device_rules(r: &LinuxResources, extra_devices: &[String]) -> Vec<(bool, 
                 .chain(extra_devices.iter().cloned())
                 .map(|rule| (true, rule)),
         )
-        .collect()
+        .collect())
 }
 
 /// The writes for a pure v2 host (device rules there are an eBPF program, see

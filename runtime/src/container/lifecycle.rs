@@ -395,10 +395,18 @@ fn create_in(
     }
     // The init holds the same detached mounts and attaches them only after
     // Proceed: set their idmaps now that its user namespace is mapped.
+    // The init joins a user namespace given by path only after Proceed: a
+    // bare idmap takes that path, not the init's namespace of the moment.
+    let container_userns = plan
+        .joins
+        .iter()
+        .find(|(t, _)| *t == LinuxNamespaceType::User)
+        .map(|(_, path)| path.clone())
+        .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/user")));
     for m in idmaps {
         let tree = bind_sources.get(m.index).and_then(Option::as_ref);
         tree.map_or(Err(io::Error::from_raw_os_error(libc::EINVAL)), |t| {
-            crate::idmap::apply(m, t, pid.as_raw())
+            crate::idmap::apply(m, t, &container_userns)
         })
         .map_err(io_err(format!("mounts[{}]: setting the idmap", m.index)))?;
     }
@@ -597,7 +605,7 @@ pub fn start_with(
     wait_ready: bool,
 ) -> Result<Option<crate::notify::Proxy>, LifecycleError> {
     let mut c = Container::load(root, id)?;
-    let _lock = c.lock()?;
+    let lock = c.lock()?;
     if c.state.status != Status::Created {
         return Err(LifecycleError::WrongStatus {
             action: "start",
@@ -619,6 +627,9 @@ pub fn start_with(
     }
     c.state.status = Status::Running;
     c.save_state()?;
+    // Waiting for READY=1 may take as long as the container likes: kill,
+    // delete and pause must not wait behind it.
+    drop(lock);
     let proxy = match proxy {
         Some(p) if wait_ready => {
             p.wait_ready(c.state.pid)

@@ -15,6 +15,9 @@ use crate::cgroups::CgroupPaths;
 use crate::process::proc_start_time;
 
 pub const STATE_FILE: &str = "status";
+/// The name before it was `status`: containers made by an older minirun are
+/// still found (and saved under the new name).
+const OLD_STATE_FILE: &str = "state.json";
 /// The init blocks on this listening socket until `start` connects.
 pub const START_SOCKET: &str = "start.sock";
 
@@ -154,7 +157,10 @@ impl Container {
 
     pub fn load(root: &Path, id: &str) -> Result<Self, ContainerError> {
         let dir = container_dir(root, id);
-        let path = dir.join(STATE_FILE);
+        let mut path = dir.join(STATE_FILE);
+        if !path.exists() && dir.join(OLD_STATE_FILE).exists() {
+            path = dir.join(OLD_STATE_FILE);
+        }
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -216,7 +222,7 @@ pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry.path().join(STATE_FILE).exists() {
+        if entry.path().join(STATE_FILE).exists() || entry.path().join(OLD_STATE_FILE).exists() {
             if let Some(name) = entry.file_name().to_str() {
                 ids.push(name.to_string());
             }
