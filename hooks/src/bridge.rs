@@ -98,8 +98,8 @@ enum Done {
     Lease(Lease),
     Veth(String),
     /// Claimed and in the firewall: resolved mappings, container address, id,
-    /// host veth.
-    Published(Vec<PortMapping>, Ipv4Addr, String, String),
+    /// the host veth if it was put in the isolated ports.
+    Published(Vec<PortMapping>, Ipv4Addr, String, Option<String>),
     Files(PathBuf),
 }
 
@@ -125,6 +125,12 @@ impl BridgeDriver {
                 self.network.clone(),
                 self.store.network_config(&self.network),
             ));
+        }
+        // Under the definitions' lock, like `network create`: the two must
+        // not take the same subnet.
+        let _defs = self.store.lock_definitions()?;
+        if let Some(net) = Network::load(&self.store, &self.network)? {
+            return Ok(net);
         }
         let routes = nl.ipv4_routes()?;
         let defined = crate::networks::definitions(&self.store).map_err(|e| match e {
@@ -162,13 +168,14 @@ impl BridgeDriver {
         c: &Container,
         host_if: &str,
         ip: Ipv4Addr,
+        isolate: bool,
     ) -> Result<Vec<PortMapping>, BridgeError> {
         let _lock = self.store.lock_firewall()?;
         let is_live = |name: &str| nl.link_exists(name);
         let claims = self.store.ports_dir();
         let ports = host_ports::claim(&claims, &self.ports, &c.id, host_if, &is_live)?;
         let installed = Nftables::new()
-            .and_then(|nft| nft.attach(net, &dnats(&ports, ip), isolated(net, host_if)))
+            .and_then(|nft| nft.attach(net, &dnats(&ports, ip), isolate.then_some(host_if)))
             .map_err(Self::fw_err(net));
         if let Err(e) = installed {
             host_ports::release(&claims, &ports, &c.id);
@@ -189,14 +196,14 @@ impl BridgeDriver {
         ports: &[PortMapping],
         ip: Ipv4Addr,
         container: &str,
-        host_if: &str,
+        isolated_port: Option<&str>,
     ) -> Result<(), BridgeError> {
-        if ports.is_empty() && net.icc {
+        if ports.is_empty() && isolated_port.is_none() {
             return Ok(());
         }
         let _lock = self.store.lock_firewall()?;
         let removed = nft
-            .detach(net, &dnats(ports, ip), isolated(net, host_if), false, false)
+            .detach(net, &dnats(ports, ip), isolated_port, false, false)
             .map_err(Self::fw_err(net));
         host_ports::release(&self.store.ports_dir(), ports, container);
         removed
@@ -347,13 +354,16 @@ impl BridgeDriver {
         drop(inside);
 
         trace.step("eth0, lo, route");
-        let ports = self.publish(nl, net, c, &host_if, lease.ip)?;
+        // Decided once: detach and reload follow the record, not the host's
+        // br_netfilter setting of their day.
+        let isolate = !net.icc && !bridge_calls_ip_hooks();
+        let ports = self.publish(nl, net, c, &host_if, lease.ip, isolate)?;
         trace.step("ports and firewall");
         done.push(Done::Published(
             ports.clone(),
             lease.ip,
             c.id.clone(),
-            host_if.clone(),
+            isolate.then(|| host_if.clone()),
         ));
         let udp: Vec<UdpDestination> = ports
             .iter()
@@ -415,12 +425,17 @@ impl BridgeDriver {
             ports,
             internal: net.internal,
             no_icc: !net.icc,
+            isolated_port: isolate,
             names,
             connected: self.connecting,
         };
         self.store.save_attachment(&record)?;
         if net.name_resolution {
-            self.refresh_hosts(&net.name, None)?;
+            // The container is attached; a hosts file that could not be
+            // rewritten does not undo that.
+            if let Err(e) = self.refresh_hosts(&net.name, None) {
+                eprintln!("minirun-net: {}: updating /etc/hosts files: {e}", c.id);
+            }
         }
         trace.step("record");
         trace.report(&c.id);
@@ -436,9 +451,11 @@ impl BridgeDriver {
             let result = match step {
                 Done::Files(dir) => remove_dir(&dir),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
-                Done::Published(ports, ip, id, host_if) => Nftables::new()
-                    .map_err(Self::fw_err(net))
-                    .and_then(|nft| self.unpublish(&nft, net, &ports, ip, &id, &host_if)),
+                Done::Published(ports, ip, id, isolated) => {
+                    Nftables::new().map_err(Self::fw_err(net)).and_then(|nft| {
+                        self.unpublish(&nft, net, &ports, ip, &id, isolated.as_deref())
+                    })
+                }
                 Done::Lease(lease) => self
                     .pool(net, &leases)
                     .release(lease.ip, &lease.container)
@@ -526,7 +543,7 @@ impl NetworkDriver for BridgeDriver {
                     &r.ports,
                     r.ip_address,
                     &r.container,
-                    &r.host_interface,
+                    r.isolated_port.then_some(r.host_interface.as_str()),
                 )
                 .err(),
             );
@@ -591,12 +608,6 @@ impl Trace {
     }
 }
 
-/// The container's port, if its network keeps containers apart and the
-/// bridge's frames do not pass the IP hooks (see `firewall::nftables`).
-fn isolated<'a>(net: &Network, host_if: &'a str) -> Option<&'a str> {
-    (!net.icc && !bridge_calls_ip_hooks()).then_some(host_if)
-}
-
 /// br_netfilter hands bridged IPv4 to the IP hooks in this namespace.
 fn bridge_calls_ip_hooks() -> bool {
     fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
@@ -649,7 +660,7 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
     }
     let isolated_ports: Vec<String> = records
         .iter()
-        .filter(|r| r.no_icc)
+        .filter(|r| r.isolated_port)
         .map(|r| r.host_interface.clone())
         .collect();
     let _lock = store.lock_firewall()?;

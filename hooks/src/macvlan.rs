@@ -37,6 +37,8 @@ pub struct MacvlanDriver {
 
 enum Done {
     Lease(Lease),
+    /// The macvlan, in the container's namespace.
+    Link,
     Files(PathBuf),
 }
 
@@ -103,6 +105,7 @@ impl MacvlanDriver {
         )?;
         // From here the link lives in the container's namespace and dies
         // with it; undoing the attach deletes it there.
+        done.push(Done::Link);
         let inside = Netlink::open_in(c.netns.as_fd())?;
         let configured = (|| {
             let index = inside.link_index(CONTAINER_INTERFACE)?;
@@ -115,10 +118,7 @@ impl MacvlanDriver {
             }
             Ok::<(), BridgeError>(())
         })();
-        if let Err(e) = configured {
-            let _ = inside.delete_link(CONTAINER_INTERFACE);
-            return Err(e);
-        }
+        configured?;
         drop(inside);
 
         let names: Vec<String> = std::iter::once(c.id.clone())
@@ -162,11 +162,14 @@ impl MacvlanDriver {
             ports: Vec::new(),
             internal: net.internal,
             no_icc: false,
+            isolated_port: false,
             names,
             connected: false,
         };
         self.store.save_attachment(&record)?;
-        etc_files::refresh_hosts(&self.store, &net.name, None)?;
+        if let Err(e) = etc_files::refresh_hosts(&self.store, &net.name, None) {
+            eprintln!("minirun-net: {}: updating /etc/hosts files: {e}", c.id);
+        }
         Ok(record)
     }
 }
@@ -176,6 +179,13 @@ impl NetworkDriver for MacvlanDriver {
 
     fn attach(&self, c: &Container) -> Result<Attachment, BridgeError> {
         let _lock = self.store.lock_network(&self.network.name)?;
+        // `network rm` takes this lock too: the network is still there now.
+        if Network::load(&self.store, &self.network.name)?.is_none() {
+            return Err(BridgeError::NoNetwork(
+                self.network.name.clone(),
+                self.store.network_config(&self.network.name),
+            ));
+        }
         let mut done = Vec::new();
         let result = self.attach_steps(c, &mut done);
         if result.is_err() {
@@ -183,6 +193,9 @@ impl NetworkDriver for MacvlanDriver {
             for step in done.into_iter().rev() {
                 let undone = match step {
                     Done::Files(dir) => std::fs::remove_dir_all(&dir).map_err(|e| e.to_string()),
+                    Done::Link => Netlink::open_in(c.netns.as_fd())
+                        .and_then(|inside| inside.delete_link(CONTAINER_INTERFACE))
+                        .map_err(|e| e.to_string()),
                     Done::Lease(l) => self
                         .pool(&leases)
                         .release(l.ip, &c.id)

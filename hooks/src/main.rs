@@ -87,6 +87,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                     state.id
                 );
             }
+            check_aliases(alias, "--alias")?;
             let container = Container::from_state(&state)?;
             let driver = BridgeDriver {
                 store,
@@ -131,6 +132,16 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 }
 
+fn check_aliases(aliases: &[String], origin: &str) -> anyhow::Result<()> {
+    if let Some(bad) = aliases
+        .iter()
+        .find(|a| !minirun_net::networks::valid_alias(a))
+    {
+        anyhow::bail!("{origin}: {bad:?} is not a host name (letters, digits, '-', '_', '.')");
+    }
+    Ok(())
+}
+
 fn parse_ip(ip: Option<&str>, origin: &str) -> anyhow::Result<Option<std::net::Ipv4Addr>> {
     ip.map(|ip| {
         ip.parse()
@@ -164,7 +175,7 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         state.annotations.get(IP_ANNOTATION).map(String::as_str),
         &format!("annotation {IP_ANNOTATION}"),
     )?;
-    let aliases = state
+    let aliases: Vec<String> = state
         .annotations
         .get(ALIASES_ANNOTATION)
         .map(|a| {
@@ -174,6 +185,7 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    check_aliases(&aliases, &format!("annotation {ALIASES_ANNOTATION}"))?;
     let container = Container::from_state(state)?;
     if let Some(net) = Network::load(&store, &network)?.filter(Network::is_macvlan) {
         if !ports.is_empty() {

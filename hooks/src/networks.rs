@@ -78,6 +78,16 @@ pub fn valid_name(name: &str) -> bool {
         && name.len() <= 64
 }
 
+/// A name a container may be found by (`--alias`): a host name, so nothing
+/// of it can break out of its line in another container's /etc/hosts.
+pub fn valid_alias(alias: &str) -> bool {
+    !alias.is_empty()
+        && alias.len() <= 253
+        && alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 fn check_name(name: &str) -> Result<(), NetworksError> {
     if !valid_name(name) {
         return Err(invalid(format!(

@@ -410,10 +410,18 @@ pub struct Attachment {
     /// The network is internal: no masquerade to take down.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
-    /// The network has icc=false: the host veth is in the firewall's
-    /// isolated ports.
+    /// The network has icc=false.
     #[serde(default, rename = "noIcc", skip_serializing_if = "std::ops::Not::not")]
     pub no_icc: bool,
+    /// The host veth was put in the firewall's isolated ports (icc=false on a
+    /// host whose bridges do not pass the IP hooks): what detach and reload
+    /// go by, whatever the host does by then.
+    #[serde(
+        default,
+        rename = "isolatedPort",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub isolated_port: bool,
     /// Names other containers of the network find this one by: its id and
     /// its aliases (user networks only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -228,12 +228,11 @@ pub fn apply(
                 "aliases need a user-defined network (--net NAME)".into(),
             ));
         }
-        if let Some(bad) = net.aliases.iter().find(|a| {
-            a.is_empty()
-                || !a
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        }) {
+        if let Some(bad) = net
+            .aliases
+            .iter()
+            .find(|a| !minirun_net::networks::valid_alias(a))
+        {
             return Err(NetworkError::Alias(format!(
                 "{bad:?} is not a host name (letters, digits, '-', '_', '.')"
             )));

@@ -157,7 +157,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
             status: c.state.status,
         });
     }
-    crate::lsm::check(&opts.process, None)?;
+    let labels = crate::lsm::check(&opts.process, None)?;
     let seccomp = c
         .state
         .seccomp
@@ -207,6 +207,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
                 preserve_fds: opts.preserve_fds,
                 seccomp,
                 keep_groups: crate::process::init::keep_original_groups(Some(&c.state.annotations)),
+                labels,
             })
         }
         Some(pid) => pid,

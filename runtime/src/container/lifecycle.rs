@@ -229,7 +229,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         ));
     }
     let linux = spec.linux().as_ref();
-    crate::lsm::check(process, linux.and_then(|l| l.mount_label().as_deref()))?;
+    let labels = crate::lsm::check(process, linux.and_then(|l| l.mount_label().as_deref()))?;
     let has_mount_ns = linux
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
@@ -270,15 +270,15 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         state: None,
         hooks_started: false,
     };
-    match create_in(
-        opts,
-        &bundle,
-        &plan,
-        &cgroups_path,
-        &idmaps,
-        seccomp.as_ref(),
-        &mut partial,
-    ) {
+    let checked = Checked {
+        bundle: &bundle,
+        plan: &plan,
+        cgroups_path: &cgroups_path,
+        idmaps: &idmaps,
+        seccomp: seccomp.as_ref(),
+        labels: &labels,
+    };
+    match create_in(opts, &checked, &mut partial) {
         Ok(c) => Ok(c),
         Err(e) => {
             partial.undo();
@@ -314,15 +314,30 @@ fn cgroups_path_of(
     })
 }
 
+/// What `create` worked out from the config before anything existed.
+#[derive(Clone, Copy)]
+struct Checked<'a> {
+    bundle: &'a Bundle,
+    plan: &'a Plan,
+    cgroups_path: &'a Path,
+    idmaps: &'a [crate::idmap::Idmap],
+    seccomp: Option<&'a crate::seccomp::Filter>,
+    labels: &'a crate::lsm::Labels,
+}
+
 fn create_in(
     opts: &CreateOptions,
-    bundle: &Bundle,
-    plan: &Plan,
-    cgroups_path: &Path,
-    idmaps: &[crate::idmap::Idmap],
-    seccomp: Option<&crate::seccomp::Filter>,
+    checked: &Checked,
     partial: &mut Partial,
 ) -> Result<Container, LifecycleError> {
+    let Checked {
+        bundle,
+        plan,
+        cgroups_path,
+        idmaps,
+        seccomp,
+        labels,
+    } = *checked;
     let spec = &bundle.spec;
     let dir = partial.dir.clone();
     let listener =
@@ -376,6 +391,7 @@ fn create_in(
                 bind_sources,
                 device_nodes,
                 seccomp,
+                labels,
             })
         }
         Some(pid) => pid,

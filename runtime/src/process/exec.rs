@@ -25,6 +25,8 @@ pub struct ExecChild {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// run.oci.keep_original_groups was set on the container.
     pub keep_groups: bool,
+    /// The LSM labels of the process, decided by the runtime.
+    pub labels: crate::lsm::Labels,
 }
 
 pub fn run(cfg: ExecChild) -> ! {
@@ -60,15 +62,7 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
     };
     cfg.channel.expect(Message::Proceed, "Proceed")?;
 
-    let mut joined_pid = false;
-    for (kind, file) in &cfg.namespaces {
-        setns(file, clone_flag(*kind)).map_err(|e| InitError::Sys {
-            what: format!("joining the container's {kind} namespace"),
-            source: e.into(),
-        })?;
-        joined_pid |= *kind == LinuxNamespaceType::Pid;
-    }
-    if joined_pid {
+    let fork_into_pid_ns = || {
         // setns(pid) applies to children: fork into the namespace.
         // SAFETY: single-threaded; the child goes on, this process only reports.
         unsafe { crate::process::fork_reporting_pid(&cfg.channel) }.map_err(|source| {
@@ -76,8 +70,34 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
                 what: "fork into the pid namespace".into(),
                 source,
             }
+        })
+    };
+    let (mut joined_pid, mut forked) = (false, false);
+    let mut labels = None;
+    for (kind, file) in &cfg.namespaces {
+        if *kind == LinuxNamespaceType::Mount {
+            // The mount namespace goes last: before it, the process that
+            // will exec exists and opens its LSM attributes in the host's
+            // /proc.
+            if joined_pid && !forked {
+                fork_into_pid_ns()?;
+                forked = true;
+            }
+            labels = Some(cfg.labels.open()?);
+        }
+        setns(file, clone_flag(*kind)).map_err(|e| InitError::Sys {
+            what: format!("joining the container's {kind} namespace"),
+            source: e.into(),
         })?;
+        joined_pid |= *kind == LinuxNamespaceType::Pid;
     }
+    if joined_pid && !forked {
+        fork_into_pid_ns()?;
+    }
+    let labels = match labels {
+        Some(l) => l,
+        None => cfg.labels.open()?,
+    };
     if cfg.process.terminal().unwrap_or(false) {
         // SAFETY: setsid has no memory effects.
         unsafe { libc::setsid() };
@@ -100,6 +120,7 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
         cfg.seccomp.as_ref(),
         cfg.keep_groups,
         &cfg.channel,
+        labels,
     )?;
     cfg.channel.send(&Message::Ready)?;
     Err(exec_program(&program, &args, &env))

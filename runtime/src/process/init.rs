@@ -44,6 +44,8 @@ pub struct InitConfig<'a> {
     pub device_nodes: Vec<Option<std::os::fd::OwnedFd>>,
     /// linux.seccomp, compiled by the runtime.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// The LSM labels of the process, decided by the runtime.
+    pub labels: &'a crate::lsm::Labels,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +154,8 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     // Hooks run from here on are in the container's pid namespace and see the
     // init's pid as it is there (as with runc).
     let pid = std::process::id() as i32;
+    // Opened by the process that will exec, while /proc is the host's.
+    let labels = cfg.labels.open()?;
 
     if plan.new_net {
         namespaces::loopback_up().map_err(sys("bringing up lo"))?;
@@ -246,8 +250,14 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         join_session_keyring(cfg.id);
     }
     let keep_groups = keep_original_groups(spec.annotations().as_ref());
-    let (program, args, env) =
-        become_process(process, in_userns, cfg.seccomp, keep_groups, &cfg.channel)?;
+    let (program, args, env) = become_process(
+        process,
+        in_userns,
+        cfg.seccomp,
+        keep_groups,
+        &cfg.channel,
+        labels,
+    )?;
 
     cfg.channel.send(&Message::Ready)?;
     let mut starter = wait_for_start(&cfg.start_listener)?;
@@ -277,10 +287,11 @@ pub fn become_process(
     seccomp: Option<&crate::seccomp::Filter>,
     keep_groups: bool,
     channel: &Channel,
+    labels: crate::lsm::OpenLabels,
 ) -> Result<(PathBuf, Vec<String>, Vec<String>), InitError> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     // While still privileged: the profile and label the execve switches to.
-    crate::lsm::set_for_exec(process)?;
+    labels.apply()?;
     // Without no_new_privs the kernel takes a filter only from a process with
     // CAP_SYS_ADMIN: load it now, before the user and capabilities change (the
     // profile must then allow what follows, as podman's does). With
