@@ -97,7 +97,7 @@ impl Proxy {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) => return Err(e),
         };
-        let ready = buf[..n].split(|b| *b == b'\n').any(|line| line == READY);
+        let ready = is_ready(&buf[..n]);
         if ready {
             send_to_host(&self.host, READY)?;
         }
