@@ -131,11 +131,19 @@ pub fn apply(
             .and_then(|a| a.get(NETWORK_ANNOTATION))
             .filter(|n| n.as_str() != DEFAULT_NETWORK)
             .cloned();
+        // The hook is the authority here: it may keep its networks elsewhere
+        // (a hooks.d file sets its environment; podman's runtime gets none),
+        // and says so itself if the network is missing. What the runtime can
+        // see it checks.
         if let Some(name) = annotated {
-            network = Some(user_network(
+            network = match user_network(
                 &format!("config.json: annotations.{NETWORK_ANNOTATION}"),
                 &name,
-            )?);
+            ) {
+                Ok(n) => Some(n),
+                Err(NetworkError::NoNetwork { .. }) => None,
+                Err(e) => return Err(e),
+            };
         }
     }
     let annotated_ports = spec

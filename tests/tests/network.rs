@@ -372,14 +372,23 @@ fn podman_with_network_none_gets_bridge_from_the_shipped_hooks_dir() {
                 --annotation org.minirun.net.mode=bridge \
                 --rootfs {rootfs} /bin/sh -c 'ip -o -4 addr show eth0 | awk "{{print \$4}}"; ip route | grep default'
             echo rc=$?
+            # a user-defined network, named by one more annotation
+            $MINIRUN_BIN network create --subnet 10.66.0.0/24 pnet >/dev/null || exit 9
+            podman --root $T/podman --runroot /run/podman --cgroup-manager cgroupfs --events-backend file \
+                --runtime {runtime} --hooks-dir {hooks} run --rm --network none \
+                --annotation org.minirun.net.mode=bridge --annotation org.minirun.net.network=pnet \
+                --rootfs {rootfs} /bin/sh -c 'ip -o -4 addr show eth0 | awk "{{print \$4}}"'
+            echo rc=$?
+            $MINIRUN_BIN network rm pnet >/dev/null
             leftovers
             "#,
             hooks = hooks.display(),
             rootfs = b.join("rootfs").display()
         ));
         assert!(
-            out.stdout
-                .starts_with("172.20.0.2/16\ndefault via 172.20.0.1 dev eth0 \nrc=0\n"),
+            out.stdout.starts_with(
+                "172.20.0.2/16\ndefault via 172.20.0.1 dev eth0 \nrc=0\n10.66.0.2/24\nrc=0\n"
+            ),
             "{runtime}: {out:?}"
         );
         assert_eq!(left(&out), "", "{runtime}: {out:?}");
