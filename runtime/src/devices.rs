@@ -13,7 +13,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
@@ -138,28 +138,11 @@ fn make_nodes(
                 Some(host_id(gid_maps, d.gid().unwrap_or(0))),
             )
             .map_err(fail("chown"))?;
-            detached_bind(&node).map(Some).map_err(fail("open_tree"))
+            crate::mounts::open_tree_clone(&node, false)
+                .map(Some)
+                .map_err(|e| fail("open_tree")(e.into()))
         })
         .collect()
-}
-
-fn detached_bind(path: &Path) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let c = crate::rootfs::cstring(&path.to_string_lossy());
-    // SAFETY: open_tree reads a NUL-terminated path; the fd is ours on success.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor from the kernel.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 #[cfg(test)]

@@ -157,14 +157,6 @@ pub fn plan(
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 /// Sets the idmap on the detached mount `tree`; `container_userns` is the
 /// container's user namespace (its init's, or the one it joins by path),
 /// which a bare `idmap` uses.
@@ -176,34 +168,14 @@ pub fn apply(plan: &Idmap, tree: &OwnedFd, container_userns: &std::path::Path) -
             (ns, Some(pid))
         }
     };
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
-    };
-    let flags = libc::AT_EMPTY_PATH
-        | if plan.recursive {
-            libc::AT_RECURSIVE
-        } else {
-            0
-        };
-    // SAFETY: mount_setattr reads `attr` of the size given; the fds are valid.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    let result = if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    };
+    let result = crate::mounts::mount_setattr(
+        tree,
+        plan.recursive,
+        MOUNT_ATTR_IDMAP,
+        0,
+        Some(userns.as_raw_fd()),
+    )
+    .map_err(io::Error::from);
     if let Some(pid) = helper {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);

@@ -226,7 +226,6 @@ pub fn open_bind_sources(
     mounts: &[Mount],
     bundle: &Path,
 ) -> Result<Vec<Option<OwnedFd>>, MountError> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
     mounts
         .iter()
         .enumerate()
@@ -251,23 +250,27 @@ pub fn open_bind_sources(
                 src.clone()
             };
             let recursive = m.options().iter().flatten().any(|o| o == "rbind");
-            let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-            if recursive {
-                flags |= libc::AT_RECURSIVE as libc::c_uint;
-            }
-            let c = crate::rootfs::cstring(&src.to_string_lossy());
-            // SAFETY: open_tree reads a NUL-terminated path; the fd is ours on success.
-            let fd =
-                unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
-            if fd < 0 {
-                return Err(fail(format!("source {}", src.display()), Errno::last()));
-            }
-            // SAFETY: a fresh descriptor from the kernel.
-            Ok(Some(unsafe {
-                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32)
-            }))
+            open_tree_clone(&src, recursive)
+                .map(Some)
+                .map_err(|e| fail(format!("source {}", src.display()), e))
         })
         .collect()
+}
+
+/// A detached copy of the mount at `path` (open_tree with OPEN_TREE_CLONE),
+/// with the mounts below it when `recursive`.
+pub(crate) fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    let c = crate::rootfs::cstring(&path.to_string_lossy());
+    // SAFETY: open_tree reads a NUL-terminated path; the fd is ours on success.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    let fd = Errno::result(fd)?;
+    // SAFETY: a fresh descriptor from the kernel.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
 }
 
 /// Attaches a detached mount (from open_tree) onto an O_PATH target.
@@ -435,6 +438,18 @@ pub(crate) fn mount_setattr_recursive(
     set: u64,
     clear: u64,
 ) -> Result<(), Errno> {
+    mount_setattr(fd, true, set, clear, None)
+}
+
+/// mount_setattr(2) on a mount fd (and the mounts below it when `recursive`);
+/// `userns` goes with MOUNT_ATTR_IDMAP.
+pub(crate) fn mount_setattr(
+    fd: &impl std::os::fd::AsRawFd,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    userns: Option<std::os::fd::RawFd>,
+) -> Result<(), Errno> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -446,15 +461,19 @@ pub(crate) fn mount_setattr_recursive(
         attr_set: set,
         attr_clr: clear,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |fd| fd as u64),
     };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
     // SAFETY: mount_setattr reads `attr` of the size given; the path is empty.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            flags as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )

@@ -16,7 +16,6 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// Whether this process already runs from a read-only mount.
@@ -32,22 +31,7 @@ pub fn ensure() -> io::Result<()> {
         return Ok(());
     }
     let original = std::env::current_exe()?;
-    let path = CString::new(original.as_os_str().as_bytes())?;
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    // SAFETY: a NUL-terminated path; the fd is ours on success.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor from the kernel.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let tree = crate::mounts::open_tree_clone(&original, false)?;
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     crate::mounts::mount_setattr_recursive(&tree, MOUNT_ATTR_RDONLY, 0).map_err(io::Error::from)?;
     // The hook binary is found next to the original, which the re-executed
