@@ -133,13 +133,7 @@ impl BridgeDriver {
             return Ok(net);
         }
         let routes = nl.ipv4_routes()?;
-        let defined = crate::networks::definitions(&self.store).map_err(|e| match e {
-            crate::networks::NetworksError::Store(s) => BridgeError::Store(s),
-            other => BridgeError::Store(StoreError::Invalid {
-                path: self.store.config_dir.clone(),
-                what: other.to_string(),
-            }),
-        })?;
+        let defined = crate::networks::definitions(&self.store)?;
         let subnet = (20..=31)
             .map(|b| Subnet::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("a /16 is valid"))
             .find(|s| {
@@ -387,24 +381,14 @@ impl BridgeDriver {
         if !self.connecting {
             let files = self.store.container_files(&c.id);
             done.push(Done::Files(files.clone()));
-            let mut hosts = etc_files::hosts(lease.ip, &c.hostname, &c.id);
-            if net.name_resolution {
-                // Everyone already on the network; they learn of this
-                // container once its record is saved.
-                let peers = crate::networks::attached(&self.store, &net.name).map_err(store_err)?;
-                hosts.push_str(&etc_files::peer_lines(&peers, &c.id));
-            }
-            etc_files::write(
-                &files,
-                &[
-                    ("hosts", hosts),
-                    ("hostname", format!("{}\n", c.hostname)),
-                    (
-                        "resolv.conf",
-                        etc_files::resolv_conf(&etc_files::host_resolv_conf()),
-                    ),
-                ],
-            )?;
+            // Everyone already on the network; they learn of this container
+            // once its record is saved.
+            let peers = if net.name_resolution {
+                crate::networks::attached(&self.store, &net.name)?
+            } else {
+                Vec::new()
+            };
+            etc_files::write_for(&files, lease.ip, &c.hostname, &c.id, &peers)?;
             trace.step("conntrack, /etc files written");
             etc_files::mount_into(&files, c.pid, &c.rootfs)?;
             trace.step("/etc files mounted");
@@ -612,16 +596,6 @@ impl Trace {
 fn bridge_calls_ip_hooks() -> bool {
     fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
         .is_ok_and(|v| v.trim() == "1")
-}
-
-fn store_err(e: crate::networks::NetworksError) -> BridgeError {
-    match e {
-        crate::networks::NetworksError::Store(s) => BridgeError::Store(s),
-        other => BridgeError::Store(StoreError::Invalid {
-            path: PathBuf::from("networks"),
-            what: other.to_string(),
-        }),
-    }
 }
 
 /// A host route (other than a default route, or one through `own_bridge`)

@@ -146,6 +146,27 @@ pub fn host_resolv_conf() -> String {
     etc
 }
 
+/// The container's /etc files in `dir`: hosts (its own lines, then those of
+/// `peers`, the containers it finds by name), hostname and resolv.conf.
+pub fn write_for(
+    dir: &Path,
+    ip: Ipv4Addr,
+    hostname: &str,
+    id: &str,
+    peers: &[crate::store::Attachment],
+) -> Result<(), EtcError> {
+    let mut hosts_file = hosts(ip, hostname, id);
+    hosts_file.push_str(&peer_lines(peers, id));
+    write(
+        dir,
+        &[
+            ("hosts", hosts_file),
+            ("hostname", format!("{hostname}\n")),
+            ("resolv.conf", resolv_conf(&host_resolv_conf())),
+        ],
+    )
+}
+
 /// Writes the files into `dir`.
 pub fn write(dir: &Path, contents: &[(&str, String)]) -> Result<(), EtcError> {
     fs::create_dir_all(dir).map_err(|source| EtcError::Io {

@@ -126,25 +126,8 @@ impl MacvlanDriver {
             .collect();
         let files = self.store.container_files(&c.id);
         done.push(Done::Files(files.clone()));
-        let mut hosts = etc_files::hosts(lease.ip, &c.hostname, &c.id);
-        let peers = self
-            .store
-            .list_attachments()?
-            .into_iter()
-            .filter(|a| a.network == net.name)
-            .collect::<Vec<_>>();
-        hosts.push_str(&etc_files::peer_lines(&peers, &c.id));
-        etc_files::write(
-            &files,
-            &[
-                ("hosts", hosts),
-                ("hostname", format!("{}\n", c.hostname)),
-                (
-                    "resolv.conf",
-                    etc_files::resolv_conf(&etc_files::host_resolv_conf()),
-                ),
-            ],
-        )?;
+        let peers = crate::networks::attached(&self.store, &net.name)?;
+        etc_files::write_for(&files, lease.ip, &c.hostname, &c.id, &peers)?;
         etc_files::mount_into(&files, c.pid, &c.rootfs)?;
 
         let record = Attachment {

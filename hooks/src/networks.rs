@@ -134,7 +134,7 @@ fn random_id() -> String {
 }
 
 /// Every network defined on disk, by name.
-pub fn definitions(store: &Store) -> Result<Vec<Network>, NetworksError> {
+pub fn definitions(store: &Store) -> Result<Vec<Network>, StoreError> {
     let entries = match fs::read_dir(&store.config_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -142,8 +142,7 @@ pub fn definitions(store: &Store) -> Result<Vec<Network>, NetworksError> {
             return Err(StoreError::Io {
                 path: store.config_dir.clone(),
                 source,
-            }
-            .into())
+            })
         }
     };
     let mut nets = Vec::new();
@@ -360,7 +359,7 @@ pub fn create(
 }
 
 /// The containers attached to `name`, by their records.
-pub fn attached(store: &Store, name: &str) -> Result<Vec<Attachment>, NetworksError> {
+pub fn attached(store: &Store, name: &str) -> Result<Vec<Attachment>, StoreError> {
     Ok(store
         .list_attachments()?
         .into_iter()

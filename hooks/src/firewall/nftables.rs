@@ -249,20 +249,9 @@ pub fn attach_elements(net: &Network, ports: &[Dnat], isolated: Option<&str>) ->
     c
 }
 
+/// The table (made if missing, rules rewritten) and the elements.
 pub fn attach_commands(net: &Network, ports: &[Dnat], isolated: Option<&str>) -> String {
-    let mut c = ensure_table();
-    if let Some(p) = isolated {
-        let (set, element) = isolated_element(p);
-        add(&mut c, set, &element);
-    }
-    for (set, element) in network_elements(net) {
-        add(&mut c, set, &element);
-    }
-    for d in ports {
-        let (map, element) = port_element(d);
-        add(&mut c, map, &element);
-    }
-    c
+    ensure_table() + &attach_elements(net, ports, isolated)
 }
 
 pub fn detach_commands(
