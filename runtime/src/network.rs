@@ -38,12 +38,19 @@ const HOOK_BIN: &str = "minirun-net";
 pub enum NetworkError {
     #[error("{origin}: {source}")]
     Mode { origin: String, source: ModeError },
-    #[error("--net container:{id}: no container {id:?} under this --root")]
-    NoSuchContainer { id: String },
-    #[error("--net container:{id}: container {id} is {status}, not running")]
-    NotRunning { id: String, status: Status },
-    #[error("--net container:{id}: {source}")]
-    Container { id: String, source: ContainerError },
+    #[error("{origin}: no container {id:?} under this --root")]
+    NoSuchContainer { origin: String, id: String },
+    #[error("{origin}: container {id} is {status}, not running")]
+    NotRunning {
+        origin: String,
+        id: String,
+        status: Status,
+    },
+    #[error("{origin}: {source}")]
+    Container {
+        origin: String,
+        source: ContainerError,
+    },
     #[error("{origin}: {source}")]
     Ports {
         origin: String,
@@ -279,23 +286,42 @@ pub fn apply(
 /// /proc/<pid>/ns/net of running container `id`, its init checked to still be
 /// that container's (by start time, against pid reuse).
 fn namespace_of(root: &Path, id: &str, own_id: &str) -> Result<PathBuf, NetworkError> {
+    let origin = format!("--net container:{id}");
     if id == own_id {
-        return Err(NetworkError::NoSuchContainer { id: id.into() });
-    }
-    let c = Container::load(root, id).map_err(|e| match e {
-        ContainerError::NotFound(_) => NetworkError::NoSuchContainer { id: id.into() },
-        source => NetworkError::Container {
+        return Err(NetworkError::NoSuchContainer {
+            origin,
             id: id.into(),
+        });
+    }
+    let c = live_container(root, id, &origin, &[Status::Running])?;
+    Ok(PathBuf::from(format!("/proc/{}/ns/net", c.state.pid)))
+}
+
+/// Container `id`, refused (naming `origin`) unless its status is one of `ok`.
+fn live_container(
+    root: &Path,
+    id: &str,
+    origin: &str,
+    ok: &[Status],
+) -> Result<Container, NetworkError> {
+    let c = Container::load(root, id).map_err(|e| match e {
+        ContainerError::NotFound(_) => NetworkError::NoSuchContainer {
+            origin: origin.into(),
+            id: id.into(),
+        },
+        source => NetworkError::Container {
+            origin: origin.into(),
             source,
         },
     })?;
-    if c.state.status != Status::Running {
+    if !ok.contains(&c.state.status) {
         return Err(NetworkError::NotRunning {
+            origin: origin.into(),
             id: id.into(),
             status: c.state.status,
         });
     }
-    Ok(PathBuf::from(format!("/proc/{}/ns/net", c.state.pid)))
+    Ok(c)
 }
 
 fn set_network_namespace(spec: &mut Spec, path: Option<PathBuf>, wanted: bool) {
@@ -326,24 +352,10 @@ pub fn connect(
     ip: Option<&str>,
     aliases: &[String],
 ) -> Result<(), NetworkError> {
-    let c = Container::load(root, id).map_err(|e| match e {
-        ContainerError::NotFound(_) => NetworkError::NoSuchContainer { id: id.into() },
-        source => NetworkError::Container {
-            id: id.into(),
-            source,
-        },
-    })?;
-    if !matches!(c.state.status, Status::Running | Status::Created) {
-        return Err(NetworkError::NotRunning {
-            id: id.into(),
-            status: c.state.status,
-        });
-    }
-    let mut args: Vec<String> = vec![
-        if join { "connect" } else { "disconnect" }.into(),
-        "--network".into(),
-        network.into(),
-    ];
+    let verb = if join { "connect" } else { "disconnect" };
+    let origin = format!("network {verb}");
+    let c = live_container(root, id, &origin, &[Status::Running, Status::Created])?;
+    let mut args: Vec<String> = vec![verb.into(), "--network".into(), network.into()];
     if let Some(ip) = ip {
         args.extend(["--ip".into(), ip.into()]);
     }
@@ -351,25 +363,28 @@ pub fn connect(
         args.extend(["--alias".into(), a.clone()]);
     }
     let state = serde_json::to_vec(&c.state.public_json()).unwrap_or_default();
-    run_hook_binary(&args, &state)
+    run_hook_binary(&args, &state)?;
+    if join && !c.state.networks_connected {
+        // `delete` then detaches it whether or not its config runs the hook.
+        let _lock = c.lock().map_err(|source| NetworkError::Container {
+            origin: origin.clone(),
+            source,
+        })?;
+        let mut c = Container::load(root, id).map_err(|source| NetworkError::Container {
+            origin: origin.clone(),
+            source,
+        })?;
+        c.state.networks_connected = true;
+        c.save_state()
+            .map_err(|source| NetworkError::Container { origin, source })?;
+    }
+    Ok(())
 }
 
-/// What networking is left of a deleted container (connected with `network
-/// connect` although its config had no detach hook) goes too.
-pub fn detach_leftovers(state_json: &[u8], id: &str) -> Result<(), NetworkError> {
-    let dir = Store::from_env().run_dir.join("containers");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(());
-    };
-    let first = format!("{id}.json");
-    let connected = format!("{id}@");
-    let any = entries.filter_map(|e| e.ok()).any(|e| {
-        let name = e.file_name().to_string_lossy().into_owned();
-        name == first || name.starts_with(&connected)
-    });
-    if !any {
-        return Ok(());
-    }
+/// `delete` of a container that was given networks with `network connect`:
+/// the hook detaches it from all of them (idempotent, so a poststop hook
+/// that did it already costs nothing but the call).
+pub fn detach_connected(state_json: &[u8]) -> Result<(), NetworkError> {
     run_hook_binary(&["detach".into()], state_json)
 }
 

@@ -460,6 +460,7 @@ fn create_in(
         own_pid_ns: plan.own_pid,
         process: spec.process().clone(),
         external_descriptors: external_descriptors(pid),
+        networks_connected: false,
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         namespaces: linux
             .and_then(|l| l.namespaces().as_deref())
@@ -841,8 +842,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> 
     ) {
         log::warn(&e.to_string());
     }
-    if let Err(e) = crate::network::detach_leftovers(&state_bytes(&state), id) {
-        errors.push(e.to_string());
+    if state.networks_connected {
+        if let Err(e) = crate::network::detach_connected(&state_bytes(&state)) {
+            errors.push(e.to_string());
+        }
     }
     if left_frozen {
         // Its cgroups hold the frozen process until it thaws and dies: say

@@ -100,6 +100,10 @@ pub struct State {
     /// in a string, as crun and runc record it for checkpoint/restore).
     #[serde(default)]
     pub external_descriptors: String,
+    /// `network connect` gave it networks: `delete` detaches them even when
+    /// the config has no detach hook.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub networks_connected: bool,
     /// linux.seccomp: `exec`'d processes get the same filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
