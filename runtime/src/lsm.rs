@@ -128,15 +128,19 @@ pub fn check(process: &Process, mount_label: Option<&str>) -> Result<Labels, Lsm
             });
         }
     }
-    let selinux = selinux_enabled();
-    if let Some(label) = non_empty(process.selinux_label()) {
+    // Looked at only when something asks for SELinux: this is on the path of
+    // every create.
+    let selinux_label = non_empty(process.selinux_label());
+    let mount_label = mount_label.filter(|l| !l.is_empty());
+    let selinux = (selinux_label.is_some() || mount_label.is_some()) && selinux_enabled();
+    if let Some(label) = selinux_label {
         if !selinux {
             crate::log::warn(&format!(
                 "process.selinuxLabel {label:?} ignored: SELinux is not enabled on this host"
             ));
         }
     }
-    if let Some(label) = mount_label.filter(|l| !l.is_empty()) {
+    if let Some(label) = mount_label {
         if selinux {
             return Err(LsmError::MountLabel);
         }
@@ -146,8 +150,6 @@ pub fn check(process: &Process, mount_label: Option<&str>) -> Result<Labels, Lsm
     }
     Ok(Labels {
         apparmor: non_empty(process.apparmor_profile()).map(String::from),
-        selinux: non_empty(process.selinux_label())
-            .filter(|_| selinux)
-            .map(String::from),
+        selinux: selinux_label.filter(|_| selinux).map(String::from),
     })
 }

@@ -215,10 +215,11 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         opts.id,
     )?;
     pass_on_socket_activation(&mut bundle.spec);
-    if let Some(host) = crate::notify::host_socket() {
+    let notify = crate::notify::host_socket();
+    if let Some(host) = &notify {
         let state_dir = std::path::absolute(container_dir(opts.root, opts.id))
             .map_err(io_err("the state directory's path"))?;
-        pass_on_notify_socket(&mut bundle.spec, &host, &state_dir);
+        pass_on_notify_socket(&mut bundle.spec, host, &state_dir);
     }
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
@@ -277,6 +278,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         idmaps: &idmaps,
         seccomp: seccomp.as_ref(),
         labels: &labels,
+        notify: notify.is_some(),
     };
     match create_in(opts, &checked, &mut partial) {
         Ok(c) => Ok(c),
@@ -323,6 +325,8 @@ struct Checked<'a> {
     idmaps: &'a [crate::idmap::Idmap],
     seccomp: Option<&'a crate::seccomp::Filter>,
     labels: &'a crate::lsm::Labels,
+    /// The runtime has a NOTIFY_SOCKET to proxy.
+    notify: bool,
 }
 
 fn create_in(
@@ -337,6 +341,7 @@ fn create_in(
         idmaps,
         seccomp,
         labels,
+        notify,
     } = *checked;
     let spec = &bundle.spec;
     let dir = partial.dir.clone();
@@ -353,7 +358,7 @@ fn create_in(
         (None, Some(path)) => Some(console::connect(path)?),
         (None, None) => None,
     };
-    if crate::notify::host_socket().is_some() {
+    if notify {
         let owner = plan
             .new_user
             .then(|| root_owner(spec.linux().as_ref()))
