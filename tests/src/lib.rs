@@ -73,6 +73,15 @@ pub struct Output {
 }
 
 impl Output {
+    /// The value of a `KEY: value` line the script printed.
+    pub fn field(&self, key: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("{key}: {self:?}"))
+            .to_string()
+    }
+
     pub fn ok(&self) -> &Self {
         assert_eq!(
             self.code, 0,
@@ -199,6 +208,20 @@ impl Drop for Sandbox {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The host ids of a test user namespace's root (chown a rootfs to them).
+pub const USERNS_ROOT: u32 = 100000;
+
+/// Gives a config a user namespace mapping 0-65535 to 100000-165535.
+pub fn user_namespace(c: &mut Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    let map = serde_json::json!([{"containerID": 0, "hostID": USERNS_ROOT, "size": 65536}]);
+    c["linux"]["uidMappings"] = map.clone();
+    c["linux"]["gidMappings"] = map;
 }
 
 /// Whether a cgroup directory named `id` exists in any hierarchy.

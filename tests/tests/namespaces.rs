@@ -96,14 +96,7 @@ fn user_namespace_with_id_maps() {
             "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /",
         ],
         |c| {
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            c["linux"]["uidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["gidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            minirun_tests::user_namespace(c);
         },
     );
     let out = sb.run(&format!(
@@ -154,13 +147,7 @@ fn devices_of_a_user_namespace_are_made_with_their_owner() {
             "stat -c '%u:%g %t:%T %a %F' /dev/foo /dev/bar",
         ],
         |c| {
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["uidMappings"] = map.clone();
-            c["linux"]["gidMappings"] = map;
+            minirun_tests::user_namespace(c);
             // The host has no node at either path: the runtime makes them.
             c["linux"]["devices"] = json!([
                 {"path": "/dev/foo", "type": "b", "major": 1, "minor": 5, "uid": 10, "gid": 11},

@@ -47,25 +47,18 @@ fn names_resolve_within_a_network_and_networks_are_isolated() {
         "#,
         b = b.display()
     ));
-    let get = |k: &str| {
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
-            .unwrap_or_else(|| panic!("{k}: {out:?}"))
-            .to_string()
-    };
     assert!(
         out.stdout
             .starts_with("bridge bridge;host host;none null;back bridge;front bridge;\n"),
         "{out:?}"
     );
-    assert_eq!(get("by-name"), "ok", "{out:?}");
-    assert_eq!(get("by-alias"), "ok", "{out:?}");
-    assert_eq!(get("cross"), "blocked", "{out:?}");
-    assert_eq!(get("other-net-name"), "unknown", "{out:?}");
-    assert_eq!(get("later"), "ok", "{out:?}");
-    assert_eq!(get("gone"), "unknown", "{out:?}");
-    assert_eq!(get("default-net"), "unknown", "{out:?}");
+    assert_eq!(out.field("by-name"), "ok", "{out:?}");
+    assert_eq!(out.field("by-alias"), "ok", "{out:?}");
+    assert_eq!(out.field("cross"), "blocked", "{out:?}");
+    assert_eq!(out.field("other-net-name"), "unknown", "{out:?}");
+    assert_eq!(out.field("later"), "ok", "{out:?}");
+    assert_eq!(out.field("gone"), "unknown", "{out:?}");
+    assert_eq!(out.field("default-net"), "unknown", "{out:?}");
     assert!(out.stdout.contains("rm-in-use=1"), "{out:?}");
     assert!(
         out.stderr.contains(&format!(
@@ -148,16 +141,9 @@ fn icc_false_with(call_ip_hooks: &str) {
         eprintln!("no br_netfilter here: only the bridge-level way is tested");
         return;
     }
-    let get = |k: &str| {
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
-            .unwrap_or_else(|| panic!("{k}: {out:?}"))
-            .to_string()
-    };
-    assert_eq!(get("direct"), "blocked", "{out:?}");
-    assert_eq!(get("published"), "reached", "{out:?}");
-    assert_eq!(get("gateway"), "reached", "{out:?}");
+    assert_eq!(out.field("direct"), "blocked", "{out:?}");
+    assert_eq!(out.field("published"), "reached", "{out:?}");
+    assert_eq!(out.field("gateway"), "reached", "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
     sb.assert_clean();
 }
@@ -189,16 +175,9 @@ fn an_internal_network_has_no_way_out() {
         "#,
         b = b.display()
     ));
-    let get = |k: &str| {
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
-            .unwrap_or_else(|| panic!("{k}: {out:?}"))
-            .to_string()
-    };
-    assert_eq!(get("internal-route"), "0", "{out:?}");
-    assert_eq!(get("internal-out"), "blocked", "{out:?}");
-    assert_eq!(get("open-out"), "reached", "{out:?}");
+    assert_eq!(out.field("internal-route"), "0", "{out:?}");
+    assert_eq!(out.field("internal-out"), "blocked", "{out:?}");
+    assert_eq!(out.field("open-out"), "reached", "{out:?}");
     assert!(out.stdout.contains("publish-internal=1"), "{out:?}");
     assert!(out.stderr.contains("network closed is internal"), "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
@@ -303,37 +282,32 @@ fn connect_and_disconnect_a_running_container() {
         "#,
         b = b.display()
     ));
-    let get = |k: &str| {
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
-            .unwrap_or_else(|| panic!("{k}: {out:?}"))
-            .to_string()
-    };
-    assert_eq!(get("before"), "unknown", "{out:?}");
-    assert_eq!(get("eth1"), "10.61.0.77/24", "{out:?}");
+    assert_eq!(out.field("before"), "unknown", "{out:?}");
+    assert_eq!(out.field("eth1"), "10.61.0.77/24", "{out:?}");
     assert_eq!(
-        get("routes"),
+        out.field("routes"),
         "1",
         "the first network keeps the default route: {out:?}"
     );
-    assert_eq!(get("a-to-b"), "ok", "{out:?}");
-    assert_eq!(get("b-to-bee"), "ok", "{out:?}");
+    assert_eq!(out.field("a-to-b"), "ok", "{out:?}");
+    assert_eq!(out.field("b-to-bee"), "ok", "{out:?}");
     assert!(out.stdout.contains("\n2\n"), "inspect shows both: {out:?}");
     assert!(
-        get("again").ends_with(&format!("container {}-a is already on network two", sb.id)),
+        out.field("again")
+            .ends_with(&format!("container {}-a is already on network two", sb.id)),
         "{out:?}"
     );
     assert!(
-        get("first").contains("by its first network (eth0)"),
+        out.field("first").contains("by its first network (eth0)"),
         "{out:?}"
     );
-    assert_eq!(get("after"), "gone unknown", "{out:?}");
+    assert_eq!(out.field("after"), "gone unknown", "{out:?}");
     assert!(
-        get("twice").contains("is not connected to network two"),
+        out.field("twice")
+            .contains("is not connected to network two"),
         "{out:?}"
     );
-    assert_eq!(get("none-eth0"), "10.60.0", "{out:?}");
+    assert_eq!(out.field("none-eth0"), "10.60.0", "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
     sb.assert_clean();
 }
@@ -370,24 +344,25 @@ fn macvlan_containers_are_on_the_parents_segment() {
         "#,
         b = b.display()
     ));
-    let get = |k: &str| {
-        out.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
-            .unwrap_or_else(|| panic!("{k}: {out:?}"))
-            .to_string()
-    };
     // Its own MAC (02:42 + the address); nothing of it in the host's or the
     // LAN's namespace.
-    assert_eq!(get("kind"), "02:42:0a:46:00:0a 0", "{out:?}");
-    assert_eq!(get("router"), "ok", "{out:?}");
-    assert_eq!(get("from-lan"), "ok", "{out:?}");
-    assert_eq!(get("by-name"), "ok", "{out:?}");
-    assert_eq!(get("route"), "default via 10.70.0.254 dev eth0 ", "{out:?}");
+    assert_eq!(out.field("kind"), "02:42:0a:46:00:0a 0", "{out:?}");
+    assert_eq!(out.field("router"), "ok", "{out:?}");
+    assert_eq!(out.field("from-lan"), "ok", "{out:?}");
+    assert_eq!(out.field("by-name"), "ok", "{out:?}");
+    assert_eq!(
+        out.field("route"),
+        "default via 10.70.0.254 dev eth0 ",
+        "{out:?}"
+    );
     assert!(out.stdout.contains("\"Driver\": \"macvlan\""), "{out:?}");
-    assert!(get("publish").contains("network lan is macvlan"), "{out:?}");
     assert!(
-        get("connect").contains("a macvlan network is a container's first network only"),
+        out.field("publish").contains("network lan is macvlan"),
+        "{out:?}"
+    );
+    assert!(
+        out.field("connect")
+            .contains("a macvlan network is a container's first network only"),
         "{out:?}"
     );
     assert_eq!(net_left(&out), "", "{out:?}");

@@ -105,15 +105,11 @@ fn start_returns_when_the_container_exits_without_ready() {
 fn a_user_namespace_root_can_notify() {
     let sb = Sandbox::new("notify-userns");
     let (manager, path) = manager_socket(&sb);
-    let b = sb.bundle("b", &["/bin/sh", "-c", SAY_READY], |c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(serde_json::json!({"type": "user"}));
-        let map = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
-    });
+    let b = sb.bundle(
+        "b",
+        &["/bin/sh", "-c", SAY_READY],
+        minirun_tests::user_namespace,
+    );
     let out = sb.run(&format!(
         "chown -R 100000:100000 {b}/rootfs
          NOTIFY_SOCKET={} $MINIRUN run --bundle {b} $ID",

@@ -212,13 +212,7 @@ fn idmapped_bind_mounts_show_owners_through_their_mapping() {
             "for d in a b c d e; do stat -c \"$d %u:%g\" /$d/file; done",
         ],
         |c| {
-            c["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["uidMappings"] = map.clone();
-            c["linux"]["gidMappings"] = map;
+            minirun_tests::user_namespace(c);
             // On-disk 0 shows as host 100000 (the container's root).
             let mut d = bind("/d", &[]);
             d["uidMappings"] = json!([{"hostID": 0, "containerID": 100000, "size": 65536}]);
