@@ -279,19 +279,26 @@ pub struct Ps {
 #[derive(Debug, Args)]
 pub struct Update {
     /// A linux.resources JSON file ("-" for stdin); the flags below override it.
+    /// Zeros mean "leave as it is", as runc reads them.
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    /// Memory limit in bytes.
-    #[arg(long)]
+    /// Memory limit (bytes, or with a unit: 512k, 100m, 1g; -1: none).
+    #[arg(long, value_parser = parse_bytes, allow_hyphen_values = true)]
     pub memory: Option<i64>,
-    /// Memory reservation (soft limit) in bytes.
-    #[arg(long)]
+    /// Memory reservation (soft limit), as --memory.
+    #[arg(long, value_parser = parse_bytes, allow_hyphen_values = true)]
     pub memory_reservation: Option<i64>,
-    /// Memory plus swap limit in bytes (-1: unlimited).
-    #[arg(long, allow_hyphen_values = true)]
+    /// Memory plus swap limit, as --memory.
+    #[arg(long, value_parser = parse_bytes, allow_hyphen_values = true)]
     pub memory_swap: Option<i64>,
+    /// Kernel memory limit (cgroup v1 kernels that still have one), as --memory.
+    #[arg(long, value_parser = parse_bytes, allow_hyphen_values = true)]
+    pub kernel_memory: Option<i64>,
+    /// Kernel TCP buffer limit, as --memory.
+    #[arg(long, value_parser = parse_bytes, allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<i64>,
     /// CPU shares (relative weight).
-    #[arg(long)]
+    #[arg(long, visible_alias = "cpu-share")]
     pub cpu_shares: Option<u64>,
     /// CPU CFS period in microseconds.
     #[arg(long)]
@@ -299,19 +306,55 @@ pub struct Update {
     /// CPU CFS quota in microseconds (-1: none).
     #[arg(long, allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
+    /// CPU realtime period in microseconds.
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime in microseconds (-1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
     /// CPUs allowed (e.g. 0-1).
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     /// Memory nodes allowed.
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    /// Maximum number of processes (0 or -1: unlimited).
+    /// Maximum number of processes (-1: unlimited).
     #[arg(long, allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Block IO weight (10-1000).
     #[arg(long)]
     pub blkio_weight: Option<u16>,
     pub id: String,
+}
+
+/// A size as runc's update takes it: bytes, or a number with a binary unit
+/// (b, k, m, g, t, p; an optional trailing "b" or "ib"); -1 is no limit.
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let lower = s.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = lower[digits.len()..]
+        .trim_end_matches("ib")
+        .trim_end_matches('b');
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err(format!("{s:?}: unknown unit (b, k, m, g, t, p)")),
+    };
+    let n: f64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (bytes, or e.g. 100m)"))?;
+    let bytes = n * (1u64 << shift) as f64;
+    if !(0.0..=i64::MAX as f64).contains(&bytes) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(bytes as i64)
 }
 
 #[derive(Debug, Args)]
@@ -399,4 +442,22 @@ pub struct Exec {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_as_runc_takes_them() {
+        assert_eq!(parse_bytes("104857600"), Ok(104_857_600));
+        assert_eq!(parse_bytes("100m"), Ok(104_857_600));
+        assert_eq!(parse_bytes("100MB"), Ok(104_857_600));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("1.5k"), Ok(1536));
+        assert_eq!(parse_bytes("-1"), Ok(-1));
+        assert!(parse_bytes("-2").is_err());
+        assert!(parse_bytes("12x").is_err());
+        assert!(parse_bytes("m").is_err());
+    }
 }

@@ -195,9 +195,11 @@ fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
          umount -R /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 78
          $MINIRUN run --bundle {b} $ID || exit 1
          find /sys/fs/cgroup -name $ID | grep -q . && echo cgroup-left
-         # Rules are fixed at create on v2: a change is refused, not ignored.
-         $MINIRUN create --bundle {b} $ID-u || exit 2
+         # An update with rules puts a new program in place of the old.
+         $MINIRUN create --bundle {upd} $ID-u || exit 2
          echo '{{\"devices\":[{{\"allow\":true,\"access\":\"rwm\"}}]}}' | $MINIRUN update -r - $ID-u; echo update=$?
+         $MINIRUN start $ID-u
+         for i in $(seq 100); do $MINIRUN state $ID-u | grep -q stopped && break; sleep 0.05; done
          $MINIRUN delete -f $ID-u
          # A cgroup minirun did not make keeps no program of a deleted
          # container: the next one there, without rules, may use the device.
@@ -211,8 +213,12 @@ fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
             c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
             c["linux"]["cgroupsPath"] = json!(format!("/{}-pre", sb.id));
         }).display(),
+        upd = sb.bundle("upd", &["/bin/sh", "-c", "(exec 3<>/dev/loop-like) 2>/dev/null && echo updated: open-ok || echo updated: denied"], |c| {
+            c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/loop-like", "type": "bind", "source": "/dev/loop-control", "options": ["bind"]}));
+        }).display(),
         free = sb.bundle("free", &["/bin/sh", "-c", "(exec 3<>/dev/loop-like) 2>/dev/null && echo open-ok || echo denied"], |c| {
-            c["linux"]["resources"] = json!({"devices": []});
+            c["linux"]["resources"] = json!({"devices": [{"allow": true, "access": "rwm"}]});
             c["linux"]["cgroupsPath"] = json!(format!("/{}-pre", sb.id));
             c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/dev/loop-like", "type": "bind", "source": "/dev/loop-control", "options": ["bind"]}));
         }).display(),
@@ -223,14 +229,167 @@ fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
     }
     out.ok();
     assert_eq!(
-        out.stdout, "null-ok\nfull-ok\nOperation not permitted\ndomain\nupdate=1\nbaseline: open-ok\nafter: open-ok\n",
+        out.stdout, "null-ok\nfull-ok\nOperation not permitted\ndomain\nupdate=0\nupdated: open-ok\nbaseline: open-ok\nafter: open-ok\n",
+        "{out:?}"
+    );
+    sb.assert_clean();
+}
+
+/// The cgroup directory of a container's init in hierarchy `controller`, as
+/// a shell expression (the runtime's own cgroup may be nested).
+const CG: &str = r#"
+cg() { p=$(grep -E "^[0-9]+:([^:]*,)?$1(,[^:]*)?:" /proc/$($MINIRUN state $2 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')/cgroup | cut -d: -f3); echo /sys/fs/cgroup/$1$p; }
+"#;
+
+#[test]
+fn zeros_are_unset_and_a_missing_file_is_an_error_only_when_set() {
+    let sb = Sandbox::new("zeros");
+    // What Docker 20.10 puts in every config.json.
+    let docker = sb.bundle(
+        "docker",
+        &["/bin/sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.shares"],
+        |c| {
+            c["linux"]["resources"] = json!({
+                "memory": {"disableOOMKiller": false},
+                "cpu": {"shares": 0},
+                "blockIO": {"weight": 0},
+                "pids": {"limit": 0}
+            });
+        },
+    );
+    // blkio.leaf_weight went with CFQ (Linux 5.0); cpu.rt_runtime_us takes
+    // no more than its period.
+    let leaf = sb.bundle("leaf", &["/bin/true"], |c| {
+        c["linux"]["resources"] = json!({"blockIO": {"leafWeight": 500}, "pids": {"limit": 10}});
+    });
+    let rt = sb.bundle("rt", &["/bin/true"], |c| {
+        c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "cpu": {"realtimeRuntime": 99_999_999_999i64}});
+    });
+    let out = sb.run(&format!(
+        r#"
+        [ -d /sys/fs/cgroup/blkio ] && [ ! -e /sys/fs/cgroup/blkio/blkio.leaf_weight ] || exit 77
+        $MINIRUN run --bundle {docker} $ID; echo "docker: $?"
+        $MINIRUN run --bundle {leaf} $ID-leaf; echo "leaf: $?"
+        $MINIRUN run --bundle {rt} $ID-rt; echo "rt: $?"
+        find /sys/fs/cgroup -name "$ID*" | grep -q . && echo cgroup-left
+        ls $ROOT
+        "#,
+        docker = docker.display(),
+        leaf = leaf.display(),
+        rt = rt.display(),
+    ));
+    if out.code == 77 {
+        eprintln!("this host has blkio.leaf_weight or no blkio controller");
+        return;
+    }
+    assert_eq!(out.stdout, "1024\ndocker: 0\nleaf: 1\nrt: 1\n", "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "linux.resources.blockIO.leafWeight is set, but this kernel's blkio controller has no blkio.leaf_weight"
+        ),
         "{out:?}"
     );
     assert!(
         out.stderr.contains(
-            "linux.resources.devices: the device rules of a cgroup v2 container are fixed at create"
+            "linux.resources.cpu.realtimeRuntime: writing \"99999999999\" to /sys/fs/cgroup/cpu/"
         ),
         "{out:?}"
     );
     sb.assert_clean();
+}
+
+#[test]
+fn update_is_all_or_nothing_and_orders_memory_by_direction() {
+    let sb = Sandbox::new("update");
+    let b = sb.bundle("b", &["/bin/sleep", "100"], |c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "cpu": {"shares": 512}
+        });
+    });
+    let out = sb.run(&format!(
+        r#"
+        [ -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ] || exit 77
+        {CG}
+        $MINIRUN run -d --bundle {b} $ID || exit 1
+        show() {{ m=$(cg memory $ID); c=$(cg cpu $ID)
+            echo "$1: $(cat $m/memory.limit_in_bytes) $(cat $m/memory.memsw.limit_in_bytes) $(cat $c/cpu.shares) $(cat $c/cpu.cfs_quota_us) $(cat $c/cpu.cfs_period_us)"; }}
+        show created
+        # Docker's update: zeros everywhere but what changes. Raising memory
+        # and memsw together needs memsw first.
+        echo '{{"memory":{{"limit":268435456,"reservation":0,"swap":268435456,"kernel":0,"kernelTCP":0}},"cpu":{{"shares":0,"quota":0,"period":0,"realtimeRuntime":0,"realtimePeriod":0,"cpus":"","mems":""}},"blockIO":{{"weight":0}},"pids":{{"limit":0}}}}' | $MINIRUN update -r - $ID; echo "rc=$?"
+        show raised
+        $MINIRUN update --memory 32m --memory-swap 32m --cpu-quota 50000 --cpu-period 100000 $ID; echo "rc=$?"
+        show lowered
+        # The last write is refused: everything before it is put back.
+        echo '{{"memory":{{"limit":134217728,"swap":134217728}},"cpu":{{"shares":2048,"quota":20000,"realtimeRuntime":99999999999}}}}' | $MINIRUN update -r - $ID; echo "rc=$?"
+        show refused
+        $MINIRUN update --memory-reservation 10m $ID; echo "rc=$?"
+        show no-op
+        $MINIRUN delete -f $ID
+        "#,
+        b = b.display(),
+    ));
+    if out.code == 77 {
+        eprintln!("no swap accounting on this host");
+        return;
+    }
+    assert_eq!(
+        out.stdout,
+        "created: 67108864 134217728 512 -1 100000\n\
+         rc=0\nraised: 268435456 268435456 512 -1 100000\n\
+         rc=0\nlowered: 33554432 33554432 512 50000 100000\n\
+         rc=1\nrefused: 33554432 33554432 512 50000 100000\n\
+         rc=0\nno-op: 33554432 33554432 512 50000 100000\n",
+        "{out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("linux.resources.cpu.realtimeRuntime: writing \"99999999999\"")
+            && out.stderr.contains("(the 4 earlier writes were undone)"),
+        "{out:?}"
+    );
+    sb.assert_clean();
+}
+
+#[test]
+fn default_device_rules_are_runcs() {
+    let sb = Sandbox::new("devrules");
+    let b = sb.bundle(
+        "b",
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /sys/fs/cgroup/devices/devices.list | sort; mknod /tmp/null c 1 3 && echo hi > /tmp/null && echo null-ok; mknod /tmp/disk b 8 0 && echo mknod-disk-ok; head -c1 /tmp/disk 2>&1 | grep -o 'Operation not permitted'",
+        ],
+        |c| {
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_MKNOD"));
+            }
+            // Docker's list: deny all, the standard nodes, then deny fuse.
+            c["linux"]["resources"] = json!({"devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+                {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+            ]});
+        },
+    );
+    let out = sb.run(&format!(
+        "[ -d /sys/fs/cgroup/devices ] || exit 77; $MINIRUN run --bundle {} $ID",
+        b.display()
+    ));
+    if out.code == 77 {
+        return;
+    }
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "b *:* m\nc *:* m\nc 10:200 rwm\nc 136:* rwm\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:1 rwm\nc 5:2 rwm\n\
+         null-ok\nmknod-disk-ok\nOperation not permitted\n",
+        "{out:?}"
+    );
 }

@@ -1,9 +1,9 @@
 //! linux.resources.devices on cgroup v2: there is no devices.allow file, the
 //! rules are an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) attached to the
-//! container's cgroup. The program is built here from the same rules the v1
-//! files take ("c 1:3 rwm", "a"), in order, later rules overriding earlier
-//! ones: it checks them from the last to the first and the first that matches
-//! decides; nothing matching is a deny.
+//! container's cgroup. The program is built here from the rules of the final
+//! state `device_rules` works out (the same the v1 files get), later rules
+//! overriding earlier ones: it checks them from the last to the first and the
+//! first that matches decides; nothing matching is a deny.
 //!
 //! Matching follows the v1 semantics: an allow rule matches a request whose
 //! access is a subset of its own, a deny rule one that asks for any of its
@@ -11,6 +11,8 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::device_rules::{Kind, Rule, ALL_ACCESS};
 
 // Instruction classes, sizes, modes, operations (linux/bpf_common.h, bpf.h).
 const LDX_MEM_W: u8 = 0x61;
@@ -24,10 +26,7 @@ const JMP_EXIT: u8 = 0x95;
 
 const DEV_BLOCK: i32 = 1;
 const DEV_CHAR: i32 = 2;
-const ACC_MKNOD: i32 = 1;
-const ACC_READ: i32 = 2;
-const ACC_WRITE: i32 = 4;
-const ACC_ALL: i32 = ACC_MKNOD | ACC_READ | ACC_WRITE;
+const ACC_ALL: i32 = ALL_ACCESS as i32;
 
 /// One eBPF instruction (struct bpf_insn).
 #[repr(C)]
@@ -48,64 +47,9 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     }
 }
 
-/// A rule in the v1 syntax.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Rule {
-    allow: bool,
-    /// None: any type ('a').
-    typ: Option<i32>,
-    major: Option<i32>,
-    minor: Option<i32>,
-    access: i32,
-}
-
-fn parse(allow: bool, text: &str) -> Option<Rule> {
-    if text == "a" {
-        return Some(Rule {
-            allow,
-            typ: None,
-            major: None,
-            minor: None,
-            access: ACC_ALL,
-        });
-    }
-    let mut parts = text.split_whitespace();
-    let typ = match parts.next()? {
-        "a" => None,
-        "b" => Some(DEV_BLOCK),
-        "c" => Some(DEV_CHAR),
-        // Fifos are not devices the cgroup controls.
-        _ => return None,
-    };
-    let (major, minor) = parts.next()?.split_once(':')?;
-    let num = |s: &str| -> Option<Option<i32>> {
-        if s == "*" {
-            Some(None)
-        } else {
-            s.parse().ok().map(Some)
-        }
-    };
-    let access = parts.next().unwrap_or("rwm").chars().try_fold(0, |a, c| {
-        Some(
-            a | match c {
-                'r' => ACC_READ,
-                'w' => ACC_WRITE,
-                'm' => ACC_MKNOD,
-                _ => return None,
-            },
-        )
-    })?;
-    Some(Rule {
-        allow,
-        typ,
-        major: num(major)?,
-        minor: num(minor)?,
-        access,
-    })
-}
-
-/// The program for `rules` ((allow, v1 rule text), in config order).
-pub fn program(rules: &[(bool, String)]) -> Vec<Insn> {
+/// The program for `rules`, in order (a `device_rules::State`'s rules: the
+/// default first, then the exceptions).
+pub fn program(rules: &[Rule]) -> Vec<Insn> {
     // r1: the context {access_type, major, minor}; r2 type, r3 access,
     // r4 major, r5 minor.
     let mut p = vec![
@@ -116,7 +60,7 @@ pub fn program(rules: &[(bool, String)]) -> Vec<Insn> {
         insn(LDX_MEM_W, 4, 1, 4, 0),
         insn(LDX_MEM_W, 5, 1, 8, 0),
     ];
-    for rule in rules.iter().rev().filter_map(|(a, t)| parse(*a, t)) {
+    for rule in rules.iter().rev() {
         // Each test jumps past the block when it does not match; the
         // offsets are filled in once the block's length is known.
         let mut block: Vec<Insn> = Vec::new();
@@ -125,24 +69,27 @@ pub fn program(rules: &[(bool, String)]) -> Vec<Insn> {
             skips.push(block.len());
             block.push(insn(code, reg, 0, 0, imm));
         };
-        if let Some(t) = rule.typ {
-            skip_unless(&mut block, JMP_JNE_K, 2, t);
+        match rule.kind {
+            Kind::All => {}
+            Kind::Block => skip_unless(&mut block, JMP_JNE_K, 2, DEV_BLOCK),
+            Kind::Char => skip_unless(&mut block, JMP_JNE_K, 2, DEV_CHAR),
         }
         if let Some(m) = rule.major {
-            skip_unless(&mut block, JMP_JNE_K, 4, m);
+            skip_unless(&mut block, JMP_JNE_K, 4, m as i32);
         }
         if let Some(m) = rule.minor {
-            skip_unless(&mut block, JMP_JNE_K, 5, m);
+            skip_unless(&mut block, JMP_JNE_K, 5, m as i32);
         }
-        if rule.access != ACC_ALL {
+        let access = rule.access as i32;
+        if rule.kind != Kind::All && access != ACC_ALL {
             block.push(insn(ALU32_MOV_X, 1, 3, 0, 0));
             if rule.allow {
                 // Any access the rule does not give: not this rule.
-                block.push(insn(ALU32_AND_K, 1, 0, 0, !rule.access & ACC_ALL));
+                block.push(insn(ALU32_AND_K, 1, 0, 0, !access & ACC_ALL));
                 skip_unless(&mut block, JMP_JNE_K, 1, 0);
             } else {
                 // None of the access the rule takes away: not this rule.
-                block.push(insn(ALU32_AND_K, 1, 0, 0, rule.access));
+                block.push(insn(ALU32_AND_K, 1, 0, 0, access));
                 skip_unless(&mut block, JMP_JEQ_K, 1, 0);
             }
         }
@@ -369,8 +316,46 @@ mod tests {
         }
     }
 
-    fn rules(r: &[(bool, &str)]) -> Vec<(bool, String)> {
-        r.iter().map(|(a, t)| (*a, t.to_string())).collect()
+    const ACC_MKNOD: i32 = super::super::device_rules::MKNOD as i32;
+    const ACC_READ: i32 = super::super::device_rules::READ as i32;
+    const ACC_WRITE: i32 = super::super::device_rules::WRITE as i32;
+
+    /// Rules in the v1 syntax: "a", "c 1:3 rwm".
+    fn rules(r: &[(bool, &str)]) -> Vec<Rule> {
+        r.iter()
+            .map(|(allow, text)| {
+                let parts: Vec<&str> = text.split_whitespace().collect();
+                if parts[0] == "a" {
+                    return Rule {
+                        allow: *allow,
+                        kind: Kind::All,
+                        major: None,
+                        minor: None,
+                        access: ALL_ACCESS,
+                    };
+                }
+                let (major, minor) = parts[1].split_once(':').unwrap();
+                let num = |n: &str| n.parse().ok();
+                let access = parts[2].chars().fold(0, |a, c| {
+                    a | match c {
+                        'r' => ACC_READ,
+                        'w' => ACC_WRITE,
+                        _ => ACC_MKNOD,
+                    } as u8
+                });
+                Rule {
+                    allow: *allow,
+                    kind: if parts[0] == "b" {
+                        Kind::Block
+                    } else {
+                        Kind::Char
+                    },
+                    major: num(major),
+                    minor: num(minor),
+                    access,
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -419,6 +404,18 @@ mod tests {
         assert_eq!(p.len(), 6 + 8 + 2, "the earlier rule is unreachable");
         let p = program(&[]);
         assert_eq!(eval(&p, DEV_CHAR, ACC_READ, 1, 3), 0);
-        assert_eq!(parse(true, "p 1:2 rw"), None, "fifos are not controlled");
+    }
+
+    #[test]
+    fn dockers_defaults_allow_mknod_of_anything_and_tun() {
+        use super::super::device_rules::{from_spec, State};
+        let spec: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+            serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap();
+        let state = State::from_rules(&from_spec(&spec, &[]).unwrap()).unwrap();
+        let p = program(&state.rules());
+        assert_eq!(eval(&p, DEV_BLOCK, ACC_MKNOD, 8, 0), 1, "mknod of a disk");
+        assert_eq!(eval(&p, DEV_BLOCK, ACC_READ, 8, 0), 0, "but no reading it");
+        assert_eq!(eval(&p, DEV_CHAR, ACC_READ | ACC_WRITE, 10, 200), 1, "tun");
+        assert_eq!(eval(&p, DEV_CHAR, ACC_READ, 10, 229), 0, "fuse");
     }
 }

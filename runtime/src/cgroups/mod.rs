@@ -1,6 +1,12 @@
 //! Placing the container in its cgroup (cgroupfs; v1, hybrid and v2 layouts) and
 //! removing what was made. A container's cgroup is `linux.cgroupsPath`, or its id
 //! below the runtime's own cgroup when the path is not given.
+//!
+//! linux.resources is read once (`limits`, `device_rules`) before anything
+//! exists; `resources` turns it into ordered file writes for the cgroup at
+//! hand. At create the directories are made and written before the init
+//! joins them, so a refused value leaves no process inside to wait for; an
+//! update writes all or nothing (see `Layout::write_all`).
 
 use std::fs;
 use std::io;
@@ -8,14 +14,17 @@ use std::path::{Path, PathBuf};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::LinuxResources;
-
-mod device_filter;
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
+mod device_filter;
+mod device_rules;
+mod limits;
 mod resources;
 
+pub use limits::Limits;
 pub use resources::ResourceError;
+use resources::{Probe, Write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -23,21 +32,64 @@ pub enum CgroupError {
     Resource(#[from] ResourceError),
     #[error("cgroup {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{field}: writing {value:?} to {path}: {source}{undo}")]
+    Write {
+        field: String,
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+        /// What became of the writes before this one.
+        undo: String,
+    },
     #[error(
         "cgroup {path}: Device or resource busy: it still holds processes after {waited_ms} ms"
     )]
     Busy { path: PathBuf, waited_ms: u128 },
     #[error("the container has no freezer cgroup (no freezer controller is mounted)")]
     NoFreezer,
-    #[error("{file}: the {controller} controller is not available to this container")]
-    NoController {
-        controller: &'static str,
-        file: String,
-    },
-    #[error("{0}")]
-    Unsupported(&'static str),
     #[error("cgroup {path}: attaching the device rules (eBPF): {source}")]
     DeviceFilter { path: PathBuf, source: io::Error },
+}
+
+/// linux.resources as read before anything exists: the limits and the final
+/// state of the device rules (the config's, then runc's defaults).
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub limits: Limits,
+    /// None: leave the device rules as they are (an update without rules).
+    devices: Option<device_rules::State>,
+}
+
+impl Resources {
+    /// For `create`: every container gets device rules, the defaults at least.
+    pub fn for_create(
+        r: Option<&LinuxResources>,
+        linux_devices: &[LinuxDevice],
+    ) -> Result<Self, ResourceError> {
+        let rules = r.and_then(|r| r.devices().as_deref()).unwrap_or(&[]);
+        Ok(Resources {
+            limits: r.map(Limits::from_spec).transpose()?.unwrap_or_default(),
+            devices: Some(device_rules::State::from_rules(&device_rules::from_spec(
+                rules,
+                linux_devices,
+            )?)?),
+        })
+    }
+
+    /// For `update`: device rules only when the update carries some (CRI
+    /// sends the container's whole list with every update).
+    pub fn for_update(r: &LinuxResources) -> Result<Self, ResourceError> {
+        let devices = match r.devices().as_deref() {
+            Some(rules) if !rules.is_empty() => Some(device_rules::State::from_rules(
+                &device_rules::from_spec(rules, &[])?,
+            )?),
+            _ => None,
+        };
+        Ok(Resources {
+            limits: Limits::from_spec(r)?,
+            devices,
+        })
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
@@ -222,76 +274,211 @@ pub fn container_dir(h: &Hierarchy, proc_cgroup: &str, cgroups_path: &Path) -> P
     h.mountpoint.join(rel)
 }
 
+/// The container's directory in each hierarchy, as planning and writing see
+/// them.
+struct Layout {
+    dirs: Vec<(Hierarchy, PathBuf)>,
+    v2: bool,
+}
+
+impl Layout {
+    /// The directories a container's state names, matched to the mounted
+    /// hierarchies again (the state keeps paths only).
+    fn of(dirs: &[PathBuf]) -> Result<Self, CgroupError> {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
+        let hierarchies = parse_hierarchies(&mountinfo);
+        let v2 = hierarchies.first().is_some_and(|h| h.v2);
+        let dirs = dirs
+            .iter()
+            .filter_map(|d| {
+                let h = hierarchies
+                    .iter()
+                    .filter(|h| d.starts_with(&h.mountpoint))
+                    .max_by_key(|h| h.mountpoint.as_os_str().len())?;
+                Some((h.clone(), d.clone()))
+            })
+            .collect();
+        Ok(Layout { dirs, v2 })
+    }
+
+    fn dir_of(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(h, _)| h.v2 || h.controllers.iter().any(|c| c == controller))
+            .map(|(_, d)| d.as_path())
+    }
+
+    fn path(&self, w: &Write) -> PathBuf {
+        self.dir_of(w.controller)
+            .expect("planned for a mounted controller")
+            .join(&w.file)
+    }
+
+    fn plan(&self, limits: &Limits) -> Result<Vec<Write>, ResourceError> {
+        if self.v2 {
+            resources::v2_writes(limits, self)
+        } else {
+            resources::v1_writes(limits, self)
+        }
+    }
+
+    /// Writes in order. With `undo`, each file's content is read first and,
+    /// when a write fails, what was written is put back, last first: an
+    /// update is all or nothing. A write marked `retry_after_next` that the
+    /// kernel refuses is tried again after the next one.
+    fn write_all(
+        &self,
+        writes: &[Write],
+        undo: bool,
+    ) -> Result<Vec<(PathBuf, String)>, CgroupError> {
+        let mut done: Vec<(PathBuf, String)> = Vec::new();
+        let attempt =
+            |i: usize, done: &mut Vec<(PathBuf, String)>| -> Result<(), (usize, io::Error)> {
+                let w = &writes[i];
+                let path = self.path(w);
+                let old = if undo {
+                    fs::read_to_string(&path).map_err(|e| (i, e))?
+                } else {
+                    String::new()
+                };
+                fs::write(&path, &w.value).map_err(|e| (i, e))?;
+                if undo {
+                    if let Some(back) = resources::restore_value(&w.file, &old, &w.value) {
+                        done.push((path, back));
+                    }
+                }
+                Ok(())
+            };
+        let mut deferred: Option<(usize, io::Error)> = None;
+        let mut result = Ok(());
+        for (i, w) in writes.iter().enumerate() {
+            match attempt(i, &mut done) {
+                Ok(()) => {
+                    if let Some((d, _)) = deferred.take() {
+                        if let Err(e) = attempt(d, &mut done) {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                Err((_, e))
+                    if w.retry_after_next
+                        && e.raw_os_error() == Some(libc::EINVAL)
+                        && deferred.is_none() =>
+                {
+                    deferred = Some((i, e));
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let (Ok(()), Some(d)) = (&result, deferred) {
+            result = Err(d);
+        }
+        let Err((i, source)) = result else {
+            return Ok(done);
+        };
+        let w = &writes[i];
+        let undo_note = if !undo || done.is_empty() {
+            String::new()
+        } else {
+            match put_back(&done) {
+                Ok(()) => format!(" (the {} earlier writes were undone)", done.len()),
+                Err(e) => format!(" (undoing the earlier writes failed: {e})"),
+            }
+        };
+        Err(CgroupError::Write {
+            field: w.field.clone(),
+            path: self.path(w),
+            value: w.value.clone(),
+            source,
+            undo: undo_note,
+        })
+    }
+}
+
+/// Writes back what `write_all` recorded, last first, past failures.
+fn put_back(done: &[(PathBuf, String)]) -> Result<(), String> {
+    let mut failed = Vec::new();
+    for (path, value) in done.iter().rev() {
+        if let Err(e) = fs::write(path, value) {
+            failed.push(format!("{value:?} to {}: {e}", path.display()));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
+impl Probe for Layout {
+    fn mounted(&self, controller: &str) -> bool {
+        self.v2 || self.dir_of(controller).is_some()
+    }
+
+    fn has(&self, controller: &str, file: &str) -> bool {
+        self.dir_of(controller)
+            .is_some_and(|d| d.join(file).exists())
+    }
+
+    fn read(&self, controller: &str, file: &str) -> Option<String> {
+        fs::read_to_string(self.dir_of(controller)?.join(file)).ok()
+    }
+}
+
 impl CgroupPaths {
-    /// Makes the container's cgroup in every hierarchy and moves `pid` into it.
-    /// On failure, what was made is removed again.
-    /// `extra_devices` are v1 device rules always allowed (the configured
-    /// `linux.devices`). Resources are checked before anything is made.
-    pub fn setup(
-        cgroups_path: &Path,
-        pid: i32,
-        resources: Option<&LinuxResources>,
-        extra_devices: &[String],
-    ) -> Result<Self, CgroupError> {
+    /// Makes the container's cgroup in every hierarchy and writes its
+    /// resources, before any process is inside. What is made is recorded in
+    /// `self` as it is made, so the caller's undo removes exactly that.
+    pub fn make(&mut self, cgroups_path: &Path, resources: &Resources) -> Result<(), CgroupError> {
         let mountinfo = fs::read_to_string("/proc/self/mountinfo")
             .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
         let proc_cgroup = fs::read_to_string("/proc/self/cgroup")
             .map_err(io_err(Path::new("/proc/self/cgroup")))?;
         let hierarchies = parse_hierarchies(&mountinfo);
         let v2 = hierarchies.first().is_some_and(|h| h.v2);
-        let writes = match resources {
-            None => Vec::new(),
-            Some(r) if v2 => resources::v2_writes(r)?,
-            Some(r) => resources::v1_writes(r, extra_devices)?,
+        let mut layout = Layout {
+            dirs: Vec::with_capacity(hierarchies.len()),
+            v2,
         };
-        for (controller, file, _) in &writes {
-            if !v2
-                && !hierarchies
-                    .iter()
-                    .any(|h| h.controllers.iter().any(|c| c == controller))
-            {
-                crate::log::warn(&format!(
-                    "cgroup controller {controller} is not mounted: {file} not set"
-                ));
-            }
-        }
-        let device_program = match resources {
-            Some(r) if v2 => {
-                let rules = resources::device_rules(r, extra_devices)?;
-                (!rules.is_empty()).then(|| device_filter::program(&rules))
-            }
-            _ => None,
-        };
-        let mut paths = CgroupPaths::default();
-        let pid_text = pid.to_string();
         for h in hierarchies {
             let dir = container_dir(&h, &proc_cgroup, cgroups_path);
-            let result = paths.make_dir(&h.mountpoint, &dir).and_then(|()| {
-                for (controller, file, value) in &writes {
-                    if h.v2 || h.controllers.iter().any(|c| c == controller) {
-                        let path = dir.join(file);
-                        fs::write(&path, value).map_err(io_err(&path))?;
-                    }
-                }
-                if let (Some(p), true) = (&device_program, h.v2) {
-                    let id = device_filter::attach(p, &dir).map_err(|source| {
-                        CgroupError::DeviceFilter {
-                            path: dir.clone(),
-                            source,
-                        }
-                    })?;
-                    paths.device_program = Some((dir.clone(), id));
-                }
-                let procs = dir.join("cgroup.procs");
-                fs::write(&procs, &pid_text).map_err(io_err(&procs))
-            });
-            if let Err(e) = result {
-                let _ = paths.remove();
-                return Err(e);
-            }
-            paths.dirs.push(dir);
+            self.make_dir(&h.mountpoint, &dir)?;
+            self.dirs.push(dir.clone());
+            layout.dirs.push((h, dir));
         }
-        Ok(paths)
+        let writes = layout.plan(&resources.limits)?;
+        layout.write_all(&writes, false)?;
+        if let Some(target) = &resources.devices {
+            if v2 {
+                let dir = layout.dirs[0].1.clone();
+                let program = device_filter::program(&target.rules());
+                let id = device_filter::attach(&program, &dir).map_err(|source| {
+                    CgroupError::DeviceFilter {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
+                self.device_program = Some((dir, id));
+            } else if let Some(dir) = layout.dir_of("devices") {
+                write_device_rules(dir, target, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into every directory `make` made ready.
+    pub fn join(&self, pid: i32) -> Result<(), CgroupError> {
+        let pid = pid.to_string();
+        for dir in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            fs::write(&procs, &pid).map_err(io_err(&procs))?;
+        }
+        Ok(())
     }
 
     /// mkdir -p below the mountpoint, remembering what did not exist before.
@@ -434,38 +621,61 @@ impl CgroupPaths {
         }
     }
 
-    /// Applies linux.resources to the existing cgroup (`update`): each write
-    /// goes to the directory whose controller has the file.
-    pub fn update(&self, r: &LinuxResources) -> Result<(), CgroupError> {
-        let v2 = self
+    /// `update`: new resources for the existing cgroup, all or nothing.
+    /// Everything is planned (and refused) before the first write; if a
+    /// write fails, the ones before it are put back. Device rules, when the
+    /// update has some: on v1 the writes from the cgroup's devices.list to
+    /// them, on v2 a new program in place of the old (`self` then names it:
+    /// the caller saves the state).
+    pub fn update(&mut self, resources: &Resources) -> Result<(), CgroupError> {
+        let layout = Layout::of(&self.dirs)?;
+        let writes = layout.plan(&resources.limits)?;
+        let devices_dir = match (&resources.devices, layout.v2) {
+            (Some(_), false) => {
+                Some(
+                    layout
+                        .dir_of("devices")
+                        .ok_or_else(|| ResourceError::Unavailable {
+                            field: "linux.resources.devices".into(),
+                            why: "the devices cgroup controller is not mounted on this host".into(),
+                        })?,
+                )
+            }
+            _ => None,
+        };
+        let done = layout.write_all(&writes, true)?;
+        let undo_writes = |e: CgroupError| {
+            if let Err(more) = put_back(&done) {
+                crate::log::warn(&format!("undoing the update: {more}"));
+            }
+            e
+        };
+        let Some(target) = &resources.devices else {
+            return Ok(());
+        };
+        if let Some(dir) = devices_dir {
+            return write_device_rules(dir, target, true).map_err(undo_writes);
+        }
+        let dir = layout
             .dirs
             .first()
-            .is_some_and(|d| d.join("cgroup.controllers").exists());
-        if v2 && r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            return Err(CgroupError::Unsupported(
-                "linux.resources.devices: the device rules of a cgroup v2 container are fixed at create",
-            ));
-        }
-        let writes = if v2 {
-            resources::v2_writes(r)?
-        } else {
-            resources::v1_writes(r, &[])?
-        };
-        for (controller, file, value) in &writes {
-            let dir = self
-                .dirs
-                .iter()
-                .find(|d| d.join(file).exists())
-                .ok_or_else(|| CgroupError::NoController {
-                    controller: if controller.is_empty() {
-                        "cgroup v2"
-                    } else {
-                        controller
-                    },
-                    file: file.clone(),
-                })?;
-            let path = dir.join(file);
-            fs::write(&path, value).map_err(io_err(&path))?;
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        let program = device_filter::program(&target.rules());
+        let id = device_filter::attach(&program, &dir)
+            .map_err(|source| CgroupError::DeviceFilter {
+                path: dir.clone(),
+                source,
+            })
+            .map_err(undo_writes)?;
+        // Both programs must allow while both are attached: stricter, never
+        // looser, for that moment.
+        if let Some((old_dir, old_id)) = self.device_program.replace((dir.clone(), id)) {
+            if let Err(source) = device_filter::detach(old_id, &old_dir) {
+                let _ = device_filter::detach(id, &dir);
+                self.device_program = Some((old_dir, old_id));
+                return Err(undo_writes(CgroupError::DeviceFilter { path: dir, source }));
+            }
         }
         Ok(())
     }
@@ -476,6 +686,53 @@ impl CgroupPaths {
                 || fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
         })
     }
+}
+
+/// Takes a v1 devices cgroup from what its devices.list says to `target`
+/// with the fewest writes; with `undo`, a failure writes the way back.
+fn write_device_rules(
+    dir: &Path,
+    target: &device_rules::State,
+    undo: bool,
+) -> Result<(), CgroupError> {
+    let list = dir.join("devices.list");
+    let current =
+        device_rules::State::from_list(&fs::read_to_string(&list).map_err(io_err(&list))?);
+    let forward = current.transition(target);
+    let write = |rules: &[device_rules::Rule]| -> Result<(), (usize, io::Error)> {
+        for (i, r) in rules.iter().enumerate() {
+            let file = if r.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            fs::write(dir.join(file), r.v1_text()).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    };
+    let Err((i, source)) = write(&forward) else {
+        return Ok(());
+    };
+    let rule = &forward[i];
+    let undo_note = if undo {
+        match write(&target.transition(&current)) {
+            Ok(()) => " (the device rules were put back)".to_string(),
+            Err((_, e)) => format!(" (putting the device rules back failed: {e})"),
+        }
+    } else {
+        String::new()
+    };
+    Err(CgroupError::Write {
+        field: "linux.resources.devices".into(),
+        path: dir.join(if rule.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        }),
+        value: rule.v1_text(),
+        source,
+        undo: undo_note,
+    })
 }
 
 /// The frozen cgroup `pid` sits in, if it sits in one: a v1 freezer whose

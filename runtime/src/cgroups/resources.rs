@@ -1,10 +1,15 @@
-//! linux.resources as the files of cgroup v1 controllers or of cgroup v2.
-//! The translation is pure (and unit-tested); `CgroupPaths` writes the result.
+//! `Limits` as the files of cgroup v1 controllers or of cgroup v2, in the
+//! order the kernel needs them, as runc writes them: memory and memory+swap
+//! by the direction of the change (the kernel wants limit <= memsw at every
+//! step), the cfs period before the quota and the rt period before the rt
+//! runtime (each retried after its partner when the kernel refuses it first).
+//! A file this kernel lacks (blkio.weight without CFQ, memory.kmem.*,
+//! cpu.rt_* without RT group scheduling) is an error only for a value that
+//! is set, and the error names the field. Planning reads the cgroup through
+//! a `Probe` and writes nothing, so it is unit-tested and an `update` can
+//! be refused before any file changes.
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
-
-/// One write: (v1 controller, or "" for v2; file; value).
-pub type Write = (&'static str, String, String);
+use super::limits::{Limits, ThrottleKind};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ResourceError {
@@ -14,307 +19,904 @@ pub enum ResourceError {
     UnifiedKey(String),
     #[error("linux.resources.devices[{index}]: {why}")]
     DeviceRule { index: usize, why: String },
+    #[error("{field}: {why}")]
+    Invalid { field: String, why: String },
+    #[error("{field} is set, but {why}")]
+    Unavailable { field: String, why: String },
 }
 
-/// Devices every container may use whatever its rules say (the runtime makes
-/// them): null, zero, full, tty, random, urandom, /dev/pts/*, /dev/ptmx.
-const DEFAULT_ALLOWED: [&str; 8] = [
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 136:* rwm",
-    "c 5:2 rwm",
-];
-
-fn device_rule(d: &LinuxDeviceCgroup) -> String {
-    let typ = match d.typ() {
-        None | Some(LinuxDeviceType::A) => 'a',
-        Some(LinuxDeviceType::B) => 'b',
-        Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
-        Some(LinuxDeviceType::P) => 'p',
-    };
-    let num = |n: Option<i64>| {
-        n.filter(|n| *n >= 0)
-            .map_or("*".to_string(), |n| n.to_string())
-    };
-    let access = d
-        .access()
-        .clone()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "rwm".into());
-    if typ == 'a' && d.major().is_none() && d.minor().is_none() {
-        return "a".into();
-    }
-    format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
+/// One file to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The config field the value comes from, for errors.
+    pub field: String,
+    /// The v1 controller whose directory holds the file; "" on v2.
+    pub controller: &'static str,
+    pub file: String,
+    pub value: String,
+    /// The kernel may refuse this (EINVAL) until the next write has landed:
+    /// then it is written again after that one.
+    pub retry_after_next: bool,
 }
 
-/// The writes for a v1 host. Devices: the rules in order, then the defaults and
-/// the configured `linux.devices` allowed (`extra_devices`).
-pub fn v1_writes(
-    r: &LinuxResources,
-    extra_devices: &[String],
-) -> Result<Vec<Write>, ResourceError> {
-    let mut w: Vec<Write> = Vec::new();
-    let mut put = |c: &'static str, f: &str, v: String| w.push((c, f.to_string(), v));
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(ResourceError::UnifiedOnV1);
-    }
-    if let Some(p) = r.pids() {
-        put(
-            "pids",
-            "pids.max",
-            if p.limit() > 0 {
-                p.limit().to_string()
-            } else {
-                "max".into()
-            },
-        );
-    }
-    if let Some(m) = r.memory() {
-        if let Some(l) = m.limit() {
-            put("memory", "memory.limit_in_bytes", l.to_string());
-        }
-        if let Some(s) = m.swap() {
-            put("memory", "memory.memsw.limit_in_bytes", s.to_string());
-        }
-        if let Some(res) = m.reservation() {
-            put("memory", "memory.soft_limit_in_bytes", res.to_string());
-        }
-        if let Some(sw) = m.swappiness() {
-            put("memory", "memory.swappiness", sw.to_string());
-        }
-        if m.disable_oom_killer() == Some(true) {
-            put("memory", "memory.oom_control", "1".into());
-        }
-    }
-    if let Some(c) = r.cpu() {
-        if let Some(s) = c.shares() {
-            put("cpu", "cpu.shares", s.to_string());
-        }
-        if let Some(p) = c.period() {
-            put("cpu", "cpu.cfs_period_us", p.to_string());
-        }
-        if let Some(q) = c.quota() {
-            put("cpu", "cpu.cfs_quota_us", q.to_string());
-        }
-        if let Some(p) = c.realtime_period() {
-            put("cpu", "cpu.rt_period_us", p.to_string());
-        }
-        if let Some(q) = c.realtime_runtime() {
-            put("cpu", "cpu.rt_runtime_us", q.to_string());
-        }
-        if let Some(cpus) = c.cpus().as_ref().filter(|s| !s.is_empty()) {
-            put("cpuset", "cpuset.cpus", cpus.clone());
-        }
-        if let Some(mems) = c.mems().as_ref().filter(|s| !s.is_empty()) {
-            put("cpuset", "cpuset.mems", mems.clone());
-        }
-    }
-    if let Some(b) = r.block_io() {
-        if let Some(wt) = b.weight() {
-            put("blkio", "blkio.weight", wt.to_string());
-        }
-    }
-    for h in r.hugepage_limits().iter().flatten() {
-        put(
-            "hugetlb",
-            &format!("hugetlb.{}.limit_in_bytes", h.page_size()),
-            h.limit().to_string(),
-        );
-    }
-    for (allow, rule) in device_rules(r, extra_devices)? {
-        let file = if allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        put("devices", file, rule);
-    }
-    Ok(w)
+/// What planning may ask of the cgroup it plans for. `controller` is the v1
+/// controller ("" on v2).
+pub trait Probe {
+    /// The controller is mounted (v1); on v2 always true.
+    fn mounted(&self, controller: &str) -> bool;
+    /// The container's directory has this file.
+    fn has(&self, controller: &str, file: &str) -> bool;
+    /// The file's content now.
+    fn read(&self, controller: &str, file: &str) -> Option<String>;
 }
 
-/// The device rules (allow, v1 rule text) in order: the config's, then the
-/// defaults and the configured `linux.devices` allowed (`extra_devices`). Empty
-/// when the config has none: the cgroup then controls no devices.
-pub fn device_rules(
-    r: &LinuxResources,
-    extra_devices: &[String],
-) -> Result<Vec<(bool, String)>, ResourceError> {
-    let devices = r.devices().as_deref().unwrap_or(&[]);
-    if devices.is_empty() {
-        return Ok(Vec::new());
+struct Planner<'a> {
+    probe: &'a dyn Probe,
+    v2: bool,
+    writes: Vec<Write>,
+}
+
+impl Planner<'_> {
+    fn put(&mut self, field: &str, controller: &'static str, file: &str, value: String) {
+        self.writes.push(Write {
+            field: format!("linux.resources.{field}"),
+            controller: if self.v2 { "" } else { controller },
+            file: file.to_string(),
+            value,
+            retry_after_next: false,
+        });
     }
-    for (index, d) in devices.iter().enumerate() {
-        let bad = |why: String| ResourceError::DeviceRule { index, why };
-        if d.typ() == Some(LinuxDeviceType::P) {
-            return Err(bad(
-                "type p: fifos are not devices the cgroup controls".into()
+
+    /// Whether `file` can be written; `Unavailable` naming `field` if not.
+    fn check(&self, field: &str, controller: &str, file: &str) -> Result<(), ResourceError> {
+        if !self.v2 && !self.probe.mounted(controller) {
+            return Err(unavailable(
+                field,
+                format!("the {controller} cgroup controller is not mounted on this host"),
             ));
         }
-        if let Some(a) = d.access().as_deref() {
-            if let Some(c) = a.chars().find(|c| !"rwm".contains(*c)) {
-                return Err(bad(format!("access {a:?}: {c:?} is not r, w or m")));
-            }
+        if self.probe.has(controller, file) {
+            return Ok(());
         }
+        Err(unavailable(
+            field,
+            if self.v2 {
+                let ctl = file.split('.').next().unwrap_or(file);
+                format!("the container's cgroup has no {file} (is the {ctl} controller enabled in the parent's cgroup.subtree_control?)")
+            } else {
+                format!("this kernel's {controller} controller has no {file}")
+            },
+        ))
     }
-    Ok(devices
-        .iter()
-        .map(|d| (d.allow(), device_rule(d)))
-        .chain(
-            DEFAULT_ALLOWED
-                .iter()
-                .map(|s| s.to_string())
-                .chain(extra_devices.iter().cloned())
-                .map(|rule| (true, rule)),
-        )
-        .collect())
+
+    /// The first of `files` the cgroup has.
+    fn pick<'f>(&self, controller: &str, files: &[&'f str]) -> Option<&'f str> {
+        files
+            .iter()
+            .copied()
+            .find(|f| self.probe.has(controller, f))
+    }
+
+    fn current_u64(&self, controller: &str, file: &str) -> Option<u64> {
+        self.probe.read(controller, file)?.trim().parse().ok()
+    }
 }
 
-/// The writes for a pure v2 host (device rules there are an eBPF program, see
-/// `device_filter`).
-pub fn v2_writes(r: &LinuxResources) -> Result<Vec<Write>, ResourceError> {
-    let mut w: Vec<Write> = Vec::new();
-    let mut put = |f: &str, v: String| w.push(("", f.to_string(), v));
-    if let Some(p) = r.pids() {
-        put(
-            "pids.max",
-            if p.limit() > 0 {
-                p.limit().to_string()
-            } else {
-                "max".into()
-            },
+fn unavailable(field: &str, why: String) -> ResourceError {
+    ResourceError::Unavailable {
+        field: format!("linux.resources.{field}"),
+        why,
+    }
+}
+
+/// "max" for -1, the number otherwise (v2's spelling of no limit).
+fn v2_number(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The writes for a cgroup v1 host, in order; each file checked to exist.
+pub fn v1_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceError> {
+    if !l.unified.is_empty() {
+        return Err(ResourceError::UnifiedOnV1);
+    }
+    let mut p = Planner {
+        probe,
+        v2: false,
+        writes: Vec::new(),
+    };
+    if let Some(cpus) = &l.cpus {
+        p.put("cpu.cpus", "cpuset", "cpuset.cpus", cpus.clone());
+    }
+    if let Some(mems) = &l.mems {
+        p.put("cpu.mems", "cpuset", "cpuset.mems", mems.clone());
+    }
+    v1_memory(l, &mut p)?;
+    if let Some(s) = l.cpu_shares {
+        if !(2..=262_144).contains(&s) {
+            return Err(ResourceError::Invalid {
+                field: "linux.resources.cpu.shares".into(),
+                why: format!("{s} is out of range (2-262144)"),
+            });
+        }
+        p.put("cpu.shares", "cpu", "cpu.shares", s.to_string());
+    }
+    paired(
+        &mut p,
+        (
+            "cpu.period",
+            "cpu.cfs_period_us",
+            l.cpu_period.map(|v| v.to_string()),
+        ),
+        (
+            "cpu.quota",
+            "cpu.cfs_quota_us",
+            l.cpu_quota.map(|v| v.to_string()),
+        ),
+    );
+    if let Some(b) = l.cpu_burst {
+        p.put("cpu.burst", "cpu", "cpu.cfs_burst_us", b.to_string());
+    }
+    if l.cpu_idle.is_some() {
+        return Err(unavailable(
+            "cpu.idle",
+            "cgroup v1 has no idle scheduling class for a cgroup (cpu.idle is v2's)".into(),
+        ));
+    }
+    paired(
+        &mut p,
+        (
+            "cpu.realtimePeriod",
+            "cpu.rt_period_us",
+            l.cpu_rt_period.map(|v| v.to_string()),
+        ),
+        (
+            "cpu.realtimeRuntime",
+            "cpu.rt_runtime_us",
+            l.cpu_rt_runtime.map(|v| v.to_string()),
+        ),
+    );
+    if let Some(n) = l.pids {
+        p.put("pids.limit", "pids", "pids.max", v2_number(n));
+    }
+    v1_block_io(l, &mut p)?;
+    for (i, (size, limit)) in l.hugepages.iter().enumerate() {
+        p.put(
+            &format!("hugepageLimits[{i}]"),
+            "hugetlb",
+            &format!("hugetlb.{size}.limit_in_bytes"),
+            limit.to_string(),
         );
     }
-    if let Some(m) = r.memory() {
-        let max = |v: i64| {
-            if v < 0 {
-                "max".to_string()
-            } else {
-                v.to_string()
-            }
+    if let Some(id) = l.net_class_id {
+        p.put(
+            "network.classID",
+            "net_cls",
+            "net_cls.classid",
+            id.to_string(),
+        );
+    }
+    for (i, (name, prio)) in l.net_priorities.iter().enumerate() {
+        p.put(
+            &format!("network.priorities[{i}]"),
+            "net_prio",
+            "net_prio.ifpriomap",
+            format!("{name} {prio}"),
+        );
+    }
+    rdma(l, &mut p, "rdma");
+    for w in &p.writes {
+        let field = w.field.trim_start_matches("linux.resources.");
+        p.check(field, w.controller, &w.file)?;
+    }
+    Ok(p.writes)
+}
+
+/// A pair the kernel checks against each other (period and quota): the
+/// first is written first and, if refused, again after the second.
+fn paired(
+    p: &mut Planner,
+    first: (&str, &str, Option<String>),
+    second: (&str, &str, Option<String>),
+) {
+    let controller = "cpu";
+    if let Some(v) = first.2 {
+        p.put(first.0, controller, first.1, v);
+        if second.2.is_some() {
+            p.writes.last_mut().expect("just put").retry_after_next = true;
+        }
+    }
+    if let Some(v) = second.2 {
+        p.put(second.0, controller, second.1, v);
+    }
+}
+
+fn v1_memory(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
+    const LIMIT: &str = "memory.limit_in_bytes";
+    const MEMSW: &str = "memory.memsw.limit_in_bytes";
+    // No memory limit and no swap said: no swap limit either (as runc), if
+    // this kernel accounts swap at all.
+    let swap = match (l.memory, l.memory_swap) {
+        (Some(-1), None) if p.probe.has("memory", MEMSW) => Some(-1),
+        (_, s) => s,
+    };
+    check_usage(l, p, "memory.usage_in_bytes")?;
+    let put_limit = |p: &mut Planner| {
+        if let Some(v) = l.memory {
+            p.put("memory.limit", "memory", LIMIT, v.to_string());
+        }
+    };
+    let put_swap = |p: &mut Planner| {
+        if let Some(v) = swap {
+            p.put("memory.swap", "memory", MEMSW, v.to_string());
+        }
+    };
+    // Raising: memsw first, or the new limit is above the old memsw.
+    let swap_first = match (l.memory, swap) {
+        (Some(_), Some(s)) => {
+            s == -1
+                || p.current_u64("memory", LIMIT)
+                    .is_some_and(|cur| cur < s as u64)
+        }
+        _ => false,
+    };
+    if swap_first {
+        put_swap(p);
+        put_limit(p);
+    } else {
+        put_limit(p);
+        put_swap(p);
+    }
+    if let Some(v) = l.memory_reservation {
+        p.put(
+            "memory.reservation",
+            "memory",
+            "memory.soft_limit_in_bytes",
+            v.to_string(),
+        );
+    }
+    if let Some(v) = l.kernel_memory {
+        p.put(
+            "memory.kernel",
+            "memory",
+            "memory.kmem.limit_in_bytes",
+            v.to_string(),
+        );
+    }
+    if let Some(v) = l.kernel_tcp_memory {
+        p.put(
+            "memory.kernelTCP",
+            "memory",
+            "memory.kmem.tcp.limit_in_bytes",
+            v.to_string(),
+        );
+    }
+    if let Some(s) = l.swappiness {
+        p.put(
+            "memory.swappiness",
+            "memory",
+            "memory.swappiness",
+            s.to_string(),
+        );
+    }
+    if l.disable_oom_killer {
+        p.put(
+            "memory.disableOOMKiller",
+            "memory",
+            "memory.oom_control",
+            "1".into(),
+        );
+    }
+    Ok(())
+}
+
+/// checkBeforeUpdate: a limit below what the container uses now is refused
+/// instead of making the kernel reclaim (or OOM-kill) to meet it.
+fn check_usage(l: &Limits, p: &Planner, usage_file: &str) -> Result<(), ResourceError> {
+    let (true, Some(limit)) = (l.check_before_update, l.memory.filter(|m| *m > 0)) else {
+        return Ok(());
+    };
+    match p.current_u64(if p.v2 { "" } else { "memory" }, usage_file) {
+        Some(used) if used > limit as u64 => Err(ResourceError::Invalid {
+            field: "linux.resources.memory.limit".into(),
+            why: format!(
+                "{limit} is below the {used} bytes the container uses now (checkBeforeUpdate)"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn v1_block_io(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
+    // CFQ's files, or BFQ's where CFQ is gone (as runc picks them).
+    let cfq = p.probe.has("blkio", "blkio.weight");
+    let (weight, weight_device) = if cfq || p.pick("blkio", &["blkio.bfq.weight"]).is_none() {
+        ("blkio.weight", "blkio.weight_device")
+    } else {
+        ("blkio.bfq.weight", "blkio.bfq.weight_device")
+    };
+    if let Some(w) = l.blkio_weight {
+        p.put("blockIO.weight", "blkio", weight, w.to_string());
+    }
+    if let Some(w) = l.blkio_leaf_weight {
+        p.put(
+            "blockIO.leafWeight",
+            "blkio",
+            "blkio.leaf_weight",
+            w.to_string(),
+        );
+    }
+    for (i, d) in l.blkio_weight_device.iter().enumerate() {
+        if let Some(w) = d.weight {
+            p.put(
+                &format!("blockIO.weightDevice[{i}].weight"),
+                "blkio",
+                weight_device,
+                format!("{}:{} {w}", d.major, d.minor),
+            );
+        }
+        if let Some(w) = d.leaf_weight {
+            p.put(
+                &format!("blockIO.weightDevice[{i}].leafWeight"),
+                "blkio",
+                "blkio.leaf_weight_device",
+                format!("{}:{} {w}", d.major, d.minor),
+            );
+        }
+    }
+    for t in &l.blkio_throttle {
+        let file = match t.kind {
+            ThrottleKind::ReadBps => "blkio.throttle.read_bps_device",
+            ThrottleKind::WriteBps => "blkio.throttle.write_bps_device",
+            ThrottleKind::ReadIops => "blkio.throttle.read_iops_device",
+            ThrottleKind::WriteIops => "blkio.throttle.write_iops_device",
         };
-        if let Some(l) = m.limit() {
-            put("memory.max", max(l));
-        }
-        if let (Some(s), Some(l)) = (m.swap(), m.limit()) {
-            // v1's memsw counts memory + swap; v2's swap.max only swap.
-            put(
-                "memory.swap.max",
-                if s < 0 {
-                    "max".into()
-                } else {
-                    (s - l).max(0).to_string()
-                },
-            );
-        }
-        if let Some(res) = m.reservation() {
-            put("memory.low", max(res));
-        }
-    }
-    if let Some(c) = r.cpu() {
-        if let Some(s) = c.shares().filter(|s| *s > 0) {
-            // The mapping runc and crun use from shares (2..262144) to weight (1..10000).
-            put(
-                "cpu.weight",
-                (1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142).to_string(),
-            );
-        }
-        if c.quota().is_some() || c.period().is_some() {
-            let quota = c
-                .quota()
-                .filter(|q| *q > 0)
-                .map_or("max".to_string(), |q| q.to_string());
-            put(
-                "cpu.max",
-                format!("{quota} {}", c.period().unwrap_or(100_000)),
-            );
-        }
-        if let Some(cpus) = c.cpus().as_ref().filter(|s| !s.is_empty()) {
-            put("cpuset.cpus", cpus.clone());
-        }
-        if let Some(mems) = c.mems().as_ref().filter(|s| !s.is_empty()) {
-            put("cpuset.mems", mems.clone());
-        }
-    }
-    if let Some(wt) = r.block_io().as_ref().and_then(|b| b.weight()) {
-        put("io.bfq.weight", wt.to_string());
-    }
-    for h in r.hugepage_limits().iter().flatten() {
-        put(
-            &format!("hugetlb.{}.max", h.page_size()),
-            h.limit().to_string(),
+        p.put(
+            &format!("blockIO.{}", t.kind.field()),
+            "blkio",
+            file,
+            format!("{}:{} {}", t.major, t.minor, t.rate),
         );
     }
-    for (k, v) in r.unified().iter().flatten() {
-        if k.contains('/') || k.starts_with('.') || !k.contains('.') {
-            return Err(ResourceError::UnifiedKey(k.clone()));
-        }
-        put(k, v.clone());
+    Ok(())
+}
+
+fn rdma(l: &Limits, p: &mut Planner, controller: &'static str) {
+    for (dev, handles, objects) in &l.rdma {
+        let n = |v: &Option<u32>| v.map_or("max".to_string(), |v| v.to_string());
+        p.put(
+            &format!("rdma[{dev:?}]"),
+            controller,
+            "rdma.max",
+            format!("{dev} hca_handle={} hca_object={}", n(handles), n(objects)),
+        );
     }
-    Ok(w)
+}
+
+/// The writes for a pure cgroup v2 host, in order; each file checked to
+/// exist (device rules are an eBPF program, see `device_filter`).
+pub fn v2_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceError> {
+    let mut p = Planner {
+        probe,
+        v2: true,
+        writes: Vec::new(),
+    };
+    // Optional writes: skipped where the file is missing (swap off).
+    let mut optional: Vec<String> = Vec::new();
+    if let Some(cpus) = &l.cpus {
+        p.put("cpu.cpus", "", "cpuset.cpus", cpus.clone());
+    }
+    if let Some(mems) = &l.mems {
+        p.put("cpu.mems", "", "cpuset.mems", mems.clone());
+    }
+    check_usage(l, &p, "memory.current")?;
+    // v1's memsw is memory plus swap; v2's swap.max is swap alone.
+    let swap = match (l.memory, l.memory_swap) {
+        (Some(-1), None) | (_, Some(-1)) => Some("max".to_string()),
+        (_, None) => None,
+        (Some(m), Some(s)) if m > 0 => Some((s - m).to_string()),
+        (_, Some(_)) => {
+            return Err(ResourceError::Invalid {
+                field: "linux.resources.memory.swap".into(),
+                why: "a swap limit on cgroup v2 needs memory.limit with it (swap.max is memory.swap - memory.limit)".into(),
+            })
+        }
+    };
+    if let Some(s) = swap {
+        if s == "max" || s == "0" {
+            optional.push("memory.swap.max".into());
+        }
+        p.put("memory.swap", "", "memory.swap.max", s);
+    }
+    if let Some(m) = l.memory {
+        p.put("memory.limit", "", "memory.max", v2_number(m));
+    }
+    if let Some(r) = l.memory_reservation {
+        p.put("memory.reservation", "", "memory.low", v2_number(r));
+    }
+    for (field, set) in [
+        ("memory.kernel", l.kernel_memory.is_some()),
+        ("memory.kernelTCP", l.kernel_tcp_memory.is_some()),
+        ("memory.swappiness", l.swappiness.is_some()),
+        ("memory.disableOOMKiller", l.disable_oom_killer),
+        ("network.classID", l.net_class_id.is_some()),
+        ("network.priorities", !l.net_priorities.is_empty()),
+        ("blockIO.leafWeight", l.blkio_leaf_weight.is_some()),
+        ("cpu.realtimePeriod", l.cpu_rt_period.is_some()),
+        ("cpu.realtimeRuntime", l.cpu_rt_runtime.is_some()),
+    ] {
+        if set {
+            return Err(unavailable(field, "cgroup v2 has no such setting".into()));
+        }
+    }
+    if let Some(s) = l.cpu_shares {
+        // runc's and crun's mapping from shares (2..262144) to weight (1..10000).
+        let weight = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
+        p.put("cpu.shares", "", "cpu.weight", weight.to_string());
+    }
+    if l.cpu_quota.is_some() || l.cpu_period.is_some() {
+        // cpu.max is "quota period"; a period alone keeps the quota there is.
+        let quota = match l.cpu_quota {
+            Some(q) => v2_number(q),
+            None => p
+                .probe
+                .read("", "cpu.max")
+                .and_then(|s| s.split_whitespace().next().map(str::to_string))
+                .unwrap_or_else(|| "max".into()),
+        };
+        let value = match l.cpu_period {
+            Some(period) => format!("{quota} {period}"),
+            None => quota,
+        };
+        let field = if l.cpu_quota.is_some() {
+            "cpu.quota"
+        } else {
+            "cpu.period"
+        };
+        p.put(field, "", "cpu.max", value);
+    }
+    if let Some(b) = l.cpu_burst {
+        p.put("cpu.burst", "", "cpu.max.burst", b.to_string());
+    }
+    if let Some(i) = l.cpu_idle {
+        p.put("cpu.idle", "", "cpu.idle", i.to_string());
+    }
+    if let Some(n) = l.pids {
+        p.put("pids.limit", "", "pids.max", v2_number(n));
+    }
+    v2_io(l, &mut p);
+    for (i, (size, limit)) in l.hugepages.iter().enumerate() {
+        p.put(
+            &format!("hugepageLimits[{i}]"),
+            "",
+            &format!("hugetlb.{size}.max"),
+            v2_number(*limit),
+        );
+    }
+    rdma(l, &mut p, "");
+    let mut writes = Vec::with_capacity(p.writes.len() + l.unified.len());
+    for w in std::mem::take(&mut p.writes) {
+        let field = w.field.trim_start_matches("linux.resources.").to_string();
+        match p.check(&field, "", &w.file) {
+            Err(_) if optional.contains(&w.file) => {}
+            Err(e) => return Err(e),
+            Ok(()) => writes.push(w),
+        }
+    }
+    // Last, so the config's own file names have the final word.
+    for (k, v) in &l.unified {
+        let field = format!("unified[{k:?}]");
+        p.check(&field, "", k)?;
+        writes.push(Write {
+            field: format!("linux.resources.{field}"),
+            controller: "",
+            file: k.clone(),
+            value: v.clone(),
+            retry_after_next: false,
+        });
+    }
+    Ok(writes)
+}
+
+fn v2_io(l: &Limits, p: &mut Planner) {
+    // BFQ takes blkio's weights as they are; io.weight has its own range.
+    let bfq = p.probe.has("", "io.bfq.weight");
+    let weight = |w: u16| -> String {
+        if bfq {
+            w.to_string()
+        } else {
+            (1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990).to_string()
+        }
+    };
+    let file = if bfq { "io.bfq.weight" } else { "io.weight" };
+    if let Some(w) = l.blkio_weight {
+        p.put("blockIO.weight", "", file, weight(w));
+    }
+    for (i, d) in l.blkio_weight_device.iter().enumerate() {
+        if let Some(w) = d.weight {
+            p.put(
+                &format!("blockIO.weightDevice[{i}].weight"),
+                "",
+                file,
+                format!("{}:{} {}", d.major, d.minor, weight(w)),
+            );
+        }
+    }
+    for t in &l.blkio_throttle {
+        let key = match t.kind {
+            ThrottleKind::ReadBps => "rbps",
+            ThrottleKind::WriteBps => "wbps",
+            ThrottleKind::ReadIops => "riops",
+            ThrottleKind::WriteIops => "wiops",
+        };
+        let rate = if t.rate == 0 {
+            "max".to_string()
+        } else {
+            t.rate.to_string()
+        };
+        p.put(
+            &format!("blockIO.{}", t.kind.field()),
+            "",
+            "io.max",
+            format!("{}:{} {key}={rate}", t.major, t.minor),
+        );
+    }
+}
+
+/// What to write to put a file back as it was before `written` went in,
+/// from its content then (`old`). Files that hold one line per device or
+/// interface are put back for the key written only; None: nothing to undo.
+pub fn restore_value(file: &str, old: &str, written: &str) -> Option<String> {
+    let old = old.trim();
+    match file {
+        "memory.oom_control" => old
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill_disable "))
+            .map(str::to_string),
+        // "default 100": the default line is what a plain value set.
+        "io.weight" | "io.bfq.weight" if !written.contains(':') => old
+            .lines()
+            .find_map(|l| l.strip_prefix("default "))
+            .map(str::to_string)
+            .or_else(|| Some(old.to_string())),
+        f if f.starts_with("blkio.throttle.")
+            || f.ends_with("weight_device")
+            || f == "net_prio.ifpriomap"
+            || f == "io.max"
+            || f == "io.weight"
+            || f == "io.bfq.weight"
+            || f == "rdma.max" =>
+        {
+            let key = written.split_whitespace().next()?;
+            let line = old
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(key));
+            Some(match (line, f) {
+                (Some(line), _) => line.to_string(),
+                (None, "io.max") => format!("{key} rbps=max wbps=max riops=max wiops=max"),
+                (None, "rdma.max") => format!("{key} hca_handle=max hca_object=max"),
+                (None, "io.weight" | "io.bfq.weight") => format!("{key} default"),
+                (None, _) => format!("{key} 0"),
+            })
+        }
+        _ => Some(old.to_string()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
-    fn res(json: &str) -> LinuxResources {
-        serde_json::from_str(json).unwrap()
+    /// A cgroup described by its files: "controller/file" → content.
+    struct Fake(HashMap<String, String>);
+
+    impl Fake {
+        fn v1() -> Self {
+            let mut m = HashMap::new();
+            for (f, v) in [
+                ("memory/memory.limit_in_bytes", "9223372036854771712"),
+                ("memory/memory.memsw.limit_in_bytes", "9223372036854771712"),
+                ("memory/memory.soft_limit_in_bytes", "9223372036854771712"),
+                ("memory/memory.usage_in_bytes", "5000000"),
+                ("memory/memory.swappiness", "60"),
+                (
+                    "memory/memory.oom_control",
+                    "oom_kill_disable 0\nunder_oom 0\n",
+                ),
+                ("cpu/cpu.shares", "1024"),
+                ("cpu/cpu.cfs_period_us", "100000"),
+                ("cpu/cpu.cfs_quota_us", "-1"),
+                ("cpu/cpu.rt_period_us", "1000000"),
+                ("cpu/cpu.rt_runtime_us", "0"),
+                ("cpuset/cpuset.cpus", "0-1"),
+                ("pids/pids.max", "max"),
+                ("blkio/blkio.throttle.read_bps_device", ""),
+            ] {
+                m.insert(f.to_string(), v.to_string());
+            }
+            Fake(m)
+        }
+
+        fn v2() -> Self {
+            let mut m = HashMap::new();
+            for (f, v) in [
+                ("memory.max", "max"),
+                ("memory.swap.max", "max"),
+                ("memory.low", "0"),
+                ("memory.current", "5000000"),
+                ("cpu.weight", "100"),
+                ("cpu.max", "max 100000"),
+                ("pids.max", "max"),
+                ("io.weight", "default 100"),
+                ("io.max", ""),
+            ] {
+                m.insert(format!("/{f}"), v.to_string());
+            }
+            Fake(m)
+        }
+
+        fn set(mut self, key: &str, value: &str) -> Self {
+            self.0.insert(key.to_string(), value.to_string());
+            self
+        }
+
+        fn without(mut self, key: &str) -> Self {
+            self.0.remove(key);
+            self
+        }
+    }
+
+    impl Probe for Fake {
+        fn mounted(&self, controller: &str) -> bool {
+            controller.is_empty()
+                || self
+                    .0
+                    .keys()
+                    .any(|k| k.starts_with(&format!("{controller}/")))
+        }
+        fn has(&self, controller: &str, file: &str) -> bool {
+            self.0.contains_key(&format!("{controller}/{file}"))
+        }
+        fn read(&self, controller: &str, file: &str) -> Option<String> {
+            self.0.get(&format!("{controller}/{file}")).cloned()
+        }
+    }
+
+    fn limits(json: &str) -> Limits {
+        Limits::from_spec(&serde_json::from_str(json).unwrap()).unwrap()
+    }
+
+    fn files(w: &[Write]) -> Vec<String> {
+        w.iter()
+            .map(|w| format!("{}={}", w.file, w.value))
+            .collect()
     }
 
     #[test]
-    fn v1_pids_memory_cpu() {
-        let r = res(
-            r#"{"pids":{"limit":10},"memory":{"limit":1048576},"cpu":{"shares":512,"quota":50000,"period":100000}}"#,
+    fn dockers_create_config_writes_nothing_even_without_blkio_weight() {
+        let l = limits(
+            r#"{"memory":{"disableOOMKiller":false},"cpu":{"shares":0},"blockIO":{"weight":0}}"#,
         );
-        let w = v1_writes(&r, &[]).unwrap();
-        assert!(w.contains(&("pids", "pids.max".into(), "10".into())));
-        assert!(w.contains(&("memory", "memory.limit_in_bytes".into(), "1048576".into())));
-        assert!(w.contains(&("cpu", "cpu.cfs_quota_us".into(), "50000".into())));
-        let period = w.iter().position(|x| x.1 == "cpu.cfs_period_us").unwrap();
-        let quota = w.iter().position(|x| x.1 == "cpu.cfs_quota_us").unwrap();
+        assert_eq!(v1_writes(&l, &Fake::v1()).unwrap(), vec![]);
+        assert_eq!(v2_writes(&l, &Fake::v2()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_set_value_whose_file_is_missing_is_an_error_naming_the_field() {
+        let l = limits(r#"{"blockIO":{"weight":500}}"#);
+        let e = v1_writes(&l, &Fake::v1()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "linux.resources.blockIO.weight is set, but this kernel's blkio controller has no blkio.weight"
+        );
+        let bfq = Fake::v1().set("blkio/blkio.bfq.weight", "100");
+        assert_eq!(
+            files(&v1_writes(&l, &bfq).unwrap()),
+            ["blkio.bfq.weight=500"]
+        );
+        let l = limits(r#"{"memory":{"kernel":1048576}}"#);
+        assert!(v1_writes(&l, &Fake::v1())
+            .unwrap_err()
+            .to_string()
+            .contains("memory.kmem.limit_in_bytes"));
+        let l = limits(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#);
+        assert_eq!(
+            v1_writes(&l, &Fake::v1()).unwrap_err().to_string(),
+            "linux.resources.hugepageLimits[0] is set, but the hugetlb cgroup controller is not mounted on this host"
+        );
+    }
+
+    #[test]
+    fn memory_and_memsw_follow_the_direction_of_the_change() {
+        let l = limits(r#"{"memory":{"limit":209715200,"swap":209715200}}"#);
+        // Raising from 100M: memsw first, or the limit would pass it.
+        let up = Fake::v1()
+            .set("memory/memory.limit_in_bytes", "104857600")
+            .set("memory/memory.memsw.limit_in_bytes", "104857600");
+        assert_eq!(
+            files(&v1_writes(&l, &up).unwrap()),
+            [
+                "memory.memsw.limit_in_bytes=209715200",
+                "memory.limit_in_bytes=209715200"
+            ]
+        );
+        // Lowering from 400M: the limit first, or memsw would go below it.
+        let down = Fake::v1()
+            .set("memory/memory.limit_in_bytes", "419430400")
+            .set("memory/memory.memsw.limit_in_bytes", "419430400");
+        assert_eq!(
+            files(&v1_writes(&l, &down).unwrap()),
+            [
+                "memory.limit_in_bytes=209715200",
+                "memory.memsw.limit_in_bytes=209715200"
+            ]
+        );
+        // A new cgroup (no limit yet): the limit first.
+        assert_eq!(
+            files(&v1_writes(&l, &Fake::v1()).unwrap())[0],
+            "memory.limit_in_bytes=209715200"
+        );
+    }
+
+    #[test]
+    fn no_memory_limit_means_no_swap_limit_where_swap_is_accounted() {
+        let l = limits(r#"{"memory":{"limit":-1}}"#);
+        assert_eq!(
+            files(&v1_writes(&l, &Fake::v1()).unwrap()),
+            ["memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1"]
+        );
+        let no_swap = Fake::v1().without("memory/memory.memsw.limit_in_bytes");
+        assert_eq!(
+            files(&v1_writes(&l, &no_swap).unwrap()),
+            ["memory.limit_in_bytes=-1"]
+        );
+        assert_eq!(
+            files(&v2_writes(&l, &Fake::v2()).unwrap()),
+            ["memory.swap.max=max", "memory.max=max"]
+        );
+        let v2_no_swap = Fake::v2().without("/memory.swap.max");
+        assert_eq!(
+            files(&v2_writes(&l, &v2_no_swap).unwrap()),
+            ["memory.max=max"]
+        );
+    }
+
+    #[test]
+    fn period_before_quota_retried_after_it() {
+        let l = limits(r#"{"cpu":{"shares":512,"quota":50000,"period":100000}}"#);
+        let w = v1_writes(&l, &Fake::v1()).unwrap();
+        assert_eq!(
+            files(&w),
+            [
+                "cpu.shares=512",
+                "cpu.cfs_period_us=100000",
+                "cpu.cfs_quota_us=50000"
+            ]
+        );
+        assert!(w[1].retry_after_next && !w[2].retry_after_next);
+        let alone = v1_writes(&limits(r#"{"cpu":{"period":50000}}"#), &Fake::v1()).unwrap();
+        assert!(!alone[0].retry_after_next);
+        assert_eq!(
+            files(&v2_writes(&l, &Fake::v2()).unwrap()),
+            ["cpu.weight=20", "cpu.max=50000 100000"]
+        );
+    }
+
+    #[test]
+    fn v2_quota_or_period_alone_keeps_the_other() {
+        let quota = limits(r#"{"cpu":{"quota":50000}}"#);
+        assert_eq!(
+            files(&v2_writes(&quota, &Fake::v2()).unwrap()),
+            ["cpu.max=50000"]
+        );
+        let period = limits(r#"{"cpu":{"period":50000}}"#);
+        let limited = Fake::v2().set("/cpu.max", "20000 100000");
+        assert_eq!(
+            files(&v2_writes(&period, &limited).unwrap()),
+            ["cpu.max=20000 50000"]
+        );
+    }
+
+    #[test]
+    fn cpu_shares_out_of_v1_range_are_refused() {
+        let e = v1_writes(&limits(r#"{"cpu":{"shares":1}}"#), &Fake::v1()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.cpu.shares: 1 is out of range (2-262144)"
+        );
+        assert_eq!(
+            files(&v2_writes(&limits(r#"{"cpu":{"shares":1024}}"#), &Fake::v2()).unwrap()),
+            ["cpu.weight=39"]
+        );
+    }
+
+    #[test]
+    fn v2_swap_is_memsw_less_memory() {
+        let l = limits(r#"{"memory":{"limit":100,"swap":300}}"#);
+        assert_eq!(
+            files(&v2_writes(&l, &Fake::v2()).unwrap()),
+            ["memory.swap.max=200", "memory.max=100"]
+        );
+        let e = v2_writes(&limits(r#"{"memory":{"swap":300}}"#), &Fake::v2()).unwrap_err();
         assert!(
-            period < quota,
-            "period first, or a quota above the old period is refused"
+            e.to_string().starts_with("linux.resources.memory.swap"),
+            "{e}"
         );
     }
 
     #[test]
-    fn v1_devices_deny_all_then_defaults() {
-        let r = res(
-            r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":200,"access":"rw"}]}"#,
-        );
-        let w = v1_writes(&r, &["b 8:0 rwm".into()]).unwrap();
-        assert_eq!(w[0], ("devices", "devices.deny".into(), "a".into()));
-        assert_eq!(
-            w[1],
-            ("devices", "devices.allow".into(), "c 10:200 rw".into())
-        );
-        assert!(w.contains(&("devices", "devices.allow".into(), "c 1:3 rwm".into())));
-        assert_eq!(w.last().unwrap().2, "b 8:0 rwm");
+    fn check_before_update_refuses_a_limit_under_usage() {
+        let l = limits(r#"{"memory":{"limit":4000000,"checkBeforeUpdate":true}}"#);
+        assert!(v1_writes(&l, &Fake::v1()).is_err());
+        assert!(v2_writes(&l, &Fake::v2()).is_err());
+        let l = limits(r#"{"memory":{"limit":6000000,"checkBeforeUpdate":true}}"#);
+        assert!(v1_writes(&l, &Fake::v1()).is_ok());
     }
 
     #[test]
-    fn unified_only_on_v2() {
-        let r = res(r#"{"unified":{"memory.high":"1000000"}}"#);
-        assert_eq!(v1_writes(&r, &[]), Err(ResourceError::UnifiedOnV1));
+    fn unified_only_on_v2_and_last() {
+        let l = limits(r#"{"unified":{"memory.high":"1000000"},"pids":{"limit":5}}"#);
+        assert_eq!(v1_writes(&l, &Fake::v1()), Err(ResourceError::UnifiedOnV1));
+        let v2 = Fake::v2().set("/memory.high", "max");
         assert_eq!(
-            v2_writes(&r).unwrap(),
-            vec![("", "memory.high".into(), "1000000".into())]
+            files(&v2_writes(&l, &v2).unwrap()),
+            ["pids.max=5", "memory.high=1000000"]
         );
-        let bad = res(r#"{"unified":{"../x":"1"}}"#);
-        assert!(v2_writes(&bad).is_err());
+        assert!(v2_writes(&l, &Fake::v2()).is_err(), "memory.high missing");
     }
 
     #[test]
-    fn v2_shares_to_weight() {
-        let r = res(r#"{"cpu":{"shares":1024}}"#);
+    fn v2_io_weight_converted_without_bfq() {
+        let l = limits(
+            r#"{"blockIO":{"weight":1000,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":0}]}}"#,
+        );
         assert_eq!(
-            v2_writes(&r).unwrap(),
-            vec![("", "cpu.weight".into(), "39".into())]
+            files(&v2_writes(&l, &Fake::v2()).unwrap()),
+            ["io.weight=10000", "io.max=8:0 rbps=max"]
+        );
+    }
+
+    #[test]
+    fn restore_values() {
+        assert_eq!(
+            restore_value("cpu.shares", "1024\n", "2"),
+            Some("1024".into())
+        );
+        assert_eq!(
+            restore_value(
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\n",
+                "1"
+            ),
+            Some("0".into())
+        );
+        assert_eq!(
+            restore_value(
+                "blkio.throttle.read_bps_device",
+                "8:0 100\n8:16 200\n",
+                "8:16 5"
+            ),
+            Some("8:16 200".into())
+        );
+        assert_eq!(
+            restore_value("blkio.throttle.read_bps_device", "", "8:16 5"),
+            Some("8:16 0".into())
+        );
+        assert_eq!(
+            restore_value("io.max", "", "8:0 rbps=5"),
+            Some("8:0 rbps=max wbps=max riops=max wiops=max".into())
+        );
+        assert_eq!(
+            restore_value("io.weight", "default 100\n", "200"),
+            Some("100".into())
+        );
+        assert_eq!(
+            restore_value("net_prio.ifpriomap", "lo 0\neth0 3\n", "eth0 5"),
+            Some("eth0 3".into())
         );
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use minirun::cli::{Cli, Update};
 use minirun::container::lifecycle;
-use oci_spec::runtime::{LinuxBlockIoBuilder, LinuxPidsBuilder, LinuxResources};
+use oci_spec::runtime::{LinuxPidsBuilder, LinuxResources};
 
 pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
     let mut r: LinuxResources = match &u.resources {
@@ -22,53 +22,69 @@ pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
         }
         None => LinuxResources::default(),
     };
-    let mut memory = r.memory().unwrap_or_default();
-    let mut touched_memory = false;
-    if let Some(v) = u.memory {
-        memory.set_limit(Some(v));
-        touched_memory = true;
+    if u.memory.is_some()
+        || u.memory_reservation.is_some()
+        || u.memory_swap.is_some()
+        || u.kernel_memory.is_some()
+        || u.kernel_memory_tcp.is_some()
+    {
+        let mut m = r.memory().unwrap_or_default();
+        if u.memory.is_some() {
+            m.set_limit(u.memory);
+        }
+        if u.memory_reservation.is_some() {
+            m.set_reservation(u.memory_reservation);
+        }
+        if u.memory_swap.is_some() {
+            m.set_swap(u.memory_swap);
+        }
+        if u.kernel_memory.is_some() {
+            m.set_kernel(u.kernel_memory);
+        }
+        if u.kernel_memory_tcp.is_some() {
+            m.set_kernel_tcp(u.kernel_memory_tcp);
+        }
+        r.set_memory(Some(m));
     }
-    if let Some(v) = u.memory_reservation {
-        memory.set_reservation(Some(v));
-        touched_memory = true;
-    }
-    if let Some(v) = u.memory_swap {
-        memory.set_swap(Some(v));
-        touched_memory = true;
-    }
-    if touched_memory {
-        r.set_memory(Some(memory));
-    }
-    let mut cpu = r.cpu().clone().unwrap_or_default();
-    let mut touched_cpu = false;
-    if let Some(v) = u.cpu_shares {
-        cpu.set_shares(Some(v));
-        touched_cpu = true;
-    }
-    if let Some(v) = u.cpu_period {
-        cpu.set_period(Some(v));
-        touched_cpu = true;
-    }
-    if let Some(v) = u.cpu_quota {
-        cpu.set_quota(Some(v));
-        touched_cpu = true;
-    }
-    if let Some(v) = &u.cpuset_cpus {
-        cpu.set_cpus(Some(v.clone()));
-        touched_cpu = true;
-    }
-    if let Some(v) = &u.cpuset_mems {
-        cpu.set_mems(Some(v.clone()));
-        touched_cpu = true;
-    }
-    if touched_cpu {
-        r.set_cpu(Some(cpu));
+    if u.cpu_shares.is_some()
+        || u.cpu_period.is_some()
+        || u.cpu_quota.is_some()
+        || u.cpu_rt_period.is_some()
+        || u.cpu_rt_runtime.is_some()
+        || u.cpuset_cpus.is_some()
+        || u.cpuset_mems.is_some()
+    {
+        let mut c = r.cpu().clone().unwrap_or_default();
+        if u.cpu_shares.is_some() {
+            c.set_shares(u.cpu_shares);
+        }
+        if u.cpu_period.is_some() {
+            c.set_period(u.cpu_period);
+        }
+        if u.cpu_quota.is_some() {
+            c.set_quota(u.cpu_quota);
+        }
+        if u.cpu_rt_period.is_some() {
+            c.set_realtime_period(u.cpu_rt_period);
+        }
+        if u.cpu_rt_runtime.is_some() {
+            c.set_realtime_runtime(u.cpu_rt_runtime);
+        }
+        if u.cpuset_cpus.is_some() {
+            c.set_cpus(u.cpuset_cpus.clone());
+        }
+        if u.cpuset_mems.is_some() {
+            c.set_mems(u.cpuset_mems.clone());
+        }
+        r.set_cpu(Some(c));
     }
     if let Some(v) = u.pids_limit {
         r.set_pids(Some(LinuxPidsBuilder::default().limit(v).build()?));
     }
     if let Some(v) = u.blkio_weight {
-        r.set_block_io(Some(LinuxBlockIoBuilder::default().weight(v).build()?));
+        let mut b = r.block_io().clone().unwrap_or_default();
+        b.set_weight(Some(v));
+        r.set_block_io(Some(b));
     }
     lifecycle::update(&cli.root, &u.id, &r)?;
     Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
 use super::state::{container_dir, Container, ContainerError, State, Status, START_SOCKET};
-use crate::cgroups::{CgroupError, CgroupPaths};
+use crate::cgroups::{CgroupError, CgroupPaths, Resources};
 use crate::hooks::{self, HookError, HookKind};
 use crate::namespaces::Plan;
 use crate::process::channel::{channel_pair, ChannelError, Message};
@@ -257,6 +257,12 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
             .unwrap_or(&[]),
         in_userns,
     )?;
+    // Read before anything exists: a value no kernel takes leaves nothing.
+    let resources = Resources::for_create(
+        linux.and_then(|l| l.resources().as_ref()),
+        linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]),
+    )
+    .map_err(CgroupError::from)?;
     // Compiled before anything exists: a profile libseccomp refuses leaves nothing.
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
@@ -275,6 +281,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         bundle: &bundle,
         plan: &plan,
         cgroups_path: &cgroups_path,
+        resources: &resources,
         idmaps: &idmaps,
         seccomp: seccomp.as_ref(),
         labels: &labels,
@@ -322,6 +329,7 @@ struct Checked<'a> {
     bundle: &'a Bundle,
     plan: &'a Plan,
     cgroups_path: &'a Path,
+    resources: &'a Resources,
     idmaps: &'a [crate::idmap::Idmap],
     seccomp: Option<&'a crate::seccomp::Filter>,
     labels: &'a crate::lsm::Labels,
@@ -338,6 +346,7 @@ fn create_in(
         bundle,
         plan,
         cgroups_path,
+        resources,
         idmaps,
         seccomp,
         labels,
@@ -372,6 +381,9 @@ fn create_in(
     } else {
         Vec::new()
     };
+    // Made and written before the init exists: a value the kernel refuses
+    // leaves no process inside to wait for.
+    partial.cgroups.make(cgroups_path, resources)?;
     let (parent, child) = channel_pair()?;
 
     // SAFETY: minirun is single-threaded here; the child runs the init, which
@@ -433,21 +445,7 @@ fn create_in(
     }
     drop(bind_sources);
 
-    let extra_devices: Vec<String> = linux
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or(&[])
-        .iter()
-        .map(|d| {
-            let t = if d.typ() == oci_spec::runtime::LinuxDeviceType::B {
-                'b'
-            } else {
-                'c'
-            };
-            format!("{t} {}:{} rwm", d.major(), d.minor())
-        })
-        .collect();
-    let resources = linux.and_then(|l| l.resources().as_ref());
-    partial.cgroups = CgroupPaths::setup(cgroups_path, pid.as_raw(), resources, &extra_devices)?;
+    partial.cgroups.join(pid.as_raw())?;
 
     let mut state = State {
         oci_version: spec.version().clone(),
@@ -727,13 +725,15 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<(), LifecycleEr
     Ok(())
 }
 
-/// `update`: new linux.resources for a created, running or paused container.
+/// `update`: new linux.resources for a created, running or paused container,
+/// all or nothing.
 pub fn update(
     root: &Path,
     id: &str,
     resources: &oci_spec::runtime::LinuxResources,
 ) -> Result<(), LifecycleError> {
-    let c = Container::load(root, id)?;
+    let resources = Resources::for_update(resources).map_err(CgroupError::from)?;
+    let mut c = Container::load(root, id)?;
     let _lock = c.lock()?;
     if c.state.status == Status::Stopped {
         return Err(LifecycleError::WrongStatus {
@@ -742,7 +742,11 @@ pub fn update(
             status: c.state.status,
         });
     }
-    c.state.cgroups.update(resources)?;
+    let program = c.state.cgroups.device_program.clone();
+    c.state.cgroups.update(&resources)?;
+    if c.state.cgroups.device_program != program {
+        Container::save(&c.dir, &c.state)?;
+    }
     Ok(())
 }
 
