@@ -8,7 +8,9 @@ invocation (A B C, B C A, ...) so that the machine's drift is shared.
 
 Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
-40), BENCH_CONTAINERS (attach series length, default 300), CNI_PATH.
+40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
+(docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
+docker: that part alone, the others kept from an earlier results.json), CNI_PATH.
 """
 
 import json
@@ -26,6 +28,8 @@ MINIRUN_NET = os.environ["MINIRUN_NET"]
 BUNDLES = os.environ["BUNDLES"]
 RUNS = int(os.environ.get("BENCH_RUNS", "40"))
 CONTAINERS = int(os.environ.get("BENCH_CONTAINERS", "300"))
+DOCKER_RUNS = int(os.environ.get("BENCH_DOCKER_RUNS", "20"))
+ONLY = os.environ.get("BENCH_ONLY", "")
 CNI_PATH = os.environ.get("CNI_PATH", "/usr/lib/cni")
 WORK = "/run/bench"
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -275,6 +279,95 @@ def data_path():
     run(["ip", "link", "del", "benchhost"])
     return {k: summary(v) for k, v in samples.items()}
 
+# ---------------------------------------------------------------------- Docker
+
+DOCKER_SOCK = "unix:///run/bench-docker.sock"
+DOCKER = ["/usr/bin/docker", "-H", DOCKER_SOCK]
+DOCKER_RUNTIMES = ["minirun", "runc", "crun"]
+
+
+def start_dockerd(cgroup_parent):
+    """dockerd (and the containerd it starts) in the bench's sandbox, with
+    minirun and crun registered beside its built-in runc, and an image made
+    from the busybox bundle's rootfs."""
+    root = f"{WORK}/docker"
+    os.makedirs(root, exist_ok=True)
+    run(["mount", "-t", "tmpfs", "tmpfs", "/etc/docker"])  # its key.json
+    with open(f"{root}/daemon.json", "w") as f:
+        json.dump({"runtimes": {"minirun": {"path": MINIRUN}, "crun": {"path": shutil.which("crun")}},
+                   "cgroup-parent": cgroup_parent}, f)
+    logf = open(f"{root}/dockerd.log", "w")
+    d = subprocess.Popen(["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
+                          "--exec-root", "/run/bench-docker", "--pidfile", "/run/bench-docker.pid",
+                          "-H", DOCKER_SOCK], stdout=logf, stderr=logf)
+    for _ in range(150):
+        if subprocess.run(DOCKER + ["version"], **QUIET).returncode == 0:
+            break
+        time.sleep(0.2)
+    tar = subprocess.Popen(["tar", "-C", f"{BUNDLES}/hello/rootfs", "-c", "."], stdout=subprocess.PIPE)
+    run(DOCKER + ["import", "-", "bench:busybox"], stdin=tar.stdout, **QUIET)
+    tar.wait()
+    return d
+
+
+def failed_run(cmd):
+    """Milliseconds of a command that must fail."""
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, **QUIET)
+    if p.returncode == 0:
+        raise RuntimeError(f"{cmd}: succeeded, expected a refusal")
+    return (time.perf_counter() - t0) * 1000
+
+
+def cgroup_dirs(parent):
+    """The directories below the cgroup parent, in the first v1 hierarchy
+    that has it (Docker makes one per container, in every hierarchy)."""
+    for h in sorted(os.listdir("/sys/fs/cgroup")):
+        path = f"/sys/fs/cgroup/{h}{parent}"
+        if os.path.exists(f"{path}/cgroup.procs"):
+            return {e.name for e in os.scandir(path) if e.is_dir()}
+    return set()
+
+
+def remove_cgroup_tree(parent):
+    for h in os.listdir("/sys/fs/cgroup"):
+        top = f"/sys/fs/cgroup/{h}{parent}"
+        if not os.path.exists(f"{top}/cgroup.procs"):  # not the tmpfs hiding cgroup2
+            continue
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            os.rmdir(dirpath)
+
+
+def docker_bench():
+    cgroup_parent = f"/minirun-bench-{os.getpid()}"
+    d = start_dockerd(cgroup_parent)
+    docker_version = version(DOCKER + ["version", "--format", "{{.Server.Version}}"])
+    ok = {n: [] for n in DOCKER_RUNTIMES}
+    refused = {n: [] for n in DOCKER_RUNTIMES}
+    left = {n: 0 for n in DOCKER_RUNTIMES}
+    try:
+        for i in range(DOCKER_RUNS):
+            for name in rotations(DOCKER_RUNTIMES, i):
+                ok[name].append(timed(DOCKER + ["run", "--rm", "--runtime", name, "bench:busybox", "true"])[0])
+            # A value the kernel refuses at create (cpu.rt_runtime_us above
+            # what the parent cgroup has): the error path, as Docker sees it.
+            for name in rotations(DOCKER_RUNTIMES, i):
+                before = cgroup_dirs(cgroup_parent)
+                refused[name].append(failed_run(DOCKER + [
+                    "run", "--rm", "--runtime", name, "--cap-add", "SYS_NICE",
+                    "--cpu-rt-runtime", "10000", "bench:busybox", "true"]))
+                left[name] += len(cgroup_dirs(cgroup_parent) - before)
+    finally:
+        d.terminate()
+        d.wait(timeout=30)
+        run(["umount", "/etc/docker"])
+        remove_cgroup_tree(cgroup_parent)
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "version": docker_version,
+            "run": {n: summary(v) for n, v in ok.items()},
+            "refused": {n: summary(v) for n, v in refused.items()},
+            "refused_cgroups_left": left}
+
 
 def main():
     os.makedirs(WORK, exist_ok=True)
@@ -289,18 +382,28 @@ def main():
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
     }
-    log(f"lifecycle: {RUNS} interleaved rounds")
-    results["lifecycle"] = lifecycle()
-    log(f"network attach: {CONTAINERS} containers, minirun-net and CNI interleaved")
-    rows = attach_series()
-    results["attach_buckets"] = buckets(rows)
-    with open(f"{OUT}/attach.csv", "w") as f:
-        keys = ["container", "minirun_attach_ms", "cni_attach_ms", "minirun_detach_ms", "cni_detach_ms"]
-        f.write(",".join(keys) + "\n")
-        for r in rows:
-            f.write(",".join(f"{r[k]:.3f}" if k != "container" else str(r[k]) for k in keys) + "\n")
-    log("data path: iperf3 direct vs published port")
-    results["data_path_gbps"] = data_path()
+    if ONLY:
+        # The other parts, and the machine line, stay those of the last full run.
+        with open(f"{OUT}/results.json") as f:
+            results = json.load(f)
+    if ONLY in ("", "lifecycle"):
+        log(f"lifecycle: {RUNS} interleaved rounds")
+        results["lifecycle"] = lifecycle()
+    if ONLY in ("", "attach"):
+        log(f"network attach: {CONTAINERS} containers, minirun-net and CNI interleaved")
+        rows = attach_series()
+        results["attach_buckets"] = buckets(rows)
+        with open(f"{OUT}/attach.csv", "w") as f:
+            keys = ["container", "minirun_attach_ms", "cni_attach_ms", "minirun_detach_ms", "cni_detach_ms"]
+            f.write(",".join(keys) + "\n")
+            for r in rows:
+                f.write(",".join(f"{r[k]:.3f}" if k != "container" else str(r[k]) for k in keys) + "\n")
+    if ONLY in ("", "data"):
+        log("data path: iperf3 direct vs published port")
+        results["data_path_gbps"] = data_path()
+    if ONLY in ("", "docker"):
+        log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
+        results["docker"] = docker_bench()
     with open(f"{OUT}/results.json", "w") as f:
         json.dump(results, f, indent=2)
 
