@@ -871,6 +871,71 @@ mod tests {
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/a/b"));
     }
 
+    /// A v2 "cgroup" in a scratch directory: files as they are given, and a
+    /// directory where a write must fail.
+    fn scratch_layout(name: &str, files: &[(&str, &str)], unwritable: &str) -> Layout {
+        let dir = std::env::temp_dir().join(format!("minirun-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join(unwritable)).unwrap();
+        for (f, v) in files {
+            fs::write(dir.join(f), v).unwrap();
+        }
+        let h = Hierarchy {
+            mountpoint: dir.clone(),
+            controllers: Vec::new(),
+            v2: true,
+        };
+        Layout {
+            dirs: vec![(h, dir)],
+            v2: true,
+        }
+    }
+
+    fn write(field: &str, file: &str, value: &str) -> Write {
+        Write {
+            field: field.into(),
+            controller: "",
+            file: file.into(),
+            value: value.into(),
+            retry_after_next: false,
+        }
+    }
+
+    #[test]
+    fn a_failed_update_puts_back_what_it_wrote_last_first() {
+        let l = scratch_layout(
+            "undo",
+            &[
+                ("memory.max", "max\n"),
+                ("io.max", "8:0 rbps=100 wbps=max riops=max wiops=max\n"),
+            ],
+            "pids.max",
+        );
+        let dir = l.dirs[0].1.clone();
+        let writes = [
+            write("linux.resources.memory.limit", "memory.max", "1000"),
+            write("linux.resources.blockIO.x", "io.max", "8:16 rbps=5"),
+            write("linux.resources.pids.limit", "pids.max", "10"),
+        ];
+        let e = l.write_all(&writes, true).unwrap_err().to_string();
+        assert!(
+            e.starts_with("linux.resources.pids.limit: writing \"10\" to ")
+                && e.ends_with("(the 2 earlier writes were undone)"),
+            "{e}"
+        );
+        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), "max");
+        // A keyed file gets the written key's line back (here: none, so no limit).
+        assert_eq!(
+            fs::read_to_string(dir.join("io.max")).unwrap(),
+            "8:16 rbps=max wbps=max riops=max wiops=max"
+        );
+        // At create nothing is read or put back: the directory goes.
+        let e = l.write_all(&writes, false).unwrap_err().to_string();
+        assert!(!e.contains("undone"), "{e}");
+        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), "1000");
+        let _ = fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn relative_paths_start_at_own_v1_cgroup() {
         let h = &parse_hierarchies(HYBRID)[2];
