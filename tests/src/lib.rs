@@ -242,6 +242,31 @@ pub fn cgroup_exists(id: &str) -> Option<PathBuf> {
     s.lines().next().map(PathBuf::from)
 }
 
+/// Removes the directory `name` below the root of every cgroup hierarchy,
+/// with what is below it: the parent a client (dockerd, containerd, podman)
+/// made for a test's containers and leaves behind. The client's processes
+/// die with the sandbox, their cgroups a moment later; panics if they stay.
+pub fn remove_cgroup_tree(name: &str) {
+    assert!(
+        !name.is_empty() && !name.contains('/') && !name.starts_with('.'),
+        "{name:?}"
+    );
+    for _ in 0..50 {
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "find /sys/fs/cgroup/*/{name} -depth -type d -exec rmdir {{}} \\; 2>/dev/null; ! ls -d /sys/fs/cgroup/*/{name} >/dev/null 2>&1"
+            ))
+            .status()
+            .expect("sh");
+        if st.success() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("cgroup directories /{name} are left behind");
+}
+
 /// A shell function for sandbox scripts: `leftovers` prints "--left--" and then
 /// what networking left behind: links but `lo`, nftables rules, attachment
 /// records, leases and host-port claims. Nothing after the marker means clean.

@@ -3,7 +3,7 @@
 //! sandbox with private root, state and socket; the rootfs is the busybox
 //! bundle's (`ctr run --rootfs`), so no image is involved.
 
-use minirun_tests::{bin, Sandbox};
+use minirun_tests::{bin, remove_cgroup_tree, Sandbox};
 
 const SCRIPT: &str = r#"
 mount -t tmpfs tmpfs /run
@@ -43,6 +43,8 @@ fn run_ctr(runtime: &str, runtime_bin: &str) {
         "RUNTIME_BIN={runtime_bin}\nROOTFS={}\n{SCRIPT}",
         b.join("rootfs").display()
     ));
+    // The cgroups are /<ctr namespace>/<id>: runc leaves the namespace's.
+    remove_cgroup_tree(&sb.id);
     assert_eq!(out.stdout, EXPECTED, "{runtime}: {out:?}");
 }
 

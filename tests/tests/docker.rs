@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use minirun_tests::{repo_dir, Output, Sandbox};
+use minirun_tests::{remove_cgroup_tree, repo_dir, Output, Sandbox};
 
 const SETUP: &str = r#"
 mount -t tmpfs tmpfs /run
@@ -46,28 +46,9 @@ fn scenarios(sb: &Sandbox, runtime: &str, rootfs: &Path) -> Output {
             .join("tests/scripts/docker-scenarios.sh")
             .display(),
     ));
-    remove_cgroup_parent(&sb.id);
+    // Docker leaves its cgroup parent behind.
+    remove_cgroup_tree(&sb.id);
     out
-}
-
-/// Docker leaves its cgroup parent behind (the containers' own directories
-/// went with them); its processes are gone with the sandbox, perhaps not yet
-/// their cgroups.
-fn remove_cgroup_parent(name: &str) {
-    for _ in 0..50 {
-        let st = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "find /sys/fs/cgroup/*/{name} -depth -type d -exec rmdir {{}} \\; 2>/dev/null; ! ls -d /sys/fs/cgroup/*/{name} >/dev/null 2>&1"
-            ))
-            .status()
-            .expect("sh");
-        if st.success() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("cgroup directories of /{name} are left behind");
 }
 
 /// Lines whose value does not depend on the machine: minirun must give them

@@ -5,7 +5,7 @@
 //! podman's storage is private to the test and the rootfs is the busybox
 //! bundle's (`--rootfs`), so no image and no registry are involved.
 
-use minirun_tests::{bin, Sandbox};
+use minirun_tests::{bin, remove_cgroup_tree, Sandbox};
 
 const SCRIPT: &str = r#"
 mount -t tmpfs tmpfs /run
@@ -13,7 +13,9 @@ mount -t tmpfs tmpfs /run
 # minirun nor runc needs this, but the sandbox is the same for both.
 mount -t tmpfs tmpfs /sys/fs/cgroup/unified 2>/dev/null
 P="podman --root $T/podman-store --runroot /run/podman --cgroup-manager cgroupfs --events-backend file --runtime $RUNTIME_BIN"
-R="--rootfs $ROOTFS"
+# A cgroup parent of the test's own: podman's default, /libpod_parent, is
+# shared with the other podman test and any podman of the host.
+R="--cgroup-parent /$ID --rootfs $ROOTFS"
 $P run --rm --network none $R /bin/sh -c 'echo hello; exit 0'; echo "rc=$?"
 $P run --rm --network none $R /bin/sh -c 'exit 7'; echo "rc=$?"
 $P run --rm --network none $R /bin/no-such-program 2>/dev/null; echo "rc=$?"
@@ -52,6 +54,7 @@ fn run_podman(runtime: &str, runtime_bin: &str) {
         "ip link add sandbox0 type bridge\nRUNTIME_BIN={runtime_bin}\nROOTFS={}\n{SCRIPT}",
         b.join("rootfs").display()
     ));
+    remove_cgroup_tree(&sb.id);
     assert_eq!(out.stdout, EXPECTED, "{runtime}: {out:?}");
 }
 
