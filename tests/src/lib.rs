@@ -255,7 +255,8 @@ pub fn remove_cgroup_tree(name: &str) {
         let st = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "find /sys/fs/cgroup/*/{name} -depth -type d -exec rmdir {{}} \\; 2>/dev/null; ! ls -d /sys/fs/cgroup/*/{name} >/dev/null 2>&1"
+                // v2 alone: /sys/fs/cgroup/NAME; v1: one per hierarchy.
+                "d='/sys/fs/cgroup/{name} /sys/fs/cgroup/*/{name}'; find $d -depth -type d -exec rmdir {{}} \\; 2>/dev/null; ! ls -d $d >/dev/null 2>&1"
             ))
             .status()
             .expect("sh");

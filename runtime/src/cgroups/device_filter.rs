@@ -320,41 +320,9 @@ mod tests {
     const ACC_READ: i32 = super::super::device_rules::READ as i32;
     const ACC_WRITE: i32 = super::super::device_rules::WRITE as i32;
 
-    /// Rules in the v1 syntax: "a", "c 1:3 rwm".
     fn rules(r: &[(bool, &str)]) -> Vec<Rule> {
         r.iter()
-            .map(|(allow, text)| {
-                let parts: Vec<&str> = text.split_whitespace().collect();
-                if parts[0] == "a" {
-                    return Rule {
-                        allow: *allow,
-                        kind: Kind::All,
-                        major: None,
-                        minor: None,
-                        access: ALL_ACCESS,
-                    };
-                }
-                let (major, minor) = parts[1].split_once(':').unwrap();
-                let num = |n: &str| n.parse().ok();
-                let access = parts[2].chars().fold(0, |a, c| {
-                    a | match c {
-                        'r' => ACC_READ,
-                        'w' => ACC_WRITE,
-                        _ => ACC_MKNOD,
-                    } as u8
-                });
-                Rule {
-                    allow: *allow,
-                    kind: if parts[0] == "b" {
-                        Kind::Block
-                    } else {
-                        Kind::Char
-                    },
-                    major: num(major),
-                    minor: num(minor),
-                    access,
-                }
-            })
+            .map(|(allow, text)| Rule::from_v1(*allow, text).unwrap())
             .collect()
     }
 

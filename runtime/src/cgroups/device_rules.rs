@@ -16,7 +16,12 @@ use std::collections::BTreeMap;
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 
-use super::ResourceError;
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("linux.resources.devices[{index}]: {why}")]
+pub struct RuleError {
+    pub index: usize,
+    pub why: String,
+}
 
 /// Device node kind as the cgroup sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,6 +49,45 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A rule in the v1 syntax ("c 1:3 rwm", "b *:* m", "a"), as devices.list
+    /// shows them.
+    pub fn from_v1(allow: bool, text: &str) -> Option<Rule> {
+        let mut parts = text.split_whitespace();
+        let kind = match parts.next()? {
+            "a" => Kind::All,
+            "b" => Kind::Block,
+            "c" => Kind::Char,
+            _ => return None,
+        };
+        let (major, minor) = match parts.next() {
+            None => ("*", "*"),
+            Some(n) => n.split_once(':')?,
+        };
+        let num = |n: &str| -> Option<Option<u32>> {
+            if n == "*" {
+                Some(None)
+            } else {
+                n.parse().ok().map(Some)
+            }
+        };
+        Some(Rule {
+            allow,
+            kind,
+            major: num(major)?,
+            minor: num(minor)?,
+            access: parse_access(parts.next().unwrap_or("rwm"))?,
+        })
+    }
+
+    /// The file a v1 cgroup takes the rule in.
+    pub fn v1_file(&self) -> &'static str {
+        if self.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        }
+    }
+
     /// The v1 text for devices.allow / devices.deny ("c 1:3 rwm", "a").
     pub fn v1_text(&self) -> String {
         if self.kind == Kind::All {
@@ -117,10 +161,10 @@ const DEFAULTS: [Default; 11] = [
 pub fn from_spec(
     rules: &[LinuxDeviceCgroup],
     linux_devices: &[LinuxDevice],
-) -> Result<Vec<Rule>, ResourceError> {
+) -> Result<Vec<Rule>, RuleError> {
     let mut out = Vec::with_capacity(rules.len() + DEFAULTS.len());
     for (index, d) in rules.iter().enumerate() {
-        let bad = |why: String| ResourceError::DeviceRule { index, why };
+        let bad = |why: String| RuleError { index, why };
         let kind = match d.typ() {
             None | Some(LinuxDeviceType::A) => Kind::All,
             Some(LinuxDeviceType::B) => Kind::Block,
@@ -183,13 +227,13 @@ pub struct State {
 
 impl State {
     /// A list played from "everything denied", as runc starts a container's.
-    pub fn from_rules(rules: &[Rule]) -> Result<Self, ResourceError> {
+    pub fn from_rules(rules: &[Rule]) -> Result<Self, RuleError> {
         let mut s = State {
             default_allow: false,
             exceptions: BTreeMap::new(),
         };
         for (index, r) in rules.iter().enumerate() {
-            s.apply(r).map_err(|why| ResourceError::DeviceRule {
+            s.apply(r).map_err(|why| RuleError {
                 index,
                 why: why.to_string(),
             })?;
@@ -197,36 +241,24 @@ impl State {
         Ok(s)
     }
 
-    /// A v1 cgroup's devices.list: "a *:* rwm" alone is allow-all (the list
-    /// cannot show a blacklist's exceptions); otherwise each line is allowed.
-    pub fn from_list(text: &str) -> Self {
+    /// A v1 cgroup's devices.list: "a *:* rwm" is allow-all (the list cannot
+    /// show a blacklist's exceptions); otherwise each line is allowed. None
+    /// for a line that is no rule.
+    pub fn from_list(text: &str) -> Option<Self> {
         let mut s = State {
             default_allow: false,
             exceptions: BTreeMap::new(),
         };
-        for line in text.lines() {
-            let mut parts = line.split_whitespace();
-            let (Some(t), Some(nums), Some(access)) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let num = |n: &str| n.parse::<u32>().ok();
-            let (major, minor) = nums.split_once(':').unwrap_or(("*", "*"));
-            let kind = match t {
-                "a" => {
-                    s.default_allow = true;
-                    s.exceptions.clear();
-                    return s;
-                }
-                "b" => Kind::Block,
-                _ => Kind::Char,
-            };
-            let access = parse_access(access).unwrap_or(0);
-            *s.exceptions
-                .entry((kind, num(major), num(minor)))
-                .or_default() |= access;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let r = Rule::from_v1(true, line)?;
+            if r.kind == Kind::All {
+                s.default_allow = true;
+                s.exceptions.clear();
+                return Some(s);
+            }
+            *s.exceptions.entry((r.kind, r.major, r.minor)).or_default() |= r.access;
         }
-        s
+        Some(s)
     }
 
     fn apply(&mut self, r: &Rule) -> Result<(), &'static str> {
@@ -432,7 +464,7 @@ mod tests {
             (r#"[{"allow":true,"type":"a","major":1,"access":"r"}]"#, 0),
         ] {
             match from_spec(&spec_rules(json), &[]) {
-                Err(ResourceError::DeviceRule { index: i, .. }) => assert_eq!(i, index, "{json}"),
+                Err(RuleError { index: i, .. }) => assert_eq!(i, index, "{json}"),
                 other => panic!("{json}: {other:?}"),
             }
         }
@@ -442,7 +474,7 @@ mod tests {
     fn transitions() {
         let target = State::from_rules(&from_spec(&spec_rules(DOCKER), &[]).unwrap()).unwrap();
         // A new cgroup under an allow-all parent: start over with "a".
-        let fresh = State::from_list("a *:* rwm\n");
+        let fresh = State::from_list("a *:* rwm\n").unwrap();
         let t = fresh.transition(&target);
         assert_eq!(texts(&t[..1]), ["deny a"]);
         assert_eq!(t.len(), target.rules().len());
@@ -451,7 +483,8 @@ mod tests {
             .iter()
             .map(|r| format!("{}\n", r.v1_text()))
             .collect();
-        let current = State::from_list(&listed);
+        let current = State::from_list(&listed).unwrap();
+        assert_eq!(State::from_list("c 1:3 rwm\nx 1:2 r\n"), None, "not a rule");
         assert_eq!(current, target);
         assert!(current.transition(&target).is_empty());
         // One exception fewer and one wider: only those two writes.

@@ -6,10 +6,29 @@
 //! cannot be a limit is "not set" here and leaves the cgroup's file alone;
 //! only the set fields become writes (see `resources`). Values no kernel takes
 //! are refused here, before anything exists, naming the field.
+//!
+//! As runc 1.1 does, kernel memory limits are ignored (with a warning): Linux
+//! stopped enforcing memory.kmem.limit_in_bytes in 5.16 and takes writes to
+//! it without effect. useHierarchy is ignored too (always on since 4.x).
+//! Fields newer than runc 1.1 (cpu burst and idle, checkBeforeUpdate) are
+//! applied as later runc versions do.
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
-use super::ResourceError;
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LimitError {
+    #[error("linux.resources.{field}: {why}")]
+    Invalid { field: String, why: String },
+    #[error("linux.resources.unified[{0:?}]: not a cgroup file name")]
+    UnifiedKey(String),
+}
+
+fn invalid(field: &str, why: String) -> LimitError {
+    LimitError::Invalid {
+        field: field.to_string(),
+        why,
+    }
+}
 
 /// The settable part of linux.resources, every field `None` (or empty) when
 /// the config leaves it alone. Devices are read by `device_rules`.
@@ -20,12 +39,11 @@ pub struct Limits {
     /// Memory plus swap (v1's memsw), bytes or -1.
     pub memory_swap: Option<i64>,
     pub memory_reservation: Option<i64>,
-    pub kernel_memory: Option<i64>,
-    pub kernel_tcp_memory: Option<i64>,
     pub swappiness: Option<u64>,
     pub disable_oom_killer: bool,
     /// Refuse a memory limit below what the container uses now.
     pub check_before_update: bool,
+    /// Between 2 and 262144.
     pub cpu_shares: Option<u64>,
     /// Microseconds per period, or -1 for no quota.
     pub cpu_quota: Option<i64>,
@@ -51,6 +69,8 @@ pub struct Limits {
     pub rdma: Vec<(String, Option<u32>, Option<u32>)>,
     /// cgroup v2 files by name, sorted (the config's map has no order).
     pub unified: Vec<(String, String)>,
+    /// Set fields that are ignored, for a warning.
+    pub ignored: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,17 +114,10 @@ fn nonzero<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
     v.filter(|v| *v != T::default())
 }
 
-fn bad(field: &str, why: String) -> ResourceError {
-    ResourceError::Invalid {
-        field: format!("linux.resources.{field}"),
-        why,
-    }
-}
-
 /// Bytes or -1: anything else below zero is no limit a kernel takes.
-fn bytes(field: &str, v: Option<i64>) -> Result<Option<i64>, ResourceError> {
+fn bytes(field: &str, v: Option<i64>) -> Result<Option<i64>, LimitError> {
     match nonzero(v) {
-        Some(n) if n < -1 => Err(bad(
+        Some(n) if n < -1 => Err(invalid(
             field,
             format!("{n} is not a size (bytes, or -1 for none)"),
         )),
@@ -112,137 +125,170 @@ fn bytes(field: &str, v: Option<i64>) -> Result<Option<i64>, ResourceError> {
     }
 }
 
+fn device_numbers(field: &str, major: i64, minor: i64) -> Result<(), LimitError> {
+    let range = 0..=i64::from(u32::MAX);
+    if !range.contains(&major) || !range.contains(&minor) {
+        return Err(invalid(
+            field,
+            format!("{major}:{minor} is not a device number"),
+        ));
+    }
+    Ok(())
+}
+
 impl Limits {
     /// Reads `r`, refusing values no kernel takes.
-    pub fn from_spec(r: &LinuxResources) -> Result<Self, ResourceError> {
+    pub fn from_spec(r: &LinuxResources) -> Result<Self, LimitError> {
         let mut l = Limits::default();
         if let Some(m) = r.memory() {
-            l.memory = bytes("memory.limit", m.limit())?;
-            l.memory_swap = bytes("memory.swap", m.swap())?;
-            l.memory_reservation = bytes("memory.reservation", m.reservation())?;
-            l.kernel_memory = bytes("memory.kernel", m.kernel())?;
-            l.kernel_tcp_memory = bytes("memory.kernelTCP", m.kernel_tcp())?;
-            if let (Some(limit), Some(swap)) = (l.memory, l.memory_swap) {
-                if limit > 0 && swap > 0 && swap < limit {
-                    return Err(bad(
-                        "memory.swap",
-                        format!("{swap} is below memory.limit {limit} (swap is memory plus swap)"),
-                    ));
-                }
-            }
-            l.swappiness = match m.swappiness() {
-                Some(s) if s > 100 => {
-                    return Err(bad(
-                        "memory.swappiness",
-                        format!("{s} is out of range (0-100)"),
-                    ))
-                }
-                s => s,
-            };
-            l.disable_oom_killer = m.disable_oom_killer() == Some(true);
-            l.check_before_update = m.check_before_update() == Some(true);
-            if m.use_hierarchy() == Some(false) {
-                return Err(bad(
-                    "memory.useHierarchy",
-                    "false: memory cgroups are always hierarchical on this kernel".into(),
-                ));
-            }
+            l.read_memory(m)?;
         }
         if let Some(c) = r.cpu() {
-            l.cpu_shares = nonzero(c.shares());
-            l.cpu_quota = nonzero(c.quota()).map(|q| q.max(-1));
-            l.cpu_period = nonzero(c.period());
-            if let Some(p) = l.cpu_period {
-                if !(1_000..=1_000_000).contains(&p) {
-                    return Err(bad(
-                        "cpu.period",
-                        format!("{p} is out of range (1000-1000000 microseconds)"),
-                    ));
-                }
-            }
-            if let Some(q) = l.cpu_quota.filter(|q| *q > 0 && *q < 1_000) {
-                return Err(bad(
-                    "cpu.quota",
-                    format!("{q} is below the smallest quota (1000 microseconds)"),
-                ));
-            }
-            l.cpu_burst = nonzero(c.burst());
-            l.cpu_idle = nonzero(c.idle());
-            l.cpu_rt_runtime = nonzero(c.realtime_runtime());
-            l.cpu_rt_period = nonzero(c.realtime_period());
-            l.cpus = c.cpus().clone().filter(|s| !s.is_empty());
-            l.mems = c.mems().clone().filter(|s| !s.is_empty());
+            l.read_cpu(c)?;
         }
         if let Some(p) = r.pids() {
             l.pids = nonzero(Some(p.limit())).map(|n| n.max(-1));
         }
         if let Some(b) = r.block_io() {
-            l.blkio_weight = nonzero(b.weight());
-            l.blkio_leaf_weight = nonzero(b.leaf_weight());
-            for (i, w) in b.weight_device().iter().flatten().enumerate() {
-                let d = WeightDevice {
-                    major: w.major(),
-                    minor: w.minor(),
-                    weight: nonzero(w.weight()),
-                    leaf_weight: nonzero(w.leaf_weight()),
-                };
-                device_numbers(&format!("blockIO.weightDevice[{i}]"), d.major, d.minor)?;
-                if d.weight.is_some() || d.leaf_weight.is_some() {
-                    l.blkio_weight_device.push(d);
-                }
-            }
-            for (kind, list) in [
-                (ThrottleKind::ReadBps, b.throttle_read_bps_device()),
-                (ThrottleKind::WriteBps, b.throttle_write_bps_device()),
-                (ThrottleKind::ReadIops, b.throttle_read_iops_device()),
-                (ThrottleKind::WriteIops, b.throttle_write_iops_device()),
-            ] {
-                for (i, t) in list.iter().flatten().enumerate() {
-                    device_numbers(
-                        &format!("blockIO.{}[{i}]", kind.field()),
-                        t.major(),
-                        t.minor(),
-                    )?;
-                    l.blkio_throttle.push(Throttle {
-                        kind,
-                        major: t.major(),
-                        minor: t.minor(),
-                        rate: t.rate(),
-                    });
-                }
+            l.read_block_io(b)?;
+        }
+        l.read_the_rest(r)?;
+        Ok(l)
+    }
+
+    fn read_memory(&mut self, m: &LinuxMemory) -> Result<(), LimitError> {
+        self.memory = bytes("memory.limit", m.limit())?;
+        self.memory_swap = bytes("memory.swap", m.swap())?;
+        self.memory_reservation = bytes("memory.reservation", m.reservation())?;
+        if let (Some(limit), Some(swap)) = (self.memory, self.memory_swap) {
+            if limit > 0 && swap > 0 && swap < limit {
+                return Err(invalid(
+                    "memory.swap",
+                    format!("{swap} is below memory.limit {limit} (swap is memory plus swap)"),
+                ));
             }
         }
+        if nonzero(m.kernel()).is_some() {
+            self.ignored.push("memory.kernel");
+        }
+        if nonzero(m.kernel_tcp()).is_some() {
+            self.ignored.push("memory.kernelTCP");
+        }
+        // u64::MAX is Go's -1 in a uint64: "not set", as for runc.
+        self.swappiness = match m.swappiness() {
+            Some(u64::MAX) | None => None,
+            Some(s) if s > 100 => {
+                return Err(invalid(
+                    "memory.swappiness",
+                    format!("{s} is out of range (0-100)"),
+                ))
+            }
+            s => s,
+        };
+        self.disable_oom_killer = m.disable_oom_killer() == Some(true);
+        self.check_before_update = m.check_before_update() == Some(true);
+        Ok(())
+    }
+
+    fn read_cpu(&mut self, c: &LinuxCpu) -> Result<(), LimitError> {
+        self.cpu_shares = nonzero(c.shares());
+        if let Some(s) = self.cpu_shares.filter(|s| !(2..=262_144).contains(s)) {
+            return Err(invalid(
+                "cpu.shares",
+                format!("{s} is out of range (2-262144)"),
+            ));
+        }
+        self.cpu_quota = nonzero(c.quota()).map(|q| q.max(-1));
+        if let Some(q) = self.cpu_quota.filter(|q| *q > 0 && *q < 1_000) {
+            return Err(invalid(
+                "cpu.quota",
+                format!("{q} is below the smallest quota (1000 microseconds)"),
+            ));
+        }
+        self.cpu_period = nonzero(c.period());
+        if let Some(p) = self.cpu_period.filter(|p| !(1_000..=1_000_000).contains(p)) {
+            return Err(invalid(
+                "cpu.period",
+                format!("{p} is out of range (1000-1000000 microseconds)"),
+            ));
+        }
+        self.cpu_burst = nonzero(c.burst());
+        self.cpu_idle = nonzero(c.idle());
+        self.cpu_rt_runtime = nonzero(c.realtime_runtime());
+        self.cpu_rt_period = nonzero(c.realtime_period());
+        self.cpus = c.cpus().clone().filter(|s| !s.is_empty());
+        self.mems = c.mems().clone().filter(|s| !s.is_empty());
+        Ok(())
+    }
+
+    fn read_block_io(&mut self, b: &LinuxBlockIo) -> Result<(), LimitError> {
+        self.blkio_weight = nonzero(b.weight());
+        self.blkio_leaf_weight = nonzero(b.leaf_weight());
+        for (i, w) in b.weight_device().iter().flatten().enumerate() {
+            device_numbers(&format!("blockIO.weightDevice[{i}]"), w.major(), w.minor())?;
+            let d = WeightDevice {
+                major: w.major(),
+                minor: w.minor(),
+                weight: nonzero(w.weight()),
+                leaf_weight: nonzero(w.leaf_weight()),
+            };
+            if d.weight.is_some() || d.leaf_weight.is_some() {
+                self.blkio_weight_device.push(d);
+            }
+        }
+        for (kind, list) in [
+            (ThrottleKind::ReadBps, b.throttle_read_bps_device()),
+            (ThrottleKind::WriteBps, b.throttle_write_bps_device()),
+            (ThrottleKind::ReadIops, b.throttle_read_iops_device()),
+            (ThrottleKind::WriteIops, b.throttle_write_iops_device()),
+        ] {
+            for (i, t) in list.iter().flatten().enumerate() {
+                let field = format!("blockIO.{}[{i}]", kind.field());
+                device_numbers(&field, t.major(), t.minor())?;
+                self.blkio_throttle.push(Throttle {
+                    kind,
+                    major: t.major(),
+                    minor: t.minor(),
+                    rate: t.rate(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Hugepages, network classes and priorities, rdma, unified.
+    fn read_the_rest(&mut self, r: &LinuxResources) -> Result<(), LimitError> {
         for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
             let size = h.page_size();
             if size.is_empty() || !size.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(bad(
+                return Err(invalid(
                     &format!("hugepageLimits[{i}].pageSize"),
                     format!("{size:?} is not a page size such as 2MB"),
                 ));
             }
             let limit = bytes(&format!("hugepageLimits[{i}].limit"), Some(h.limit()))?;
-            l.hugepages.push((size.clone(), limit.unwrap_or(0)));
+            self.hugepages.push((size.clone(), limit.unwrap_or(0)));
         }
         if let Some(n) = r.network() {
-            l.net_class_id = nonzero(n.class_id());
+            self.net_class_id = nonzero(n.class_id());
             for (i, p) in n.priorities().iter().flatten().enumerate() {
                 if p.name().is_empty() || p.name().contains(char::is_whitespace) {
-                    return Err(bad(
+                    return Err(invalid(
                         &format!("network.priorities[{i}].name"),
                         format!("{:?} is not an interface name", p.name()),
                     ));
                 }
-                l.net_priorities.push((p.name().clone(), p.priority()));
+                self.net_priorities.push((p.name().clone(), p.priority()));
             }
         }
         let mut rdma: Vec<_> = r.rdma().iter().flatten().collect();
         rdma.sort_by(|a, b| a.0.cmp(b.0));
         for (dev, limit) in rdma {
             if dev.is_empty() || dev.contains(char::is_whitespace) {
-                return Err(bad("rdma", format!("{dev:?} is not a device name")));
+                return Err(invalid("rdma", format!("{dev:?} is not a device name")));
             }
             if limit.hca_handles().is_some() || limit.hca_objects().is_some() {
-                l.rdma
+                self.rdma
                     .push((dev.clone(), limit.hca_handles(), limit.hca_objects()));
             }
         }
@@ -253,35 +299,22 @@ impl Limits {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         unified.sort();
-        for (k, _) in &unified {
-            if k.contains('/') || k.starts_with('.') || !k.contains('.') {
-                return Err(ResourceError::UnifiedKey(k.clone()));
-            }
+        if let Some((k, _)) = unified
+            .iter()
+            .find(|(k, _)| k.contains('/') || k.starts_with('.') || !k.contains('.'))
+        {
+            return Err(LimitError::UnifiedKey(k.clone()));
         }
-        l.unified = unified;
-        Ok(l)
+        self.unified = unified;
+        Ok(())
     }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Limits::default()
-    }
-}
-
-fn device_numbers(field: &str, major: i64, minor: i64) -> Result<(), ResourceError> {
-    if !(0..=u32::MAX as i64).contains(&major) || !(0..=u32::MAX as i64).contains(&minor) {
-        return Err(bad(
-            field,
-            format!("{major}:{minor} is not a device number"),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn limits(json: &str) -> Result<Limits, ResourceError> {
+    fn limits(json: &str) -> Result<Limits, LimitError> {
         Limits::from_spec(&serde_json::from_str(json).unwrap())
     }
 
@@ -292,20 +325,27 @@ mod tests {
             r#"{"memory":{"disableOOMKiller":false},"cpu":{"shares":0},"blockIO":{"weight":0}}"#,
         )
         .unwrap();
-        assert!(create.is_empty(), "{create:?}");
+        assert_eq!(create, Limits::default());
         let update = limits(
             r#"{"memory":{"limit":0,"reservation":0,"swap":0,"kernel":0,"kernelTCP":0},
                 "cpu":{"shares":0,"quota":0,"period":0,"realtimeRuntime":0,"realtimePeriod":0,"cpus":"","mems":""},
                 "blockIO":{"weight":0},"pids":{"limit":0}}"#,
         )
         .unwrap();
-        assert!(update.is_empty(), "{update:?}");
+        assert_eq!(update, Limits::default());
     }
 
     #[test]
     fn null_is_absent() {
-        let l = limits(r#"{"memory":{"limit":null},"cpu":{"shares":null,"cpus":null}}"#).unwrap();
-        assert!(l.is_empty());
+        let l = limits(
+            r#"{"memory":{"limit":null,"swappiness":18446744073709551615},"cpu":{"shares":null,"cpus":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            l,
+            Limits::default(),
+            "Go's uint64 -1 swappiness is unset too"
+        );
     }
 
     #[test]
@@ -339,6 +379,13 @@ mod tests {
     }
 
     #[test]
+    fn kernel_memory_is_ignored_and_said() {
+        let l =
+            limits(r#"{"memory":{"kernel":1048576,"kernelTCP":0,"useHierarchy":false}}"#).unwrap();
+        assert_eq!(l.ignored, ["memory.kernel"]);
+    }
+
+    #[test]
     fn values_no_kernel_takes_are_refused_by_name() {
         let cases = [
             (r#"{"memory":{"limit":-5}}"#, "linux.resources.memory.limit"),
@@ -350,6 +397,7 @@ mod tests {
                 r#"{"memory":{"swappiness":101}}"#,
                 "linux.resources.memory.swappiness",
             ),
+            (r#"{"cpu":{"shares":1}}"#, "linux.resources.cpu.shares"),
             (r#"{"cpu":{"period":10}}"#, "linux.resources.cpu.period"),
             (r#"{"cpu":{"quota":10}}"#, "linux.resources.cpu.quota"),
             (
@@ -363,11 +411,11 @@ mod tests {
         ];
         for (json, field) in cases {
             let e = limits(json).unwrap_err().to_string();
-            assert!(e.starts_with(field), "{json}: {e}");
+            assert!(e.starts_with(&format!("{field}: ")), "{json}: {e}");
         }
         assert!(matches!(
             limits(r#"{"unified":{"../x":"1"}}"#),
-            Err(ResourceError::UnifiedKey(_))
+            Err(LimitError::UnifiedKey(_))
         ));
     }
 

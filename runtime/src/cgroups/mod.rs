@@ -4,9 +4,9 @@
 //!
 //! linux.resources is read once (`limits`, `device_rules`) before anything
 //! exists; `resources` turns it into ordered file writes for the cgroup at
-//! hand. At create the directories are made and written before the init
-//! joins them, so a refused value leaves no process inside to wait for; an
-//! update writes all or nothing (see `Layout::write_all`).
+//! hand and `apply` writes them. At create the directories are made and
+//! written before the init joins them, so a refused value leaves no process
+//! inside to wait for; an update writes all or nothing.
 
 use std::fs;
 use std::io;
@@ -17,46 +17,49 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
 use serde::{Deserialize, Serialize};
 
+mod apply;
 mod device_filter;
 mod device_rules;
 mod limits;
 mod resources;
 
-pub use limits::Limits;
+pub use apply::ApplyError;
+use apply::Layout;
+pub use device_rules::RuleError;
+pub use limits::LimitError;
+use limits::Limits;
 pub use resources::ResourceError;
-use resources::{Probe, Write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error(transparent)]
+    Limit(#[from] LimitError),
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
     Resource(#[from] ResourceError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
     #[error("cgroup {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{field}: writing {value:?} to {path}: {source}{undo}")]
-    Write {
-        field: String,
-        path: PathBuf,
-        value: String,
-        source: io::Error,
-        /// What became of the writes before this one.
-        undo: String,
-    },
     #[error(
         "cgroup {path}: Device or resource busy: it still holds processes after {waited_ms} ms"
     )]
     Busy { path: PathBuf, waited_ms: u128 },
     #[error("the container has no freezer cgroup (no freezer controller is mounted)")]
     NoFreezer,
+    #[error("linux.resources.devices: the devices cgroup controller is not mounted on this host (device rules are not optional)")]
+    NoDevicesController,
     #[error("cgroup {path}: attaching the device rules (eBPF): {source}")]
     DeviceFilter { path: PathBuf, source: io::Error },
 }
 
-/// linux.resources as read before anything exists: the limits and the final
-/// state of the device rules (the config's, then runc's defaults).
+/// linux.resources as read before anything exists.
 #[derive(Debug, Clone)]
 pub struct Resources {
-    pub limits: Limits,
-    /// None: leave the device rules as they are (an update without rules).
+    limits: Limits,
+    /// The final state of the device rules: the config's, then runc's
+    /// defaults. None for an update, which leaves them as they are.
     devices: Option<device_rules::State>,
 }
 
@@ -65,10 +68,12 @@ impl Resources {
     pub fn for_create(
         r: Option<&LinuxResources>,
         linux_devices: &[LinuxDevice],
-    ) -> Result<Self, ResourceError> {
+    ) -> Result<Self, CgroupError> {
         let rules = r.and_then(|r| r.devices().as_deref()).unwrap_or(&[]);
+        let limits = r.map(Limits::from_spec).transpose()?.unwrap_or_default();
+        warn_ignored(&limits);
         Ok(Resources {
-            limits: r.map(Limits::from_spec).transpose()?.unwrap_or_default(),
+            limits,
             devices: Some(device_rules::State::from_rules(&device_rules::from_spec(
                 rules,
                 linux_devices,
@@ -76,19 +81,24 @@ impl Resources {
         })
     }
 
-    /// For `update`: device rules only when the update carries some (CRI
-    /// sends the container's whole list with every update).
-    pub fn for_update(r: &LinuxResources) -> Result<Self, ResourceError> {
-        let devices = match r.devices().as_deref() {
-            Some(rules) if !rules.is_empty() => Some(device_rules::State::from_rules(
-                &device_rules::from_spec(rules, &[])?,
-            )?),
-            _ => None,
-        };
+    /// For `update`. The device rules are not touched, as runc does: CRI
+    /// sends the container's whole list with every update, and rules a
+    /// prestart hook added (a GPU's) must survive it.
+    pub fn for_update(r: &LinuxResources) -> Result<Self, CgroupError> {
+        let limits = Limits::from_spec(r)?;
+        warn_ignored(&limits);
         Ok(Resources {
-            limits: Limits::from_spec(r)?,
-            devices,
+            limits,
+            devices: None,
         })
+    }
+}
+
+fn warn_ignored(limits: &Limits) {
+    for field in &limits.ignored {
+        crate::log::warn(&format!(
+            "linux.resources.{field} is ignored, as runc ignores it: Linux no longer enforces kernel memory limits"
+        ));
     }
 }
 
@@ -274,172 +284,14 @@ pub fn container_dir(h: &Hierarchy, proc_cgroup: &str, cgroups_path: &Path) -> P
     h.mountpoint.join(rel)
 }
 
-/// The container's directory in each hierarchy, as planning and writing see
-/// them.
-struct Layout {
-    dirs: Vec<(Hierarchy, PathBuf)>,
-    v2: bool,
-}
-
-impl Layout {
-    /// The directories a container's state names, matched to the mounted
-    /// hierarchies again (the state keeps paths only).
-    fn of(dirs: &[PathBuf]) -> Result<Self, CgroupError> {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
-        let hierarchies = parse_hierarchies(&mountinfo);
-        let v2 = hierarchies.first().is_some_and(|h| h.v2);
-        let dirs = dirs
-            .iter()
-            .filter_map(|d| {
-                let h = hierarchies
-                    .iter()
-                    .filter(|h| d.starts_with(&h.mountpoint))
-                    .max_by_key(|h| h.mountpoint.as_os_str().len())?;
-                Some((h.clone(), d.clone()))
-            })
-            .collect();
-        Ok(Layout { dirs, v2 })
-    }
-
-    fn dir_of(&self, controller: &str) -> Option<&Path> {
-        self.dirs
-            .iter()
-            .find(|(h, _)| h.v2 || h.controllers.iter().any(|c| c == controller))
-            .map(|(_, d)| d.as_path())
-    }
-
-    fn path(&self, w: &Write) -> PathBuf {
-        self.dir_of(w.controller)
-            .expect("planned for a mounted controller")
-            .join(&w.file)
-    }
-
-    fn plan(&self, limits: &Limits) -> Result<Vec<Write>, ResourceError> {
-        if self.v2 {
-            resources::v2_writes(limits, self)
-        } else {
-            resources::v1_writes(limits, self)
-        }
-    }
-
-    /// Writes in order. With `undo`, each file's content is read first and,
-    /// when a write fails, what was written is put back, last first: an
-    /// update is all or nothing. A write marked `retry_after_next` that the
-    /// kernel refuses is tried again after the next one.
-    fn write_all(
-        &self,
-        writes: &[Write],
-        undo: bool,
-    ) -> Result<Vec<(PathBuf, String)>, CgroupError> {
-        let mut done: Vec<(PathBuf, String)> = Vec::new();
-        let attempt =
-            |i: usize, done: &mut Vec<(PathBuf, String)>| -> Result<(), (usize, io::Error)> {
-                let w = &writes[i];
-                let path = self.path(w);
-                let old = if undo {
-                    fs::read_to_string(&path).map_err(|e| (i, e))?
-                } else {
-                    String::new()
-                };
-                fs::write(&path, &w.value).map_err(|e| (i, e))?;
-                if undo {
-                    if let Some(back) = resources::restore_value(&w.file, &old, &w.value) {
-                        done.push((path, back));
-                    }
-                }
-                Ok(())
-            };
-        let mut deferred: Option<(usize, io::Error)> = None;
-        let mut result = Ok(());
-        for (i, w) in writes.iter().enumerate() {
-            match attempt(i, &mut done) {
-                Ok(()) => {
-                    if let Some((d, _)) = deferred.take() {
-                        if let Err(e) = attempt(d, &mut done) {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
-                Err((_, e))
-                    if w.retry_after_next
-                        && e.raw_os_error() == Some(libc::EINVAL)
-                        && deferred.is_none() =>
-                {
-                    deferred = Some((i, e));
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if let (Ok(()), Some(d)) = (&result, deferred) {
-            result = Err(d);
-        }
-        let Err((i, source)) = result else {
-            return Ok(done);
-        };
-        let w = &writes[i];
-        let undo_note = if !undo || done.is_empty() {
-            String::new()
-        } else {
-            match put_back(&done) {
-                Ok(()) => format!(" (the {} earlier writes were undone)", done.len()),
-                Err(e) => format!(" (undoing the earlier writes failed: {e})"),
-            }
-        };
-        Err(CgroupError::Write {
-            field: w.field.clone(),
-            path: self.path(w),
-            value: w.value.clone(),
-            source,
-            undo: undo_note,
-        })
-    }
-}
-
-/// Writes back what `write_all` recorded, last first, past failures.
-fn put_back(done: &[(PathBuf, String)]) -> Result<(), String> {
-    let mut failed = Vec::new();
-    for (path, value) in done.iter().rev() {
-        if let Err(e) = fs::write(path, value) {
-            failed.push(format!("{value:?} to {}: {e}", path.display()));
-        }
-    }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(failed.join("; "))
-    }
-}
-
-impl Probe for Layout {
-    fn mounted(&self, controller: &str) -> bool {
-        self.v2 || self.dir_of(controller).is_some()
-    }
-
-    fn has(&self, controller: &str, file: &str) -> bool {
-        self.dir_of(controller)
-            .is_some_and(|d| d.join(file).exists())
-    }
-
-    fn read(&self, controller: &str, file: &str) -> Option<String> {
-        fs::read_to_string(self.dir_of(controller)?.join(file)).ok()
-    }
-}
-
 impl CgroupPaths {
     /// Makes the container's cgroup in every hierarchy and writes its
     /// resources, before any process is inside. What is made is recorded in
     /// `self` as it is made, so the caller's undo removes exactly that.
     pub fn make(&mut self, cgroups_path: &Path, resources: &Resources) -> Result<(), CgroupError> {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(io_err(Path::new("/proc/self/mountinfo")))?;
         let proc_cgroup = fs::read_to_string("/proc/self/cgroup")
             .map_err(io_err(Path::new("/proc/self/cgroup")))?;
-        let hierarchies = parse_hierarchies(&mountinfo);
+        let hierarchies = apply::mounted_hierarchies()?;
         let v2 = hierarchies.first().is_some_and(|h| h.v2);
         let mut layout = Layout {
             dirs: Vec::with_capacity(hierarchies.len()),
@@ -453,22 +305,41 @@ impl CgroupPaths {
         }
         let writes = layout.plan(&resources.limits)?;
         layout.write_all(&writes, false)?;
-        if let Some(target) = &resources.devices {
-            if v2 {
-                let dir = layout.dirs[0].1.clone();
-                let program = device_filter::program(&target.rules());
-                let id = device_filter::attach(&program, &dir).map_err(|source| {
-                    CgroupError::DeviceFilter {
-                        path: dir.clone(),
-                        source,
-                    }
-                })?;
-                self.device_program = Some((dir, id));
-            } else if let Some(dir) = layout.dir_of("devices") {
-                write_device_rules(dir, target, false)?;
-            }
+        match &resources.devices {
+            Some(target) if v2 => self.attach_device_program(&layout.dirs[0].1, target),
+            Some(target) => match layout.dir_of("devices") {
+                Some(dir) => match apply::write_device_rules(dir, target) {
+                    Err(e) if in_user_namespace() && denied(&e) => Ok(()),
+                    r => Ok(r?),
+                },
+                None if in_user_namespace() => Ok(()),
+                None => Err(CgroupError::NoDevicesController),
+            },
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// cgroup v2's device rules: a program of the final state, attached with
+    /// BPF_F_ALLOW_MULTI (a program already there keeps its say).
+    fn attach_device_program(
+        &mut self,
+        dir: &Path,
+        target: &device_rules::State,
+    ) -> Result<(), CgroupError> {
+        let program = device_filter::program(&target.rules());
+        match device_filter::attach(&program, dir) {
+            Ok(id) => {
+                self.device_program = Some((dir.to_path_buf(), id));
+                Ok(())
+            }
+            // As runc: a runtime in a user namespace cannot load programs,
+            // and its container is confined by the outer one's.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && in_user_namespace() => Ok(()),
+            Err(source) => Err(CgroupError::DeviceFilter {
+                path: dir.to_path_buf(),
+                source,
+            }),
+        }
     }
 
     /// Moves `pid` into every directory `make` made ready.
@@ -621,62 +492,13 @@ impl CgroupPaths {
         }
     }
 
-    /// `update`: new resources for the existing cgroup, all or nothing.
-    /// Everything is planned (and refused) before the first write; if a
-    /// write fails, the ones before it are put back. Device rules, when the
-    /// update has some: on v1 the writes from the cgroup's devices.list to
-    /// them, on v2 a new program in place of the old (`self` then names it:
-    /// the caller saves the state).
-    pub fn update(&mut self, resources: &Resources) -> Result<(), CgroupError> {
+    /// `update`: new resources for the existing cgroup, all or nothing:
+    /// everything is planned (and refused) before the first write, and if a
+    /// write fails, the ones before it are put back.
+    pub fn update(&self, resources: &Resources) -> Result<(), CgroupError> {
         let layout = Layout::of(&self.dirs)?;
         let writes = layout.plan(&resources.limits)?;
-        let devices_dir = match (&resources.devices, layout.v2) {
-            (Some(_), false) => {
-                Some(
-                    layout
-                        .dir_of("devices")
-                        .ok_or_else(|| ResourceError::Unavailable {
-                            field: "linux.resources.devices".into(),
-                            why: "the devices cgroup controller is not mounted on this host".into(),
-                        })?,
-                )
-            }
-            _ => None,
-        };
-        let done = layout.write_all(&writes, true)?;
-        let undo_writes = |e: CgroupError| {
-            if let Err(more) = put_back(&done) {
-                crate::log::warn(&format!("undoing the update: {more}"));
-            }
-            e
-        };
-        let Some(target) = &resources.devices else {
-            return Ok(());
-        };
-        if let Some(dir) = devices_dir {
-            return write_device_rules(dir, target, true).map_err(undo_writes);
-        }
-        let dir = layout
-            .dirs
-            .first()
-            .map(|(_, d)| d.clone())
-            .unwrap_or_default();
-        let program = device_filter::program(&target.rules());
-        let id = device_filter::attach(&program, &dir)
-            .map_err(|source| CgroupError::DeviceFilter {
-                path: dir.clone(),
-                source,
-            })
-            .map_err(undo_writes)?;
-        // Both programs must allow while both are attached: stricter, never
-        // looser, for that moment.
-        if let Some((old_dir, old_id)) = self.device_program.replace((dir.clone(), id)) {
-            if let Err(source) = device_filter::detach(old_id, &old_dir) {
-                let _ = device_filter::detach(id, &dir);
-                self.device_program = Some((old_dir, old_id));
-                return Err(undo_writes(CgroupError::DeviceFilter { path: dir, source }));
-            }
-        }
+        layout.write_all(&writes, true)?;
         Ok(())
     }
 
@@ -688,51 +510,16 @@ impl CgroupPaths {
     }
 }
 
-/// Takes a v1 devices cgroup from what its devices.list says to `target`
-/// with the fewest writes; with `undo`, a failure writes the way back.
-fn write_device_rules(
-    dir: &Path,
-    target: &device_rules::State,
-    undo: bool,
-) -> Result<(), CgroupError> {
-    let list = dir.join("devices.list");
-    let current =
-        device_rules::State::from_list(&fs::read_to_string(&list).map_err(io_err(&list))?);
-    let forward = current.transition(target);
-    let write = |rules: &[device_rules::Rule]| -> Result<(), (usize, io::Error)> {
-        for (i, r) in rules.iter().enumerate() {
-            let file = if r.allow {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            };
-            fs::write(dir.join(file), r.v1_text()).map_err(|e| (i, e))?;
-        }
-        Ok(())
-    };
-    let Err((i, source)) = write(&forward) else {
-        return Ok(());
-    };
-    let rule = &forward[i];
-    let undo_note = if undo {
-        match write(&target.transition(&current)) {
-            Ok(()) => " (the device rules were put back)".to_string(),
-            Err((_, e)) => format!(" (putting the device rules back failed: {e})"),
-        }
-    } else {
-        String::new()
-    };
-    Err(CgroupError::Write {
-        field: "linux.resources.devices".into(),
-        path: dir.join(if rule.allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        }),
-        value: rule.v1_text(),
-        source,
-        undo: undo_note,
-    })
+/// Whether this process runs in a user namespace other than the first one:
+/// its uid map is then not the identity of all ids.
+fn in_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+}
+
+/// The kernel said no to a device rule write (a runtime in a user namespace).
+fn denied(e: &ApplyError) -> bool {
+    matches!(e, ApplyError::Write { source, .. } if source.raw_os_error() == Some(libc::EPERM))
 }
 
 /// The frozen cgroup `pid` sits in, if it sits in one: a v1 freezer whose
@@ -869,71 +656,6 @@ mod tests {
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/user.slice/x/ctr"));
         let dir = container_dir(&h[0], "0::/user.slice/x\n", Path::new("/a/b"));
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/a/b"));
-    }
-
-    /// A v2 "cgroup" in a scratch directory: files as they are given, and a
-    /// directory where a write must fail.
-    fn scratch_layout(name: &str, files: &[(&str, &str)], unwritable: &str) -> Layout {
-        let dir = std::env::temp_dir().join(format!("minirun-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join(unwritable)).unwrap();
-        for (f, v) in files {
-            fs::write(dir.join(f), v).unwrap();
-        }
-        let h = Hierarchy {
-            mountpoint: dir.clone(),
-            controllers: Vec::new(),
-            v2: true,
-        };
-        Layout {
-            dirs: vec![(h, dir)],
-            v2: true,
-        }
-    }
-
-    fn write(field: &str, file: &str, value: &str) -> Write {
-        Write {
-            field: field.into(),
-            controller: "",
-            file: file.into(),
-            value: value.into(),
-            retry_after_next: false,
-        }
-    }
-
-    #[test]
-    fn a_failed_update_puts_back_what_it_wrote_last_first() {
-        let l = scratch_layout(
-            "undo",
-            &[
-                ("memory.max", "max\n"),
-                ("io.max", "8:0 rbps=100 wbps=max riops=max wiops=max\n"),
-            ],
-            "pids.max",
-        );
-        let dir = l.dirs[0].1.clone();
-        let writes = [
-            write("linux.resources.memory.limit", "memory.max", "1000"),
-            write("linux.resources.blockIO.x", "io.max", "8:16 rbps=5"),
-            write("linux.resources.pids.limit", "pids.max", "10"),
-        ];
-        let e = l.write_all(&writes, true).unwrap_err().to_string();
-        assert!(
-            e.starts_with("linux.resources.pids.limit: writing \"10\" to ")
-                && e.ends_with("(the 2 earlier writes were undone)"),
-            "{e}"
-        );
-        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), "max");
-        // A keyed file gets the written key's line back (here: none, so no limit).
-        assert_eq!(
-            fs::read_to_string(dir.join("io.max")).unwrap(),
-            "8:16 rbps=max wbps=max riops=max wiops=max"
-        );
-        // At create nothing is read or put back: the directory goes.
-        let e = l.write_all(&writes, false).unwrap_err().to_string();
-        assert!(!e.contains("undone"), "{e}");
-        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), "1000");
-        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! by the direction of the change (the kernel wants limit <= memsw at every
 //! step), the cfs period before the quota and the rt period before the rt
 //! runtime (each retried after its partner when the kernel refuses it first).
-//! A file this kernel lacks (blkio.weight without CFQ, memory.kmem.*,
-//! cpu.rt_* without RT group scheduling) is an error only for a value that
-//! is set, and the error names the field. Planning reads the cgroup through
-//! a `Probe` and writes nothing, so it is unit-tested and an `update` can
-//! be refused before any file changes.
+//! A file this kernel lacks (blkio.weight without CFQ, cpu.rt_* without RT
+//! group scheduling) is an error only for a value that is set, and the error
+//! names the field. Planning reads the cgroup through a `Probe` and writes
+//! nothing, so it is unit-tested and an `update` is refused before any file
+//! changes.
 
 use super::limits::{Limits, ThrottleKind};
 
@@ -15,20 +15,21 @@ use super::limits::{Limits, ThrottleKind};
 pub enum ResourceError {
     #[error("linux.resources.unified needs cgroup v2; this host uses cgroup v1")]
     UnifiedOnV1,
-    #[error("linux.resources.unified[{0:?}]: not a cgroup file name")]
-    UnifiedKey(String),
-    #[error("linux.resources.devices[{index}]: {why}")]
-    DeviceRule { index: usize, why: String },
-    #[error("{field}: {why}")]
-    Invalid { field: String, why: String },
-    #[error("{field} is set, but {why}")]
+    #[error("linux.resources.{field} is set, but {why}")]
     Unavailable { field: String, why: String },
+}
+
+fn unavailable(field: &str, why: impl Into<String>) -> ResourceError {
+    ResourceError::Unavailable {
+        field: field.to_string(),
+        why: why.into(),
+    }
 }
 
 /// One file to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
-    /// The config field the value comes from, for errors.
+    /// The config field the value comes from, below linux.resources.
     pub field: String,
     /// The v1 controller whose directory holds the file; "" on v2.
     pub controller: &'static str,
@@ -54,12 +55,25 @@ struct Planner<'a> {
     probe: &'a dyn Probe,
     v2: bool,
     writes: Vec<Write>,
+    /// Files whose write is dropped where the kernel lacks them (v2's
+    /// memory.swap.max without swap, for "no limit" or "none").
+    optional: Option<&'static str>,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
+    fn new(probe: &'a dyn Probe, v2: bool) -> Self {
+        Planner {
+            probe,
+            v2,
+            writes: Vec::new(),
+            optional: None,
+        }
+    }
+
+    /// A write of `file`; `controller` is the v1 one (v2 has none).
     fn put(&mut self, field: &str, controller: &'static str, file: &str, value: String) {
         self.writes.push(Write {
-            field: format!("linux.resources.{field}"),
+            field: field.to_string(),
             controller: if self.v2 { "" } else { controller },
             file: file.to_string(),
             value,
@@ -67,45 +81,60 @@ impl Planner<'_> {
         });
     }
 
-    /// Whether `file` can be written; `Unavailable` naming `field` if not.
-    fn check(&self, field: &str, controller: &str, file: &str) -> Result<(), ResourceError> {
-        if !self.v2 && !self.probe.mounted(controller) {
-            return Err(unavailable(
-                field,
-                format!("the {controller} cgroup controller is not mounted on this host"),
-            ));
+    /// A pair of cpu files the kernel checks against each other (period and
+    /// quota): the first is written first and, if refused, again after the
+    /// second.
+    fn put_cpu_pair(
+        &mut self,
+        first: (&str, &str, Option<String>),
+        second: (&str, &str, Option<String>),
+    ) {
+        if let Some(v) = first.2 {
+            self.put(first.0, "cpu", first.1, v);
+            self.writes.last_mut().expect("just put").retry_after_next = second.2.is_some();
         }
-        if self.probe.has(controller, file) {
-            return Ok(());
+        if let Some(v) = second.2 {
+            self.put(second.0, "cpu", second.1, v);
         }
-        Err(unavailable(
-            field,
-            if self.v2 {
-                let ctl = file.split('.').next().unwrap_or(file);
-                format!("the container's cgroup has no {file} (is the {ctl} controller enabled in the parent's cgroup.subtree_control?)")
-            } else {
-                format!("this kernel's {controller} controller has no {file}")
-            },
-        ))
-    }
-
-    /// The first of `files` the cgroup has.
-    fn pick<'f>(&self, controller: &str, files: &[&'f str]) -> Option<&'f str> {
-        files
-            .iter()
-            .copied()
-            .find(|f| self.probe.has(controller, f))
     }
 
     fn current_u64(&self, controller: &str, file: &str) -> Option<u64> {
         self.probe.read(controller, file)?.trim().parse().ok()
     }
-}
 
-fn unavailable(field: &str, why: String) -> ResourceError {
-    ResourceError::Unavailable {
-        field: format!("linux.resources.{field}"),
-        why,
+    /// The writes, each file checked to exist.
+    fn finish(self) -> Result<Vec<Write>, ResourceError> {
+        let mut writes = Vec::with_capacity(self.writes.len());
+        for w in self.writes {
+            if !self.v2 && !self.probe.mounted(w.controller) {
+                return Err(unavailable(
+                    &w.field,
+                    format!(
+                        "the {} cgroup controller is not mounted on this host",
+                        w.controller
+                    ),
+                ));
+            }
+            if !self.probe.has(w.controller, &w.file) {
+                if self.optional == Some(w.file.as_str()) {
+                    continue;
+                }
+                return Err(unavailable(
+                    &w.field,
+                    if self.v2 {
+                        let ctl = w.file.split('.').next().unwrap_or(&w.file);
+                        format!("the container's cgroup has no {} (is the {ctl} controller enabled in the parent's cgroup.subtree_control?)", w.file)
+                    } else {
+                        format!(
+                            "this kernel's {} controller has no {}",
+                            w.controller, w.file
+                        )
+                    },
+                ));
+            }
+            writes.push(w);
+        }
+        Ok(writes)
     }
 }
 
@@ -123,11 +152,7 @@ pub fn v1_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceEr
     if !l.unified.is_empty() {
         return Err(ResourceError::UnifiedOnV1);
     }
-    let mut p = Planner {
-        probe,
-        v2: false,
-        writes: Vec::new(),
-    };
+    let mut p = Planner::new(probe, false);
     if let Some(cpus) = &l.cpus {
         p.put("cpu.cpus", "cpuset", "cpuset.cpus", cpus.clone());
     }
@@ -136,21 +161,11 @@ pub fn v1_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceEr
     }
     v1_memory(l, &mut p)?;
     if let Some(s) = l.cpu_shares {
-        if !(2..=262_144).contains(&s) {
-            return Err(ResourceError::Invalid {
-                field: "linux.resources.cpu.shares".into(),
-                why: format!("{s} is out of range (2-262144)"),
-            });
-        }
         p.put("cpu.shares", "cpu", "cpu.shares", s.to_string());
     }
-    paired(
-        &mut p,
-        (
-            "cpu.period",
-            "cpu.cfs_period_us",
-            l.cpu_period.map(|v| v.to_string()),
-        ),
+    let text = |v: Option<u64>| v.map(|v| v.to_string());
+    p.put_cpu_pair(
+        ("cpu.period", "cpu.cfs_period_us", text(l.cpu_period)),
         (
             "cpu.quota",
             "cpu.cfs_quota_us",
@@ -163,15 +178,14 @@ pub fn v1_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceEr
     if l.cpu_idle.is_some() {
         return Err(unavailable(
             "cpu.idle",
-            "cgroup v1 has no idle scheduling class for a cgroup (cpu.idle is v2's)".into(),
+            "cgroup v1 has no idle scheduling class for a cgroup (cpu.idle is v2's)",
         ));
     }
-    paired(
-        &mut p,
+    p.put_cpu_pair(
         (
             "cpu.realtimePeriod",
             "cpu.rt_period_us",
-            l.cpu_rt_period.map(|v| v.to_string()),
+            text(l.cpu_rt_period),
         ),
         (
             "cpu.realtimeRuntime",
@@ -182,7 +196,7 @@ pub fn v1_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceEr
     if let Some(n) = l.pids {
         p.put("pids.limit", "pids", "pids.max", v2_number(n));
     }
-    v1_block_io(l, &mut p)?;
+    v1_block_io(l, &mut p);
     for (i, (size, limit)) in l.hugepages.iter().enumerate() {
         p.put(
             &format!("hugepageLimits[{i}]"),
@@ -207,31 +221,8 @@ pub fn v1_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceEr
             format!("{name} {prio}"),
         );
     }
-    rdma(l, &mut p, "rdma");
-    for w in &p.writes {
-        let field = w.field.trim_start_matches("linux.resources.");
-        p.check(field, w.controller, &w.file)?;
-    }
-    Ok(p.writes)
-}
-
-/// A pair the kernel checks against each other (period and quota): the
-/// first is written first and, if refused, again after the second.
-fn paired(
-    p: &mut Planner,
-    first: (&str, &str, Option<String>),
-    second: (&str, &str, Option<String>),
-) {
-    let controller = "cpu";
-    if let Some(v) = first.2 {
-        p.put(first.0, controller, first.1, v);
-        if second.2.is_some() {
-            p.writes.last_mut().expect("just put").retry_after_next = true;
-        }
-    }
-    if let Some(v) = second.2 {
-        p.put(second.0, controller, second.1, v);
-    }
+    rdma(l, &mut p);
+    p.finish()
 }
 
 fn v1_memory(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
@@ -244,16 +235,10 @@ fn v1_memory(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
         (_, s) => s,
     };
     check_usage(l, p, "memory.usage_in_bytes")?;
-    let put_limit = |p: &mut Planner| {
-        if let Some(v) = l.memory {
-            p.put("memory.limit", "memory", LIMIT, v.to_string());
-        }
-    };
-    let put_swap = |p: &mut Planner| {
-        if let Some(v) = swap {
-            p.put("memory.swap", "memory", MEMSW, v.to_string());
-        }
-    };
+    let writes = [
+        l.memory.map(|v| ("memory.limit", LIMIT, v)),
+        swap.map(|v| ("memory.swap", MEMSW, v)),
+    ];
     // Raising: memsw first, or the new limit is above the old memsw.
     let swap_first = match (l.memory, swap) {
         (Some(_), Some(s)) => {
@@ -263,34 +248,15 @@ fn v1_memory(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
         }
         _ => false,
     };
-    if swap_first {
-        put_swap(p);
-        put_limit(p);
-    } else {
-        put_limit(p);
-        put_swap(p);
+    let order: &[usize] = if swap_first { &[1, 0] } else { &[0, 1] };
+    for (field, file, v) in order.iter().filter_map(|&i| writes[i]) {
+        p.put(field, "memory", file, v.to_string());
     }
     if let Some(v) = l.memory_reservation {
         p.put(
             "memory.reservation",
             "memory",
             "memory.soft_limit_in_bytes",
-            v.to_string(),
-        );
-    }
-    if let Some(v) = l.kernel_memory {
-        p.put(
-            "memory.kernel",
-            "memory",
-            "memory.kmem.limit_in_bytes",
-            v.to_string(),
-        );
-    }
-    if let Some(v) = l.kernel_tcp_memory {
-        p.put(
-            "memory.kernelTCP",
-            "memory",
-            "memory.kmem.tcp.limit_in_bytes",
             v.to_string(),
         );
     }
@@ -320,23 +286,21 @@ fn check_usage(l: &Limits, p: &Planner, usage_file: &str) -> Result<(), Resource
         return Ok(());
     };
     match p.current_u64(if p.v2 { "" } else { "memory" }, usage_file) {
-        Some(used) if used > limit as u64 => Err(ResourceError::Invalid {
-            field: "linux.resources.memory.limit".into(),
-            why: format!(
-                "{limit} is below the {used} bytes the container uses now (checkBeforeUpdate)"
-            ),
-        }),
+        Some(used) if used > limit as u64 => Err(unavailable(
+            "memory.limit",
+            format!("{limit} is below the {used} bytes the container uses now (checkBeforeUpdate)"),
+        )),
         _ => Ok(()),
     }
 }
 
-fn v1_block_io(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
+fn v1_block_io(l: &Limits, p: &mut Planner) {
     // CFQ's files, or BFQ's where CFQ is gone (as runc picks them).
-    let cfq = p.probe.has("blkio", "blkio.weight");
-    let (weight, weight_device) = if cfq || p.pick("blkio", &["blkio.bfq.weight"]).is_none() {
-        ("blkio.weight", "blkio.weight_device")
-    } else {
+    let bfq = !p.probe.has("blkio", "blkio.weight") && p.probe.has("blkio", "blkio.bfq.weight");
+    let (weight, weight_device) = if bfq {
         ("blkio.bfq.weight", "blkio.bfq.weight_device")
+    } else {
+        ("blkio.weight", "blkio.weight_device")
     };
     if let Some(w) = l.blkio_weight {
         p.put("blockIO.weight", "blkio", weight, w.to_string());
@@ -350,20 +314,18 @@ fn v1_block_io(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
         );
     }
     for (i, d) in l.blkio_weight_device.iter().enumerate() {
+        let field = format!("blockIO.weightDevice[{i}]");
         if let Some(w) = d.weight {
-            p.put(
-                &format!("blockIO.weightDevice[{i}].weight"),
-                "blkio",
-                weight_device,
-                format!("{}:{} {w}", d.major, d.minor),
-            );
+            let value = format!("{}:{} {w}", d.major, d.minor);
+            p.put(&format!("{field}.weight"), "blkio", weight_device, value);
         }
         if let Some(w) = d.leaf_weight {
+            let value = format!("{}:{} {w}", d.major, d.minor);
             p.put(
-                &format!("blockIO.weightDevice[{i}].leafWeight"),
+                &format!("{field}.leafWeight"),
                 "blkio",
                 "blkio.leaf_weight_device",
-                format!("{}:{} {w}", d.major, d.minor),
+                value,
             );
         }
     }
@@ -374,72 +336,63 @@ fn v1_block_io(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
             ThrottleKind::ReadIops => "blkio.throttle.read_iops_device",
             ThrottleKind::WriteIops => "blkio.throttle.write_iops_device",
         };
-        p.put(
-            &format!("blockIO.{}", t.kind.field()),
-            "blkio",
-            file,
-            format!("{}:{} {}", t.major, t.minor, t.rate),
-        );
+        let value = format!("{}:{} {}", t.major, t.minor, t.rate);
+        p.put(&format!("blockIO.{}", t.kind.field()), "blkio", file, value);
     }
-    Ok(())
 }
 
-fn rdma(l: &Limits, p: &mut Planner, controller: &'static str) {
+/// rdma.max, naming only the limits given: the other stays as it is.
+fn rdma(l: &Limits, p: &mut Planner) {
     for (dev, handles, objects) in &l.rdma {
-        let n = |v: &Option<u32>| v.map_or("max".to_string(), |v| v.to_string());
-        p.put(
-            &format!("rdma[{dev:?}]"),
-            controller,
-            "rdma.max",
-            format!("{dev} hca_handle={} hca_object={}", n(handles), n(objects)),
-        );
+        let mut value = dev.clone();
+        if let Some(h) = handles {
+            value.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = objects {
+            value.push_str(&format!(" hca_object={o}"));
+        }
+        p.put(&format!("rdma[{dev:?}]"), "rdma", "rdma.max", value);
     }
 }
 
 /// The writes for a pure cgroup v2 host, in order; each file checked to
 /// exist (device rules are an eBPF program, see `device_filter`).
 pub fn v2_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceError> {
-    let mut p = Planner {
-        probe,
-        v2: true,
-        writes: Vec::new(),
-    };
-    // Optional writes: skipped where the file is missing (swap off).
-    let mut optional: Vec<String> = Vec::new();
+    v2_refuse_v1_only(l)?;
+    let mut p = Planner::new(probe, true);
     if let Some(cpus) = &l.cpus {
         p.put("cpu.cpus", "", "cpuset.cpus", cpus.clone());
     }
     if let Some(mems) = &l.mems {
         p.put("cpu.mems", "", "cpuset.mems", mems.clone());
     }
-    check_usage(l, &p, "memory.current")?;
-    // v1's memsw is memory plus swap; v2's swap.max is swap alone.
-    let swap = match (l.memory, l.memory_swap) {
-        (Some(-1), None) | (_, Some(-1)) => Some("max".to_string()),
-        (_, None) => None,
-        (Some(m), Some(s)) if m > 0 => Some((s - m).to_string()),
-        (_, Some(_)) => {
-            return Err(ResourceError::Invalid {
-                field: "linux.resources.memory.swap".into(),
-                why: "a swap limit on cgroup v2 needs memory.limit with it (swap.max is memory.swap - memory.limit)".into(),
-            })
-        }
-    };
-    if let Some(s) = swap {
-        if s == "max" || s == "0" {
-            optional.push("memory.swap.max".into());
-        }
-        p.put("memory.swap", "", "memory.swap.max", s);
+    v2_memory(l, &mut p)?;
+    v2_cpu(l, &mut p);
+    if let Some(n) = l.pids {
+        p.put("pids.limit", "", "pids.max", v2_number(n));
     }
-    if let Some(m) = l.memory {
-        p.put("memory.limit", "", "memory.max", v2_number(m));
+    v2_io(l, &mut p)?;
+    for (i, (size, limit)) in l.hugepages.iter().enumerate() {
+        let file = format!("hugetlb.{size}.max");
+        p.put(
+            &format!("hugepageLimits[{i}]"),
+            "",
+            &file,
+            v2_number(*limit),
+        );
     }
-    if let Some(r) = l.memory_reservation {
-        p.put("memory.reservation", "", "memory.low", v2_number(r));
+    rdma(l, &mut p);
+    // Last, so the config's own file names have the final word.
+    for (k, v) in &l.unified {
+        p.put(&format!("unified[{k:?}]"), "", k, v.clone());
     }
+    p.finish()
+}
+
+/// Settings v2 has no file for: refused rather than dropped (runc's v2
+/// driver drops them; Docker and podman do not send them on v2).
+fn v2_refuse_v1_only(l: &Limits) -> Result<(), ResourceError> {
     for (field, set) in [
-        ("memory.kernel", l.kernel_memory.is_some()),
-        ("memory.kernelTCP", l.kernel_tcp_memory.is_some()),
         ("memory.swappiness", l.swappiness.is_some()),
         ("memory.disableOOMKiller", l.disable_oom_killer),
         ("network.classID", l.net_class_id.is_some()),
@@ -449,13 +402,50 @@ pub fn v2_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceEr
         ("cpu.realtimeRuntime", l.cpu_rt_runtime.is_some()),
     ] {
         if set {
-            return Err(unavailable(field, "cgroup v2 has no such setting".into()));
+            return Err(unavailable(field, "cgroup v2 has no such setting"));
         }
     }
+    Ok(())
+}
+
+fn v2_memory(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
+    check_usage(l, p, "memory.current")?;
+    // v1's memsw is memory plus swap; v2's swap.max is swap alone.
+    let swap = match (l.memory, l.memory_swap) {
+        (Some(-1), None) | (_, Some(-1)) => Some("max".to_string()),
+        (_, None) => None,
+        (Some(m), Some(s)) if m > 0 => Some((s - m).to_string()),
+        (_, Some(_)) => {
+            return Err(unavailable(
+                "memory.swap",
+                "a swap limit on cgroup v2 needs memory.limit with it (swap.max is memory.swap - memory.limit)",
+            ))
+        }
+    };
+    if let Some(s) = swap {
+        if s == "max" || s == "0" {
+            p.optional = Some("memory.swap.max");
+        }
+        p.put("memory.swap", "", "memory.swap.max", s);
+    }
+    if let Some(m) = l.memory {
+        p.put("memory.limit", "", "memory.max", v2_number(m));
+    }
+    if let Some(r) = l.memory_reservation {
+        p.put("memory.reservation", "", "memory.low", v2_number(r));
+    }
+    Ok(())
+}
+
+fn v2_cpu(l: &Limits, p: &mut Planner) {
     if let Some(s) = l.cpu_shares {
         // runc's and crun's mapping from shares (2..262144) to weight (1..10000).
-        let weight = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
-        p.put("cpu.shares", "", "cpu.weight", weight.to_string());
+        p.put(
+            "cpu.shares",
+            "",
+            "cpu.weight",
+            (1 + ((s - 2) * 9999) / 262_142).to_string(),
+        );
     }
     if l.cpu_quota.is_some() || l.cpu_period.is_some() {
         // cpu.max is "quota period"; a period alone keeps the quota there is.
@@ -484,66 +474,36 @@ pub fn v2_writes(l: &Limits, probe: &dyn Probe) -> Result<Vec<Write>, ResourceEr
     if let Some(i) = l.cpu_idle {
         p.put("cpu.idle", "", "cpu.idle", i.to_string());
     }
-    if let Some(n) = l.pids {
-        p.put("pids.limit", "", "pids.max", v2_number(n));
-    }
-    v2_io(l, &mut p);
-    for (i, (size, limit)) in l.hugepages.iter().enumerate() {
-        p.put(
-            &format!("hugepageLimits[{i}]"),
-            "",
-            &format!("hugetlb.{size}.max"),
-            v2_number(*limit),
-        );
-    }
-    rdma(l, &mut p, "");
-    let mut writes = Vec::with_capacity(p.writes.len() + l.unified.len());
-    for w in std::mem::take(&mut p.writes) {
-        let field = w.field.trim_start_matches("linux.resources.").to_string();
-        match p.check(&field, "", &w.file) {
-            Err(_) if optional.contains(&w.file) => {}
-            Err(e) => return Err(e),
-            Ok(()) => writes.push(w),
-        }
-    }
-    // Last, so the config's own file names have the final word.
-    for (k, v) in &l.unified {
-        let field = format!("unified[{k:?}]");
-        p.check(&field, "", k)?;
-        writes.push(Write {
-            field: format!("linux.resources.{field}"),
-            controller: "",
-            file: k.clone(),
-            value: v.clone(),
-            retry_after_next: false,
-        });
-    }
-    Ok(writes)
 }
 
-fn v2_io(l: &Limits, p: &mut Planner) {
-    // BFQ takes blkio's weights as they are; io.weight has its own range.
+fn v2_io(l: &Limits, p: &mut Planner) -> Result<(), ResourceError> {
+    // BFQ takes blkio's weights as they are; io.weight has its own range and
+    // takes per-device weights only where iocost is on, which it is not by
+    // default: those need BFQ.
     let bfq = p.probe.has("", "io.bfq.weight");
-    let weight = |w: u16| -> String {
-        if bfq {
-            w.to_string()
-        } else {
-            (1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990).to_string()
-        }
-    };
-    let file = if bfq { "io.bfq.weight" } else { "io.weight" };
     if let Some(w) = l.blkio_weight {
-        p.put("blockIO.weight", "", file, weight(w));
+        if bfq {
+            p.put("blockIO.weight", "", "io.bfq.weight", w.to_string());
+        } else {
+            let weight = 1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990;
+            p.put("blockIO.weight", "", "io.weight", weight.to_string());
+        }
     }
     for (i, d) in l.blkio_weight_device.iter().enumerate() {
-        if let Some(w) = d.weight {
-            p.put(
-                &format!("blockIO.weightDevice[{i}].weight"),
-                "",
-                file,
-                format!("{}:{} {}", d.major, d.minor, weight(w)),
-            );
+        let Some(w) = d.weight else { continue };
+        let field = format!("blockIO.weightDevice[{i}].weight");
+        if !bfq {
+            return Err(unavailable(
+                &field,
+                "per-device weights on cgroup v2 need the BFQ scheduler (io.bfq.weight)",
+            ));
         }
+        p.put(
+            &field,
+            "",
+            "io.bfq.weight",
+            format!("{}:{} {w}", d.major, d.minor),
+        );
     }
     for t in &l.blkio_throttle {
         let key = match t.kind {
@@ -557,13 +517,10 @@ fn v2_io(l: &Limits, p: &mut Planner) {
         } else {
             t.rate.to_string()
         };
-        p.put(
-            &format!("blockIO.{}", t.kind.field()),
-            "",
-            "io.max",
-            format!("{}:{} {key}={rate}", t.major, t.minor),
-        );
+        let value = format!("{}:{} {key}={rate}", t.major, t.minor);
+        p.put(&format!("blockIO.{}", t.kind.field()), "", "io.max", value);
     }
+    Ok(())
 }
 
 /// What to write to put a file back as it was before `written` went in,
@@ -571,39 +528,38 @@ fn v2_io(l: &Limits, p: &mut Planner) {
 /// interface are put back for the key written only; None: nothing to undo.
 pub fn restore_value(file: &str, old: &str, written: &str) -> Option<String> {
     let old = old.trim();
-    match file {
-        "memory.oom_control" => old
+    let keyed = file.starts_with("blkio.throttle.")
+        || file.ends_with("weight_device")
+        || matches!(
+            file,
+            "net_prio.ifpriomap" | "io.max" | "io.weight" | "io.bfq.weight" | "rdma.max"
+        );
+    if file == "memory.oom_control" {
+        return old
             .lines()
             .find_map(|l| l.strip_prefix("oom_kill_disable "))
-            .map(str::to_string),
-        // "default 100": the default line is what a plain value set.
-        "io.weight" | "io.bfq.weight" if !written.contains(':') => old
+            .map(str::to_string);
+    }
+    if !keyed {
+        return Some(old.to_string());
+    }
+    let key = written.split_whitespace().next()?;
+    let line = old
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(key));
+    Some(match (line, file) {
+        (Some(line), _) => line.to_string(),
+        // A plain weight set the "default" line.
+        (None, "io.weight" | "io.bfq.weight") if !written.contains(':') => old
             .lines()
             .find_map(|l| l.strip_prefix("default "))
-            .map(str::to_string)
-            .or_else(|| Some(old.to_string())),
-        f if f.starts_with("blkio.throttle.")
-            || f.ends_with("weight_device")
-            || f == "net_prio.ifpriomap"
-            || f == "io.max"
-            || f == "io.weight"
-            || f == "io.bfq.weight"
-            || f == "rdma.max" =>
-        {
-            let key = written.split_whitespace().next()?;
-            let line = old
-                .lines()
-                .find(|l| l.split_whitespace().next() == Some(key));
-            Some(match (line, f) {
-                (Some(line), _) => line.to_string(),
-                (None, "io.max") => format!("{key} rbps=max wbps=max riops=max wiops=max"),
-                (None, "rdma.max") => format!("{key} hca_handle=max hca_object=max"),
-                (None, "io.weight" | "io.bfq.weight") => format!("{key} default"),
-                (None, _) => format!("{key} 0"),
-            })
-        }
-        _ => Some(old.to_string()),
-    }
+            .unwrap_or(old)
+            .to_string(),
+        (None, "io.weight" | "io.bfq.weight") => format!("{key} default"),
+        (None, "io.max") => format!("{key} rbps=max wbps=max riops=max wiops=max"),
+        (None, "rdma.max") => format!("{key} hca_handle=max hca_object=max"),
+        (None, _) => format!("{key} 0"),
+    })
 }
 
 #[cfg(test)]
@@ -719,10 +675,11 @@ mod tests {
             ["blkio.bfq.weight=500"]
         );
         let l = limits(r#"{"memory":{"kernel":1048576}}"#);
-        assert!(v1_writes(&l, &Fake::v1())
-            .unwrap_err()
-            .to_string()
-            .contains("memory.kmem.limit_in_bytes"));
+        assert_eq!(
+            v1_writes(&l, &Fake::v1()).unwrap(),
+            vec![],
+            "ignored, as runc does"
+        );
         let l = limits(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#);
         assert_eq!(
             v1_writes(&l, &Fake::v1()).unwrap_err().to_string(),
@@ -822,15 +779,14 @@ mod tests {
     }
 
     #[test]
-    fn cpu_shares_out_of_v1_range_are_refused() {
-        let e = v1_writes(&limits(r#"{"cpu":{"shares":1}}"#), &Fake::v1()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "linux.resources.cpu.shares: 1 is out of range (2-262144)"
-        );
+    fn v2_weight_from_shares() {
         assert_eq!(
             files(&v2_writes(&limits(r#"{"cpu":{"shares":1024}}"#), &Fake::v2()).unwrap()),
             ["cpu.weight=39"]
+        );
+        assert_eq!(
+            files(&v2_writes(&limits(r#"{"cpu":{"shares":2}}"#), &Fake::v2()).unwrap()),
+            ["cpu.weight=1"]
         );
     }
 
@@ -877,6 +833,28 @@ mod tests {
         assert_eq!(
             files(&v2_writes(&l, &Fake::v2()).unwrap()),
             ["io.weight=10000", "io.max=8:0 rbps=max"]
+        );
+    }
+
+    #[test]
+    fn v2_device_weights_need_bfq() {
+        let l = limits(r#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":500}]}}"#);
+        let e = v2_writes(&l, &Fake::v2()).unwrap_err().to_string();
+        assert!(e.contains("need the BFQ scheduler"), "{e}");
+        let bfq = Fake::v2().set("/io.bfq.weight", "default 100");
+        assert_eq!(
+            files(&v2_writes(&l, &bfq).unwrap()),
+            ["io.bfq.weight=8:0 500"]
+        );
+    }
+
+    #[test]
+    fn rdma_names_only_the_limits_given() {
+        let l = limits(r#"{"rdma":{"mlx4_0":{"hcaHandles":2}}}"#);
+        let v2 = Fake::v2().set("/rdma.max", "");
+        assert_eq!(
+            files(&v2_writes(&l, &v2).unwrap()),
+            ["rdma.max=mlx4_0 hca_handle=2"]
         );
     }
 

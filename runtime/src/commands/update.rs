@@ -22,62 +22,23 @@ pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
         }
         None => LinuxResources::default(),
     };
-    if u.memory.is_some()
-        || u.memory_reservation.is_some()
-        || u.memory_swap.is_some()
-        || u.kernel_memory.is_some()
-        || u.kernel_memory_tcp.is_some()
-    {
-        let mut m = r.memory().unwrap_or_default();
-        if u.memory.is_some() {
-            m.set_limit(u.memory);
-        }
-        if u.memory_reservation.is_some() {
-            m.set_reservation(u.memory_reservation);
-        }
-        if u.memory_swap.is_some() {
-            m.set_swap(u.memory_swap);
-        }
-        if u.kernel_memory.is_some() {
-            m.set_kernel(u.kernel_memory);
-        }
-        if u.kernel_memory_tcp.is_some() {
-            m.set_kernel_tcp(u.kernel_memory_tcp);
-        }
-        r.set_memory(Some(m));
-    }
-    if u.cpu_shares.is_some()
-        || u.cpu_period.is_some()
-        || u.cpu_quota.is_some()
-        || u.cpu_rt_period.is_some()
-        || u.cpu_rt_runtime.is_some()
-        || u.cpuset_cpus.is_some()
-        || u.cpuset_mems.is_some()
-    {
-        let mut c = r.cpu().clone().unwrap_or_default();
-        if u.cpu_shares.is_some() {
-            c.set_shares(u.cpu_shares);
-        }
-        if u.cpu_period.is_some() {
-            c.set_period(u.cpu_period);
-        }
-        if u.cpu_quota.is_some() {
-            c.set_quota(u.cpu_quota);
-        }
-        if u.cpu_rt_period.is_some() {
-            c.set_realtime_period(u.cpu_rt_period);
-        }
-        if u.cpu_rt_runtime.is_some() {
-            c.set_realtime_runtime(u.cpu_rt_runtime);
-        }
-        if u.cpuset_cpus.is_some() {
-            c.set_cpus(u.cpuset_cpus.clone());
-        }
-        if u.cpuset_mems.is_some() {
-            c.set_mems(u.cpuset_mems.clone());
-        }
-        r.set_cpu(Some(c));
-    }
+    // A flag given replaces the file's value; the rest stays as it was.
+    let mut m = r.memory().unwrap_or_default();
+    m.set_limit(u.memory.or(m.limit()));
+    m.set_reservation(u.memory_reservation.or(m.reservation()));
+    m.set_swap(u.memory_swap.or(m.swap()));
+    m.set_kernel(u.kernel_memory.or(m.kernel()));
+    m.set_kernel_tcp(u.kernel_memory_tcp.or(m.kernel_tcp()));
+    r.set_memory(Some(m));
+    let mut c = r.cpu().clone().unwrap_or_default();
+    c.set_shares(u.cpu_shares.or(c.shares()));
+    c.set_period(u.cpu_period.or(c.period()));
+    c.set_quota(u.cpu_quota.or(c.quota()));
+    c.set_realtime_period(u.cpu_rt_period.or(c.realtime_period()));
+    c.set_realtime_runtime(u.cpu_rt_runtime.or(c.realtime_runtime()));
+    c.set_cpus(u.cpuset_cpus.clone().or_else(|| c.cpus().clone()));
+    c.set_mems(u.cpuset_mems.clone().or_else(|| c.mems().clone()));
+    r.set_cpu(Some(c));
     if let Some(v) = u.pids_limit {
         r.set_pids(Some(LinuxPidsBuilder::default().limit(v).build()?));
     }

@@ -261,8 +261,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     let resources = Resources::for_create(
         linux.and_then(|l| l.resources().as_ref()),
         linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]),
-    )
-    .map_err(CgroupError::from)?;
+    )?;
     // Compiled before anything exists: a profile libseccomp refuses leaves nothing.
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
@@ -732,8 +731,8 @@ pub fn update(
     id: &str,
     resources: &oci_spec::runtime::LinuxResources,
 ) -> Result<(), LifecycleError> {
-    let resources = Resources::for_update(resources).map_err(CgroupError::from)?;
-    let mut c = Container::load(root, id)?;
+    let resources = Resources::for_update(resources)?;
+    let c = Container::load(root, id)?;
     let _lock = c.lock()?;
     if c.state.status == Status::Stopped {
         return Err(LifecycleError::WrongStatus {
@@ -742,11 +741,7 @@ pub fn update(
             status: c.state.status,
         });
     }
-    let program = c.state.cgroups.device_program.clone();
     c.state.cgroups.update(&resources)?;
-    if c.state.cgroups.device_program != program {
-        Container::save(&c.dir, &c.state)?;
-    }
     Ok(())
 }
 
