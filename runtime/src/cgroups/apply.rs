@@ -32,7 +32,8 @@ pub enum ApplyError {
 /// What a failed write left of the writes before it.
 #[derive(Debug, Default)]
 pub struct Undo {
-    /// Nothing was to be undone (at create the directory goes instead).
+    /// Whether the writes were to be undone at all (not at create: the
+    /// directory goes instead).
     pub asked: bool,
     pub undone: usize,
     /// Files whose old content could not be read, and so stay as written.
