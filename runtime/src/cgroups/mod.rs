@@ -54,6 +54,10 @@ pub enum CgroupError {
     DeviceFilter { path: PathBuf, source: io::Error },
 }
 
+/// Where a container's cgroup directories go, as `CgroupPaths::plan` found
+/// the hierarchies.
+pub struct Placement(Layout);
+
 /// linux.resources as read before anything exists.
 #[derive(Debug, Clone)]
 pub struct Resources {
@@ -285,28 +289,52 @@ pub fn container_dir(h: &Hierarchy, proc_cgroup: &str, cgroups_path: &Path) -> P
 }
 
 impl CgroupPaths {
-    /// Makes the container's cgroup in every hierarchy and writes its
-    /// resources, before any process is inside. What is made is recorded in
-    /// `self` as it is made, so the caller's undo removes exactly that.
-    pub fn make(&mut self, cgroups_path: &Path, resources: &Resources) -> Result<(), CgroupError> {
+    /// Where the container's cgroup goes in every hierarchy (`dirs`), and
+    /// which of those directories and their parents do not exist yet
+    /// (`created`, deepest first): the state names both before anything is
+    /// made, so a `create` killed while making them leaves nothing `delete`
+    /// cannot find. `make` then records what it did make.
+    pub fn plan(cgroups_path: &Path) -> Result<(Self, Placement), CgroupError> {
         let proc_cgroup = fs::read_to_string("/proc/self/cgroup")
             .map_err(io_err(Path::new("/proc/self/cgroup")))?;
         let hierarchies = apply::mounted_hierarchies()?;
         let v2 = hierarchies.first().is_some_and(|h| h.v2);
+        let mut paths = CgroupPaths::default();
         let mut layout = Layout {
             dirs: Vec::with_capacity(hierarchies.len()),
             v2,
         };
         for h in hierarchies {
             let dir = container_dir(&h, &proc_cgroup, cgroups_path);
-            self.make_dir(&h.mountpoint, &dir)?;
-            self.dirs.push(dir.clone());
+            let mut missing: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|d| *d != h.mountpoint && !d.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            paths.created.append(&mut missing);
+            paths.dirs.push(dir.clone());
             layout.dirs.push((h, dir));
+        }
+        Ok((paths, Placement(layout)))
+    }
+
+    /// Makes the planned directories and writes the resources, before any
+    /// process is inside. What is made is recorded in `self` as it is made,
+    /// so the caller's undo removes exactly that.
+    pub fn make(
+        &mut self,
+        placement: &Placement,
+        resources: &Resources,
+    ) -> Result<(), CgroupError> {
+        let layout = &placement.0;
+        self.created.clear();
+        for (h, dir) in &layout.dirs {
+            self.make_dir(&h.mountpoint, dir)?;
         }
         let writes = layout.plan(&resources.limits)?;
         layout.write_all(&writes, false)?;
         match &resources.devices {
-            Some(target) if v2 => self.attach_device_program(&layout.dirs[0].1, target),
+            Some(target) if layout.v2 => self.attach_device_program(&layout.dirs[0].1, target),
             Some(target) => match layout.dir_of("devices") {
                 Some(dir) => match apply::write_device_rules(dir, target) {
                     Err(e) if in_user_namespace() && denied(&e) => Ok(()),

@@ -11,8 +11,10 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
-use super::state::{container_dir, Container, ContainerError, State, Status, START_SOCKET};
-use crate::cgroups::{CgroupError, CgroupPaths, Resources};
+use super::state::{
+    container_dir, Container, ContainerError, Creator, State, Status, START_SOCKET,
+};
+use crate::cgroups::{CgroupError, CgroupPaths, Placement, Resources};
 use crate::hooks::{self, HookError, HookKind};
 use crate::namespaces::Plan;
 use crate::process::channel::{channel_pair, ChannelError, Message};
@@ -268,18 +270,47 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         .map(crate::seccomp::compile)
         .transpose()?;
 
-    let dir = Container::create_dir(opts.root, opts.id)?;
+    let (cgroups, placement) = CgroupPaths::plan(&cgroups_path)?;
+    // Everything known before anything exists, with what is about to be made:
+    // a `create` killed from here on leaves a container `delete` removes.
+    let state = State {
+        oci_version: spec.version().clone(),
+        id: opts.id.to_string(),
+        pid: 0,
+        status: Status::Creating,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: log::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+        init_start_time: 0,
+        hooks: spec.hooks().clone(),
+        cgroups: cgroups.clone(),
+        own_pid_ns: plan.own_pid,
+        process: spec.process().clone(),
+        external_descriptors: String::new(),
+        networks_connected: false,
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
+        namespaces: linux
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or(&[])
+            .iter()
+            .map(|n| n.typ())
+            .collect(),
+        creator: Some(Creator::this_process()),
+    };
+    let dir = Container::create_dir(opts.root, opts.id, &state)?;
     let mut partial = Partial {
         dir: dir.clone(),
         pids: Vec::new(),
-        cgroups: CgroupPaths::default(),
-        state: None,
+        cgroups,
+        state: Some(state),
         hooks_started: false,
     };
     let checked = Checked {
         bundle: &bundle,
         plan: &plan,
-        cgroups_path: &cgroups_path,
+        placement: &placement,
         resources: &resources,
         idmaps: &idmaps,
         seccomp: seccomp.as_ref(),
@@ -327,7 +358,7 @@ fn cgroups_path_of(
 struct Checked<'a> {
     bundle: &'a Bundle,
     plan: &'a Plan,
-    cgroups_path: &'a Path,
+    placement: &'a Placement,
     resources: &'a Resources,
     idmaps: &'a [crate::idmap::Idmap],
     seccomp: Option<&'a crate::seccomp::Filter>,
@@ -344,7 +375,7 @@ fn create_in(
     let Checked {
         bundle,
         plan,
-        cgroups_path,
+        placement,
         resources,
         idmaps,
         seccomp,
@@ -382,7 +413,7 @@ fn create_in(
     };
     // Made and written before the init exists: a value the kernel refuses
     // leaves no process inside to wait for.
-    partial.cgroups.make(cgroups_path, resources)?;
+    partial.cgroups.make(placement, resources)?;
     let (parent, child) = channel_pair()?;
 
     // SAFETY: minirun is single-threaded here; the child runs the init, which
@@ -446,31 +477,11 @@ fn create_in(
 
     partial.cgroups.join(pid.as_raw())?;
 
-    let mut state = State {
-        oci_version: spec.version().clone(),
-        id: opts.id.to_string(),
-        pid: pid.as_raw(),
-        status: Status::Creating,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: log::now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        owner: String::new(),
-        init_start_time: proc_start_time(pid.as_raw()).unwrap_or(0),
-        hooks: spec.hooks().clone(),
-        cgroups: partial.cgroups.clone(),
-        own_pid_ns: plan.own_pid,
-        process: spec.process().clone(),
-        external_descriptors: external_descriptors(pid),
-        networks_connected: false,
-        seccomp: linux.and_then(|l| l.seccomp().clone()),
-        namespaces: linux
-            .and_then(|l| l.namespaces().as_deref())
-            .unwrap_or(&[])
-            .iter()
-            .map(|n| n.typ())
-            .collect(),
-    };
+    let mut state = partial.state.clone().expect("saved by create");
+    state.pid = pid.as_raw();
+    state.init_start_time = proc_start_time(pid.as_raw()).unwrap_or(0);
+    state.cgroups = partial.cgroups.clone();
+    state.external_descriptors = external_descriptors(pid);
     Container::save(&dir, &state)?;
     partial.state = Some(state.clone());
     parent.send(&Message::Proceed)?;
@@ -525,6 +536,7 @@ fn create_in(
     }
 
     state.status = Status::Created;
+    state.creator = None;
     Container::save(&dir, &state)?;
     if let Some(path) = opts.pid_file {
         write_pid_file(path, state.pid)?;
@@ -779,13 +791,24 @@ fn signal_container(state: &State, signal: Signal, all: bool) -> nix::Result<()>
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> {
     let c = match Container::load(root, id) {
         Ok(c) => c,
-        Err(ContainerError::NotFound(_)) if force => return Ok(()),
+        Err(ContainerError::NotFound(_)) if force => {
+            Container::remove_unnamed(root, id);
+            return Ok(());
+        }
         Err(e) => return Err(e.into()),
     };
     let _lock = c.lock()?;
     let mut state = c.state.clone();
     let mut left_frozen = false;
     match state.status {
+        // Its `create` is still at work.
+        Status::Creating if !force && state.creator.is_some_and(|c| c.alive()) => {
+            return Err(LifecycleError::WrongStatus {
+                action: "delete",
+                id: id.into(),
+                status: state.status,
+            });
+        }
         Status::Running | Status::Paused if !force => {
             return Err(LifecycleError::WrongStatus {
                 action: "delete",

@@ -1,5 +1,8 @@
-//! `<root>/<id>/status` (the name crun uses, where tools look): written before the init is released, so that a `create`
-//! killed half way is still found (and cleaned) by `delete --force`.
+//! `<root>/<id>/status` (the name crun uses, where tools look). The
+//! directory appears with its status file in it (made under a temporary name,
+//! then renamed), before anything else of the container exists, and names
+//! what `create` is about to make: a `create` killed at any point leaves a
+//! container that `list` shows and `delete --force` removes whole.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -20,6 +23,9 @@ pub const STATE_FILE: &str = "status";
 const OLD_STATE_FILE: &str = "state.json";
 /// The init blocks on this listening socket until `start` connects.
 pub const START_SOCKET: &str = "start.sock";
+/// The start of a container directory's name while `create` fills it: `~`
+/// is in no container id.
+const CREATING_PREFIX: &str = "~creating-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -107,6 +113,31 @@ pub struct State {
     /// linux.seccomp: `exec`'d processes get the same filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The `create` making the container, until it is made: while it lives
+    /// the container is `creating`, after it died unfinished `stopped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<Creator>,
+}
+
+/// A process, by pid and start time (a pid alone may be reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Creator {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Creator {
+    pub fn this_process() -> Self {
+        let pid = std::process::id() as i32;
+        Creator {
+            pid,
+            start_time: proc_start_time(pid).unwrap_or(0),
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        proc_start_time(self.pid) == Some(self.start_time)
+    }
 }
 
 impl State {
@@ -139,7 +170,10 @@ pub fn container_dir(root: &Path, id: &str) -> PathBuf {
 
 impl Container {
     /// Makes `<root>/<id>`; fails if a container with that id exists.
-    pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, ContainerError> {
+    /// Makes `<root>/<id>` with `state` in it, in one step: the directory is
+    /// made and filled under a name no id can have, then renamed into place
+    /// unless the id is taken.
+    pub fn create_dir(root: &Path, id: &str, state: &State) -> Result<PathBuf, ContainerError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ContainerError::Io { path, source }
@@ -150,12 +184,46 @@ impl Container {
             .create(root)
             .map_err(io_err(root))?;
         let dir = container_dir(root, id);
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Err(ContainerError::Exists(id.to_string()))
+        let tmp = root.join(format!("{CREATING_PREFIX}{}-{id}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(io_err(&tmp))?;
+        let placed = Self::save(&tmp, state).and_then(|()| {
+            rename_noreplace(&tmp, &dir).map_err(|e| match e.raw_os_error() {
+                Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => {
+                    ContainerError::Exists(id.to_string())
+                }
+                _ => io_err(&dir)(e),
+            })
+        });
+        if placed.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        placed.map(|()| dir)
+    }
+
+    /// Removes what a `create` killed before its container had a name left
+    /// for `id` (its directory under the temporary name).
+    pub fn remove_unnamed(root: &Path, id: &str) {
+        let Ok(entries) = fs::read_dir(root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(CREATING_PREFIX)) else {
+                continue;
+            };
+            let Some((pid, rest_id)) = rest.split_once('-') else {
+                continue;
+            };
+            let creator_gone = pid
+                .parse::<i32>()
+                .map_or(true, |pid| proc_start_time(pid).is_none());
+            if rest_id == id && creator_gone {
+                let _ = fs::remove_dir_all(entry.path());
             }
-            Err(e) => Err(io_err(&dir)(e)),
         }
     }
 
@@ -217,6 +285,28 @@ impl Container {
 }
 
 /// Lists the ids under `root` (directories holding a state file), sorted.
+/// rename(2) that fails with EEXIST rather than replace an empty directory.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: two NUL-terminated paths that live across the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
     let mut ids = Vec::new();
     let entries = match fs::read_dir(root) {
@@ -226,6 +316,13 @@ pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
     };
     for entry in entries {
         let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(CREATING_PREFIX)
+        {
+            continue;
+        }
         if entry.path().join(STATE_FILE).exists() || entry.path().join(OLD_STATE_FILE).exists() {
             if let Some(name) = entry.file_name().to_str() {
                 ids.push(name.to_string());
@@ -245,7 +342,9 @@ fn init_alive(state: &State) -> bool {
 fn observed_status(state: &State) -> Status {
     match state.status {
         Status::Stopped => Status::Stopped,
-        Status::Creating if state.pid <= 0 => Status::Creating,
+        Status::Creating if state.creator.is_some_and(|c| c.alive()) => Status::Creating,
+        // Its `create` died: what is left of it has stopped, or is an init
+        // still waiting for it, which `delete` must kill.
         _ if !init_alive(state) => Status::Stopped,
         Status::Running | Status::Paused if state.cgroups.is_frozen() => Status::Paused,
         Status::Paused => Status::Running,

@@ -1,0 +1,54 @@
+//! Nothing is left behind when a runtime command is killed at a bad moment:
+//! what a killed `create` made is a container `list` shows and `delete -f`
+//! removes whole (state directory, cgroups in every hierarchy, processes).
+
+use minirun_tests::Sandbox;
+
+#[test]
+fn a_create_killed_anywhere_is_listed_and_deleted_whole() {
+    let sb = Sandbox::new("killed");
+    let b = sb.bundle("b", &["/bin/sleep", "100"], |c| {
+        c["linux"]["resources"] =
+            serde_json::json!({"pids": {"limit": 50}, "memory": {"limit": 67108864}});
+    });
+    // SIGKILL after 0 to 39 ms (a create takes a few ms in release builds,
+    // tens in debug ones), so that every step of it is hit by some round.
+    let out = sb.run(&format!(
+        r#"
+        listed=0; half=0
+        for ms in $(seq 0 39); do
+            id=$ID-k$ms
+            $MINIRUN create --bundle {b} $id >/dev/null 2>&1 &
+            sleep $(printf '0.%03d' $ms)
+            kill -KILL $! 2>/dev/null; wait $! 2>/dev/null
+            if [ -e $ROOT/$id ]; then
+                half=$((half + 1))
+                $MINIRUN list -q | grep -qx "$id" && listed=$((listed + 1))
+            fi
+            $MINIRUN delete -f $id || echo "delete -f $id failed"
+        done
+        echo "half-made: $half, listed: $listed"
+        echo "state dirs left: $(ls -A $ROOT | wc -l)"
+        echo "cgroup dirs left: $(find /sys/fs/cgroup -type d -name "$ID-k*" | wc -l)"
+        echo "processes left: $(ps -e -o comm= | grep -c sleep)"
+        # The ids are free again.
+        $MINIRUN create --bundle {b} $ID-k0 && $MINIRUN delete -f $ID-k0 && echo reusable
+        "#,
+        b = b.display()
+    ));
+    let counts = out.field("half-made");
+    let half: Vec<&str> = counts.split(", listed: ").collect();
+    assert_eq!(
+        half[0], half[1],
+        "every half-made container is listed: {out:?}"
+    );
+    assert!(
+        half[0].parse::<u32>().unwrap() > 0,
+        "no round hit a create half way: {out:?}"
+    );
+    assert_eq!(out.field("state dirs left"), "0", "{out:?}");
+    assert_eq!(out.field("cgroup dirs left"), "0", "{out:?}");
+    assert_eq!(out.field("processes left"), "0", "{out:?}");
+    assert!(out.stdout.contains("reusable"), "{out:?}");
+    assert!(!out.stdout.contains("failed"), "{out:?}");
+}
