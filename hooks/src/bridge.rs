@@ -35,7 +35,7 @@ use crate::ipam::{IpamError, Lease, Pool, Subnet};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::ports::{PortMapping, Protocol};
 use crate::store::{
-    write_whole, Attachment, Network, Store, StoreError, DEFAULT_BRIDGE, DEFAULT_NETWORK,
+    write_whole, Attachment, Network, Process, Store, StoreError, DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
 use crate::veth;
 
@@ -96,6 +96,7 @@ pub struct BridgeDriver {
 /// A finished attach step, for the undo.
 enum Done {
     Lease(Lease),
+    Record(Box<Attachment>),
     Veth(String),
     /// Claimed and in the firewall: resolved mappings, container address, id,
     /// the host veth if it was put in the isolated ports.
@@ -153,26 +154,38 @@ impl BridgeDriver {
         }
     }
 
-    /// Claims the host ports and installs the network and the ports in one
-    /// transaction, under the firewall lock. Returns the resolved mappings.
+    /// Claims the host ports, names them in the container's record (so that
+    /// a detach after a killed attach finds them), and installs the network
+    /// and the ports in one transaction, under the firewall lock. Returns
+    /// the resolved mappings.
     fn publish(
         &self,
         nl: &Netlink,
         net: &Network,
-        c: &Container,
-        host_if: &str,
-        ip: Ipv4Addr,
+        record: &mut Attachment,
         isolate: bool,
     ) -> Result<Vec<PortMapping>, BridgeError> {
         let _lock = self.store.lock_firewall()?;
         let is_live = |name: &str| nl.link_exists(name);
         let claims = self.store.ports_dir();
-        let ports = host_ports::claim(&claims, &self.ports, &c.id, host_if, &is_live)?;
-        let installed = Nftables::new()
-            .and_then(|nft| nft.attach(net, &dnats(&ports, ip), isolate.then_some(host_if)))
-            .map_err(Self::fw_err(net));
+        let host_if = record.host_interface.clone();
+        let ports = host_ports::claim(&claims, &self.ports, &record.container, &host_if, &is_live)?;
+        let mut installed = Ok(());
+        if !ports.is_empty() {
+            record.ports = ports.clone();
+            installed = self.store.save_attachment(record).map_err(Into::into);
+        }
+        let installed = installed.and_then(|()| {
+            Nftables::new()
+                .and_then(|nft| {
+                    let dnat = dnats(&ports, record.ip_address);
+                    nft.attach(net, &dnat, isolate.then_some(host_if.as_str()))
+                })
+                .map_err(Self::fw_err(net))
+        });
         if let Err(e) = installed {
-            host_ports::release(&claims, &ports, &c.id);
+            host_ports::release(&claims, &ports, &record.container);
+            record.ports.clear();
             return Err(e);
         }
         Ok(ports)
@@ -294,7 +307,42 @@ impl BridgeDriver {
             None => pool.allocate(&c.id, &host_if, is_live)?,
         };
         done.push(Done::Lease(lease.clone()));
-        trace.step("checks and lease");
+        let mac = veth::mac_for(lease.ip);
+        // Decided once: detach and reload follow the record, not the host's
+        // br_netfilter setting of their day.
+        let isolate = !net.icc && !bridge_calls_ip_hooks();
+        let names: Vec<String> = if net.name_resolution {
+            std::iter::once(c.id.clone())
+                .chain(self.aliases.iter().cloned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Before anything else exists: a killed attach leaves a record
+        // detach and gc undo it from.
+        let mut record = Attachment {
+            container: c.id.clone(),
+            mode: "bridge".into(),
+            network: net.name.clone(),
+            bridge: net.bridge.clone(),
+            ip_address: lease.ip,
+            prefix_len: net.subnet.prefix(),
+            gateway: net.gateway,
+            mac_address: veth::mac_text(mac),
+            host_interface: host_if.clone(),
+            interface: interface.clone(),
+            mtu: net.mtu,
+            ports: Vec::new(),
+            internal: net.internal,
+            no_icc: !net.icc,
+            isolated_port: isolate,
+            names,
+            connected: self.connecting,
+            attaching: Some(Process::this_one()),
+        };
+        self.store.save_attachment(&record)?;
+        done.push(Done::Record(Box::new(record.clone())));
+        trace.step("checks, lease and record");
 
         let bridge_index = match bridge {
             Some(b) => b.header.index,
@@ -319,7 +367,6 @@ impl BridgeDriver {
             "1",
         )?;
 
-        let mac = veth::mac_for(lease.ip);
         veth::create(
             nl,
             &veth::Pair {
@@ -348,10 +395,7 @@ impl BridgeDriver {
         drop(inside);
 
         trace.step("eth0, lo, route");
-        // Decided once: detach and reload follow the record, not the host's
-        // br_netfilter setting of their day.
-        let isolate = !net.icc && !bridge_calls_ip_hooks();
-        let ports = self.publish(nl, net, c, &host_if, lease.ip, isolate)?;
+        let ports = self.publish(nl, net, &mut record, isolate)?;
         trace.step("ports and firewall");
         done.push(Done::Published(
             ports.clone(),
@@ -371,13 +415,6 @@ impl BridgeDriver {
             eprintln!("minirun-net: {}: {e}", c.id);
         }
 
-        let names: Vec<String> = if net.name_resolution {
-            std::iter::once(c.id.clone())
-                .chain(self.aliases.iter().cloned())
-                .collect()
-        } else {
-            Vec::new()
-        };
         if !self.connecting {
             let files = self.store.container_files(&c.id);
             done.push(Done::Files(files.clone()));
@@ -394,25 +431,7 @@ impl BridgeDriver {
             trace.step("/etc files mounted");
         }
 
-        let record = Attachment {
-            container: c.id.clone(),
-            mode: "bridge".into(),
-            network: net.name.clone(),
-            bridge: net.bridge.clone(),
-            ip_address: lease.ip,
-            prefix_len: net.subnet.prefix(),
-            gateway: net.gateway,
-            mac_address: veth::mac_text(mac),
-            host_interface: host_if,
-            interface,
-            mtu: net.mtu,
-            ports,
-            internal: net.internal,
-            no_icc: !net.icc,
-            isolated_port: isolate,
-            names,
-            connected: self.connecting,
-        };
+        record.attaching = None;
         self.store.save_attachment(&record)?;
         if net.name_resolution {
             // The container is attached; a hosts file that could not be
@@ -434,6 +453,7 @@ impl BridgeDriver {
         for step in done.into_iter().rev() {
             let result = match step {
                 Done::Files(dir) => remove_dir(&dir),
+                Done::Record(r) => self.store.remove_attachment(&r).map_err(Into::into),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
                 Done::Published(ports, ip, id, isolated) => {
                     Nftables::new().map_err(Self::fw_err(net)).and_then(|nft| {
@@ -498,13 +518,19 @@ impl NetworkDriver for BridgeDriver {
     }
 
     fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
+        match self.store.lock_network(&r.network) {
+            Ok(_lock) => self.detach_locked(r),
+            Err(e) => vec![e.into()],
+        }
+    }
+}
+
+impl BridgeDriver {
+    /// detach, with the network's lock held by the caller.
+    pub fn detach_locked(&self, r: &Attachment) -> Vec<BridgeError> {
         let mut errors = Vec::new();
         let nl = match Netlink::open() {
             Ok(nl) => nl,
-            Err(e) => return vec![e.into()],
-        };
-        let _lock = match self.store.lock_network(&r.network) {
-            Ok(l) => l,
             Err(e) => return vec![e.into()],
         };
         let net = match r.network_def() {

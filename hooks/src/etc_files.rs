@@ -73,7 +73,8 @@ pub fn refresh_hosts(
     network: &str,
     also: Option<&str>,
 ) -> Result<(), crate::store::StoreError> {
-    let all = store.list_attachments()?;
+    let mut all = store.list_attachments()?;
+    all.retain(|a| a.attaching.is_none());
     let mut containers: Vec<&str> = all
         .iter()
         .filter(|a| a.network == network)

@@ -69,7 +69,7 @@ pub fn claim(
 ) -> Result<Vec<PortMapping>, HostPortError> {
     let mut done: Vec<PortMapping> = Vec::new();
     for m in mappings {
-        match claim_one(dir, m, container, host_interface, is_live) {
+        match claim_one(dir, m, container, host_interface, is_live, &done) {
             Ok(resolved) => done.push(resolved),
             Err(e) => {
                 release(dir, &done, container);
@@ -80,12 +80,22 @@ pub fn claim(
     Ok(done)
 }
 
+/// Whether two mappings want the same host port (on a same address).
+fn overlap(a: &PortMapping, b: &PortMapping) -> bool {
+    a.protocol == b.protocol
+        && a.host_port == b.host_port
+        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+/// Claims one mapping; `earlier` are this container's mappings claimed
+/// before it in the same request, which it must not take over.
 fn claim_one(
     dir: &Path,
     m: &PortMapping,
     container: &str,
     host_interface: &str,
     is_live: &dyn Fn(&str) -> bool,
+    earlier: &[PortMapping],
 ) -> Result<PortMapping, HostPortError> {
     let io = |what: &str| {
         let what = what.to_string();
@@ -103,7 +113,9 @@ fn claim_one(
         for _ in 0..32 {
             let port = probe(m, 0)?;
             resolved.host_port = port;
-            if conflict(dir, &resolved, is_live)?.is_none() {
+            if !earlier.iter().any(|e| overlap(e, &resolved))
+                && conflict(dir, &resolved, container, is_live)?.is_none()
+            {
                 break;
             }
             resolved.host_port = 0;
@@ -112,7 +124,12 @@ fn claim_one(
             return Err(HostPortError::NoFreePort { spec: *m });
         }
     } else {
-        if let Some(owner) = conflict(dir, m, is_live)? {
+        let owner = if earlier.iter().any(|e| overlap(e, m)) {
+            Some(container.to_string())
+        } else {
+            conflict(dir, m, container, is_live)?
+        };
+        if let Some(owner) = owner {
             return Err(HostPortError::Published {
                 spec: *m,
                 port: m.host_port,
@@ -144,10 +161,14 @@ fn read_claim(path: &Path) -> Option<Claim> {
     serde_json::from_slice(&fs::read(path).ok()?).ok()
 }
 
-/// The container holding a claim that conflicts with `m`; stale ones are removed.
+/// The container holding a claim that conflicts with `m`; stale ones are
+/// removed: their veth is gone, or they are `container`'s own (its ports are
+/// claimed once, on its first network: an earlier claim is an earlier
+/// container's of that id, whose attach was killed).
 fn conflict(
     dir: &Path,
     m: &PortMapping,
+    container: &str,
     is_live: &dyn Fn(&str) -> bool,
 ) -> Result<Option<String>, HostPortError> {
     let prefix = format!("{}-{}-", m.protocol, m.host_port);
@@ -167,13 +188,42 @@ fn conflict(
             continue;
         }
         match read_claim(&e.path()) {
-            Some(c) if is_live(&c.host_interface) => return Ok(Some(c.container)),
+            Some(c) if is_live(&c.host_interface) && c.container != container => {
+                return Ok(Some(c.container))
+            }
             _ => {
                 let _ = fs::remove_file(e.path());
             }
         }
     }
     Ok(None)
+}
+
+/// Removes the claims whose veth is gone and whose container `has_record`
+/// does not know (what an attach killed before its record left); returns
+/// how many.
+pub fn sweep(
+    dir: &Path,
+    is_live: &dyn Fn(&str) -> bool,
+    has_record: &dyn Fn(&str) -> bool,
+) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for e in entries.filter_map(|e| e.ok()) {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let stale = read_claim(&e.path())
+            .is_none_or(|c| !is_live(&c.host_interface) && !has_record(&c.container));
+        if stale && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Binds the port as a host process would (TCP with SO_REUSEADDR, as servers

@@ -175,7 +175,9 @@ impl Pool<'_> {
 
     /// Leases the next free address after the last one handed out (Docker's
     /// round robin: an address just released is not reused at once). A lease
-    /// whose interface `is_live` says is gone is taken over.
+    /// whose interface `is_live` says is gone is taken over, the container's
+    /// own too (left by an attach of an earlier container of that id): under
+    /// the network's lock no attach is between its lease and its interface.
     pub fn allocate(
         &self,
         container: &str,
@@ -207,7 +209,7 @@ impl Pool<'_> {
             let mut taken = self.take(&lease)?;
             if !taken {
                 match self.read(ip)? {
-                    Some(held) if !is_live(&held.host_interface) && held.container != container => {
+                    Some(held) if !is_live(&held.host_interface) => {
                         self.remove(ip)?;
                         taken = self.take(&lease)?;
                     }
@@ -253,7 +255,7 @@ impl Pool<'_> {
             return Ok(lease);
         }
         match self.read(ip)? {
-            Some(held) if !is_live(&held.host_interface) && held.container != container => {
+            Some(held) if !is_live(&held.host_interface) => {
                 self.remove(ip)?;
                 if self.take(&lease)? {
                     return Ok(lease);
@@ -317,6 +319,42 @@ impl Pool<'_> {
     pub fn in_use(&self) -> Result<usize, IpamError> {
         lease_count(self.dir).map_err(io_err(self.dir))
     }
+}
+
+/// Removes the leases in a network's lease directory `dir` whose interface
+/// is gone and whose container `has_record` does not know (what an attach
+/// killed before its record left), and leases that do not parse; returns how
+/// many. The caller holds the network's lock.
+pub fn sweep(
+    dir: &Path,
+    is_live: &dyn Fn(&str) -> bool,
+    has_record: &dyn Fn(&str) -> bool,
+) -> Result<usize, IpamError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    let mut removed = 0;
+    for e in entries.filter_map(|e| e.ok()) {
+        if e.file_name()
+            .to_str()
+            .and_then(|n| n.parse::<Ipv4Addr>().ok())
+            .is_none()
+        {
+            continue;
+        }
+        let path = e.path();
+        let stale = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Lease>(&b).ok())
+            .is_none_or(|l| !is_live(&l.host_interface) && !has_record(&l.container));
+        if stale {
+            fs::remove_file(&path).map_err(io_err(&path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// How many leases a network's lease directory holds (a missing one: none).

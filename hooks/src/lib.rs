@@ -4,13 +4,15 @@
 //! `mode` says which of Docker's four modes a container asked for; `state`
 //! reads the OCI state a runtime hands a hook; the `bridge` driver does the
 //! attaching with `ipam`, `veth`, `netlink`, `firewall` and `etc_files`, and
-//! `store` keeps what it did on disk for `detach`.
+//! `store` keeps what it did on disk for `detach`; `gc` detaches by record
+//! and sweeps what killed attaches left.
 
 pub mod bridge;
 pub mod conntrack;
 pub mod driver;
 pub mod etc_files;
 pub mod firewall;
+pub mod gc;
 pub mod host_ports;
 pub mod ipam;
 pub mod macvlan;

@@ -25,7 +25,7 @@ use crate::driver::{Container, NetworkDriver};
 use crate::etc_files;
 use crate::ipam::{Lease, Pool};
 use crate::netlink::Netlink;
-use crate::store::{Attachment, Network, Store};
+use crate::store::{start_time, Attachment, Network, Process, Store};
 use crate::veth;
 
 pub struct MacvlanDriver {
@@ -37,6 +37,7 @@ pub struct MacvlanDriver {
 
 enum Done {
     Lease(Lease),
+    Record(Box<Attachment>),
     /// The macvlan, in the container's namespace.
     Link,
     Files(PathBuf),
@@ -48,17 +49,7 @@ fn holder(pid: i32) -> String {
     format!("pid:{pid}:{}", start_time(pid).unwrap_or(0))
 }
 
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
-}
-
-fn holder_lives(holder: &str) -> bool {
+pub fn holder_lives(holder: &str) -> bool {
     let mut parts = holder.split(':');
     let (Some("pid"), Some(pid), Some(time)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
@@ -92,8 +83,35 @@ impl MacvlanDriver {
             None => pool.allocate(&c.id, &tag, holder_lives)?,
         };
         done.push(Done::Lease(lease.clone()));
-
         let mac = veth::mac_for(lease.ip);
+        let names: Vec<String> = std::iter::once(c.id.clone())
+            .chain(self.aliases.iter().cloned())
+            .collect();
+        // Before anything else exists: a killed attach leaves a record
+        // detach and gc undo it from.
+        let mut record = Attachment {
+            container: c.id.clone(),
+            mode: "macvlan".into(),
+            network: net.name.clone(),
+            bridge: parent.clone(),
+            ip_address: lease.ip,
+            prefix_len: net.subnet.prefix(),
+            gateway: net.gateway,
+            mac_address: veth::mac_text(mac),
+            host_interface: tag,
+            interface: CONTAINER_INTERFACE.into(),
+            mtu: net.mtu,
+            ports: Vec::new(),
+            internal: net.internal,
+            no_icc: false,
+            isolated_port: false,
+            names,
+            connected: false,
+            attaching: Some(Process::this_one()),
+        };
+        self.store.save_attachment(&record)?;
+        done.push(Done::Record(Box::new(record.clone())));
+
         let link = LinkMacVlan::new(CONTAINER_INTERFACE, parent_index, MacVlanMode::Bridge)
             .address(mac.to_vec())
             .mtu(net.mtu)
@@ -121,34 +139,13 @@ impl MacvlanDriver {
         configured?;
         drop(inside);
 
-        let names: Vec<String> = std::iter::once(c.id.clone())
-            .chain(self.aliases.iter().cloned())
-            .collect();
         let files = self.store.container_files(&c.id);
         done.push(Done::Files(files.clone()));
         let peers = crate::networks::attached(&self.store, &net.name)?;
         etc_files::write_for(&files, lease.ip, &c.hostname, &c.id, &peers)?;
         etc_files::mount_into(&files, c.pid, &c.rootfs)?;
 
-        let record = Attachment {
-            container: c.id.clone(),
-            mode: "macvlan".into(),
-            network: net.name.clone(),
-            bridge: parent,
-            ip_address: lease.ip,
-            prefix_len: net.subnet.prefix(),
-            gateway: net.gateway,
-            mac_address: veth::mac_text(mac),
-            host_interface: tag,
-            interface: CONTAINER_INTERFACE.into(),
-            mtu: net.mtu,
-            ports: Vec::new(),
-            internal: net.internal,
-            no_icc: false,
-            isolated_port: false,
-            names,
-            connected: false,
-        };
+        record.attaching = None;
         self.store.save_attachment(&record)?;
         if let Err(e) = etc_files::refresh_hosts(&self.store, &net.name, None) {
             eprintln!("minirun-net: {}: updating /etc/hosts files: {e}", c.id);
@@ -176,6 +173,7 @@ impl NetworkDriver for MacvlanDriver {
             for step in done.into_iter().rev() {
                 let undone = match step {
                     Done::Files(dir) => std::fs::remove_dir_all(&dir).map_err(|e| e.to_string()),
+                    Done::Record(r) => self.store.remove_attachment(&r).map_err(|e| e.to_string()),
                     Done::Link => Netlink::open_in(c.netns.as_fd())
                         .and_then(|inside| inside.delete_link(CONTAINER_INTERFACE))
                         .map_err(|e| e.to_string()),
@@ -193,11 +191,17 @@ impl NetworkDriver for MacvlanDriver {
     }
 
     fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
+        match self.store.lock_network(&r.network) {
+            Ok(_lock) => self.detach_locked(r),
+            Err(e) => vec![e.into()],
+        }
+    }
+}
+
+impl MacvlanDriver {
+    /// detach, with the network's lock held by the caller.
+    pub fn detach_locked(&self, r: &Attachment) -> Vec<BridgeError> {
         let mut errors = Vec::new();
-        let _lock = match self.store.lock_network(&r.network) {
-            Ok(l) => l,
-            Err(e) => return vec![e.into()],
-        };
         let leases = self.store.leases(&r.network);
         errors.extend(
             self.pool(&leases)

@@ -15,7 +15,7 @@ use minirun_net::macvlan::MacvlanDriver;
 use minirun_net::mode::{self, Mode, ALIASES_ANNOTATION, IP_ANNOTATION, NETWORK_ANNOTATION};
 use minirun_net::ports::{self, PORTS_ANNOTATION};
 use minirun_net::state::HookState;
-use minirun_net::store::{Network, Store, DEFAULT_NETWORK, MACVLAN};
+use minirun_net::store::{Network, Store, DEFAULT_NETWORK};
 
 #[derive(Parser)]
 #[command(
@@ -55,8 +55,13 @@ enum Command {
         network: String,
     },
     /// Rebuild minirun's nftables table from the attachment records (after
-    /// `nft flush ruleset` or a firewall reload wiped it).
+    /// `nft flush ruleset` or a firewall reload wiped it), once `gc` has
+    /// dropped the records of containers that are gone.
     Reload,
+    /// Undo what attaches killed half way, and containers gone without their
+    /// poststop hook, left behind: their records, leases, host-port claims,
+    /// firewall elements, veths and /etc files.
+    Gc,
 }
 
 fn main() -> ExitCode {
@@ -122,7 +127,24 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             detach_record(&store, &record)
         }
+        Command::Gc => {
+            let swept = minirun_net::gc::sweep(&store).context("gc")?;
+            eprintln!(
+                "minirun-net: gc: {} attachment(s) undone, {} lease(s), {} port claim(s), {} /etc file set(s) removed",
+                swept.records, swept.leases, swept.claims, swept.files
+            );
+            if !swept.errors.is_empty() {
+                anyhow::bail!("gc: {}", swept.errors.join("; "));
+            }
+            Ok(())
+        }
         Command::Reload => {
+            // Records of containers gone without their poststop go first:
+            // their ports must not come back.
+            let swept = minirun_net::gc::sweep(&store).context("reload")?;
+            for e in &swept.errors {
+                eprintln!("minirun-net: reload: {e}");
+            }
             let n = bridge::reload(&store).context("reload")?;
             eprintln!(
                 "minirun-net: firewall rebuilt; published ports of {n} container(s) restored"
@@ -237,29 +259,7 @@ fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
 }
 
 fn detach_record(store: &Store, record: &minirun_net::store::Attachment) -> anyhow::Result<()> {
-    let errors = if record.mode == MACVLAN {
-        let network = match Network::load(store, &record.network)? {
-            Some(n) => n,
-            None => record.network_def()?,
-        };
-        MacvlanDriver {
-            store: store.clone(),
-            network,
-            ip: None,
-            aliases: Vec::new(),
-        }
-        .detach(record)
-    } else {
-        BridgeDriver {
-            store: store.clone(),
-            network: record.network.clone(),
-            ports: Vec::new(),
-            ip: None,
-            aliases: Vec::new(),
-            connecting: record.connected,
-        }
-        .detach(record)
-    };
+    let errors = minirun_net::gc::detach_record(store, record);
     if errors.is_empty() {
         return Ok(());
     }

@@ -358,12 +358,13 @@ pub fn create(
     Ok(net)
 }
 
-/// The containers attached to `name`, by their records.
+/// The containers attached to `name`, by their records (not those whose
+/// attach is still at work, or died at it).
 pub fn attached(store: &Store, name: &str) -> Result<Vec<Attachment>, StoreError> {
     Ok(store
         .list_attachments()?
         .into_iter()
-        .filter(|a| a.network == name)
+        .filter(|a| a.network == name && a.attaching.is_none())
         .collect())
 }
 

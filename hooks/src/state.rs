@@ -12,6 +12,8 @@ pub enum StateError {
     Read(#[from] std::io::Error),
     #[error("the OCI state on stdin is not valid: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("the OCI state on stdin: id {0:?} is not a container id (letters, digits and _+-., as runc takes them)")]
+    BadId(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,11 +29,28 @@ pub struct HookState {
 }
 
 impl HookState {
+    /// The state on stdin. The id becomes file names under the hook's state
+    /// directory, so it is checked as a runtime checks it.
     pub fn read(mut input: impl Read) -> Result<Self, StateError> {
         let mut buf = Vec::new();
         input.read_to_end(&mut buf)?;
-        Ok(serde_json::from_slice(&buf)?)
+        let state: HookState = serde_json::from_slice(&buf)?;
+        if !valid_id(&state.id) {
+            return Err(StateError::BadId(state.id));
+        }
+        Ok(state)
     }
+}
+
+/// runc's rule for container ids (minirun's runtime uses the same).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -44,5 +63,14 @@ mod tests {
         let s = HookState::read(&json[..]).unwrap();
         assert_eq!((s.id.as_str(), s.pid), ("c1", 42));
         assert_eq!(s.annotations["org.minirun.net.mode"], "none");
+    }
+
+    #[test]
+    fn ids_that_are_no_file_name_are_refused() {
+        for id in ["", "a/b", "..", "../x", "a b"] {
+            let json = format!(r#"{{"id":{id:?},"pid":1}}"#);
+            let e = HookState::read(json.as_bytes()).unwrap_err();
+            assert!(matches!(e, StateError::BadId(_)), "{id:?}: {e}");
+        }
     }
 }

@@ -217,11 +217,13 @@ pub fn write_whole(path: &Path, body: &[u8]) -> Result<(), StoreError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, body).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_err(path)(e)
-    })
+    // A write that fails (ENOSPC) leaves nothing, not a part.
+    fs::write(&tmp, body)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_err(path)(e)
+        })
 }
 
 /// Creates `path` with `body`, written whole under a temporary name and linked
@@ -232,8 +234,7 @@ pub fn create_whole(path: &Path, body: &[u8]) -> io::Result<bool> {
         .file_name()
         .map_or_else(Default::default, |n| n.to_string_lossy());
     let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
-    fs::write(&tmp, body)?;
-    let linked = fs::hard_link(&tmp, path);
+    let linked = fs::write(&tmp, body).and_then(|()| fs::hard_link(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match linked {
         Ok(()) => Ok(true),
@@ -430,6 +431,44 @@ pub struct Attachment {
     /// not as its first network.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub connected: bool,
+    /// The attach still at work, while it is: the record is written right
+    /// after the lease, before anything else exists, and again once the
+    /// host ports are claimed, so that detach (or `gc`, once the attach has
+    /// died) undoes whatever a killed attach made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attaching: Option<Process>,
+}
+
+/// A process, by pid and start time (a pid alone may be reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Process {
+    pub fn this_one() -> Self {
+        let pid = std::process::id() as i32;
+        Process {
+            pid,
+            start_time: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start_time)
+    }
+}
+
+/// A process's start time (clock ticks after boot), None once it is gone.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 impl Attachment {

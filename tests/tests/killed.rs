@@ -2,7 +2,7 @@
 //! what a killed `create` made is a container `list` shows and `delete -f`
 //! removes whole (state directory, cgroups in every hierarchy, processes).
 
-use minirun_tests::Sandbox;
+use minirun_tests::{net_left, Sandbox, LEFTOVERS};
 
 #[test]
 fn a_create_killed_anywhere_is_listed_and_deleted_whole() {
@@ -51,4 +51,49 @@ fn a_create_killed_anywhere_is_listed_and_deleted_whole() {
     assert_eq!(out.field("processes left"), "0", "{out:?}");
     assert!(out.stdout.contains("reusable"), "{out:?}");
     assert!(!out.stdout.contains("failed"), "{out:?}");
+}
+
+/// minirun-net attach killed at every point, as a runtime's hook timeout or
+/// an OOM kill would: the container's poststop `detach` (its delete) or, for
+/// a container gone without one, `minirun-net gc` undoes whatever it made,
+/// and the same id gets the same host ports afterwards.
+#[test]
+fn a_network_hook_killed_anywhere_leaves_nothing_after_detach_or_gc() {
+    let sb = Sandbox::new("hookkill");
+    let b = sb.bundle("b", &["/bin/true"], |_| {});
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        state() {{ echo '{{"id":"'$1'","pid":'$2',"bundle":"{b}","annotations":{{"org.minirun.net.ports":"8080:80,9000-9040:9000-9040/udp"}}}}'; }}
+        for ms in $(seq 0 2 58); do
+            id=$ID-k$ms
+            unshare --net --mount sleep 1000 & holder=$!
+            state $id $holder | $MINIRUN_NET attach >/dev/null 2>&1 & hook=$!
+            sleep $(printf '0.%03d' $ms)
+            kill -KILL $hook 2>/dev/null; wait $hook 2>/dev/null
+            if [ $((ms % 4)) = 0 ]; then
+                # Its delete: the poststop hook.
+                state $id 0 | $MINIRUN_NET detach || echo "detach $id failed"
+                kill -KILL $holder; wait $holder 2>/dev/null
+            else
+                # Gone without a poststop: gc's to find.
+                kill -KILL $holder; wait $holder 2>/dev/null
+            fi
+        done
+        $MINIRUN_NET gc 2>&1 | sed 's/[0-9][0-9]* attachment.*/N/'
+        # The same id publishes the same ports again.
+        unshare --net --mount sleep 1000 & holder=$!
+        state $ID-k2 $holder | $MINIRUN_NET attach && echo reattached
+        state $ID-k2 0 | $MINIRUN_NET detach
+        kill -KILL $holder; wait $holder 2>/dev/null
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    assert!(
+        out.stdout.contains("minirun-net: gc: N\nreattached\n"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("failed"), "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
 }

@@ -196,19 +196,25 @@ fn family(set: &str) -> &'static str {
 }
 
 /// A published port's element: (map, key : value).
-fn port_element(d: &Dnat) -> (&'static str, String) {
+/// The map a published port goes in, and its key there.
+fn port_key(d: &Dnat) -> (&'static str, String) {
     let m = &d.mapping;
-    let value = format!("{} . {}", d.container_ip, m.container_port);
     match m.host_ip {
         Some(ip) => (
             "publish_addr",
-            format!("{ip} . {} . {} : {value}", m.protocol, m.host_port),
+            format!("{ip} . {} . {}", m.protocol, m.host_port),
         ),
-        None => (
-            "publish_any",
-            format!("{} . {} : {value}", m.protocol, m.host_port),
-        ),
+        None => ("publish_any", format!("{} . {}", m.protocol, m.host_port)),
     }
+}
+
+fn port_element(d: &Dnat) -> (&'static str, String) {
+    let (map, key) = port_key(d);
+    let m = &d.mapping;
+    (
+        map,
+        format!("{key} : {} . {}", d.container_ip, m.container_port),
+    )
 }
 
 fn add(c: &mut String, set: &str, element: &str) {
@@ -322,8 +328,20 @@ impl FirewallDriver for Nftables {
         ports: &[Dnat],
         isolated: Option<&str>,
     ) -> Result<(), FirewallError> {
+        let first = self
+            .run(&attach_elements(net, ports, isolated))
+            .or_else(|_| self.run(&attach_commands(net, ports, isolated)));
+        if first.is_ok() || ports.is_empty() {
+            return first;
+        }
+        // An element of one of these keys with another value is a dead
+        // container's, left by a detach that never ran: the caller holds the
+        // claims of these ports, which say whose they are now.
+        for d in ports {
+            let (map, key) = port_key(d);
+            let _ = self.run(&format!("delete element ip {TABLE} {map} {{ {key} }}\n"));
+        }
         self.run(&attach_elements(net, ports, isolated))
-            .or_else(|_| self.run(&attach_commands(net, ports, isolated)))
     }
 
     fn detach(
@@ -343,8 +361,10 @@ impl FirewallDriver for Nftables {
         )) {
             Ok(()) => Ok(()),
             // One element that is no longer ours fails the whole batch: remove
-            // the rest one by one, and report the first failure.
-            Err(_) if !table_unused && ports.len() > 1 => {
+            // the rest one by one. An element of our key with another value
+            // (the add of ours fails with EEXIST) is someone else's now and
+            // stays; other failures are reported.
+            Err(_) if !table_unused && !ports.is_empty() => {
                 let mut result = Ok(());
                 for d in ports {
                     let removed = self.run(&detach_commands(
@@ -354,7 +374,10 @@ impl FirewallDriver for Nftables {
                         false,
                         false,
                     ));
-                    result = result.and(removed);
+                    if !matches!(&removed, Err(FirewallError::Nftables(e)) if e.contains("File exists"))
+                    {
+                        result = result.and(removed);
+                    }
                 }
                 if result.is_ok() {
                     self.run(&detach_commands(net, &[], isolated, network_unused, false))?;
