@@ -332,7 +332,14 @@ impl BridgeDriver {
             host_interface: host_if.clone(),
             interface: interface.clone(),
             mtu: net.mtu,
-            ports: Vec::new(),
+            // The host ports asked for, whose claims a detach must find if
+            // this attach dies while claiming them (picked ones come later).
+            ports: self
+                .ports
+                .iter()
+                .filter(|m| m.host_port != 0)
+                .copied()
+                .collect(),
             internal: net.internal,
             no_icc: !net.icc,
             isolated_port: isolate,
@@ -646,10 +653,11 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
     let records = store.list_attachments()?;
     let mut networks: Vec<Network> = Vec::new();
     let mut ports = Vec::new();
-    // macvlan attachments have nothing in the firewall.
+    // macvlan attachments have nothing in the firewall; an attach at work
+    // installs its own ports (its record may name some it has not claimed).
     let records: Vec<Attachment> = records
         .into_iter()
-        .filter(|r| r.mode != "macvlan")
+        .filter(|r| r.mode != "macvlan" && r.attaching.is_none())
         .collect();
     for r in &records {
         let net = r.network_def()?;

@@ -288,6 +288,20 @@ pub struct Network {
     pub parent: Option<String>,
 }
 
+/// Address blocks that are not for hosts on a network (RFC 6890): a bridge
+/// with 127.0.0.1 and route_localnet on would expose the host's loopback
+/// services; multicast and the rest cannot be a host's address at all.
+const SPECIAL_BLOCKS: [(&str, &str); 5] = [
+    ("0.0.0.0/8", "\"this network\""),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    (
+        "240.0.0.0/4",
+        "reserved, with the broadcast address 255.255.255.255",
+    ),
+];
+
 fn default_mtu() -> u32 {
     1500
 }
@@ -361,6 +375,14 @@ impl Network {
             ));
         }
         let s = self.subnet;
+        if let Some((block, what)) = SPECIAL_BLOCKS
+            .iter()
+            .find(|(b, _)| b.parse::<Subnet>().is_ok_and(|b| b.overlaps(&s)))
+        {
+            return Err(format!(
+                "subnet {s} overlaps {block}, {what}: no container can have those addresses"
+            ));
+        }
         if !s.contains(self.gateway) || self.gateway == s.addr() || self.gateway == s.broadcast() {
             return Err(format!(
                 "gateway {} is not a host address of subnet {s}",
@@ -512,6 +534,20 @@ mod tests {
             .validate()
             .unwrap_err()
             .contains("not a valid interface name"));
+        for (subnet, gateway, what) in [
+            ("127.0.0.0/8", "127.0.0.1", "loopback"),
+            ("224.0.0.0/4", "224.0.0.1", "multicast"),
+            ("169.254.0.0/16", "169.254.0.1", "link-local"),
+            ("0.0.0.0/8", "0.0.0.1", "this network"),
+            ("255.255.255.0/24", "255.255.255.1", "reserved"),
+            ("120.0.0.0/5", "120.0.0.1", "loopback"),
+        ] {
+            let e = net(subnet, gateway).validate().unwrap_err();
+            assert!(
+                e.contains(what) && e.contains("no container can have"),
+                "{subnet}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -156,6 +156,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
             format!("{:?} is not an absolute path", process.cwd()),
         ));
     }
+    if let Some(rlimits) = process.rlimits() {
+        crate::rlimits::check(rlimits)
+            .map_err(|(i, why)| invalid(format!("process.rlimits[{i}]"), why))?;
+    }
     if let Some(env) = process.env() {
         for (i, kv) in env.iter().enumerate() {
             if !kv.contains('=') {

@@ -185,3 +185,47 @@ fn invalid_and_duplicate_ids_and_unknown_containers() {
     assert!(lines[6].contains("invalid signal"), "{out:?}");
     sb.assert_clean();
 }
+
+#[test]
+fn values_past_what_the_kernel_takes_are_refused_at_once() {
+    let err = refused(
+        "pidsmax",
+        &["/bin/true"],
+        |c| c["linux"]["resources"] = json!({"pids": {"limit": 4294967296u64}}),
+        "",
+    );
+    assert!(
+        err.contains("linux.resources.pids.limit: 4294967296 is above the most the kernel takes"),
+        "{err}"
+    );
+    let err = refused(
+        "blkioweight",
+        &["/bin/true"],
+        |c| c["linux"]["resources"] = json!({"blockIO": {"weight": 5}}),
+        "",
+    );
+    assert!(
+        err.contains("linux.resources.blockIO.weight: 5 is out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn limits_no_program_starts_under_are_refused() {
+    for (name, typ) in [("rlimitas", "RLIMIT_AS"), ("rlimitstack", "RLIMIT_STACK")] {
+        let err = refused(
+            name,
+            &["/bin/true"],
+            |c| {
+                c["process"]["rlimits"] = json!([{"type": typ, "soft": 1, "hard": 1}]);
+            },
+            "",
+        );
+        assert!(
+            err.contains(&format!(
+                "process.rlimits[0]: {typ}: soft limit 1 bytes is below what any program needs to start"
+            )),
+            "{err}"
+        );
+    }
+}

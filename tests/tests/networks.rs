@@ -368,3 +368,68 @@ fn macvlan_containers_are_on_the_parents_segment() {
     assert_eq!(net_left(&out), "", "{out:?}");
     sb.assert_clean();
 }
+
+#[test]
+fn subnets_no_container_can_be_on_are_refused_by_their_rule() {
+    let sb = Sandbox::new("specialnet");
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        try() {{ "$@" >/dev/null 2>$T/err; echo "rc=$? $(head -1 $T/err)"; }}
+        try $MINIRUN network create --subnet 127.0.0.0/8 lo8
+        try $MINIRUN network create --subnet 224.0.0.0/4 mcast
+        try $MINIRUN network create --subnet 169.254.0.0/24 ll
+        try $MINIRUN network create --subnet 0.0.0.0/16 zero
+        try $MINIRUN network create --subnet 255.255.255.0/24 bcast
+        ls $MINIRUN_NET_CONFIG_DIR 2>/dev/null | grep -v '^\.' | wc -l
+        leftovers
+        "#
+    ));
+    let want = [
+        "rc=1 minirun: subnet 127.0.0.0/8 overlaps 127.0.0.0/8, loopback",
+        "rc=1 minirun: subnet 224.0.0.0/4 overlaps 224.0.0.0/4, multicast",
+        "rc=1 minirun: subnet 169.254.0.0/24 overlaps 169.254.0.0/16, link-local",
+        "rc=1 minirun: subnet 0.0.0.0/16 overlaps 0.0.0.0/8, \"this network\"",
+        "rc=1 minirun: subnet 255.255.255.0/24 overlaps 240.0.0.0/4, reserved",
+        "0",
+    ];
+    for (got, want) in out.stdout.lines().zip(want) {
+        assert!(got.starts_with(want), "got {got:?}, want {want:?}\n{out:?}");
+    }
+    assert_eq!(net_left(&out), "", "{out:?}");
+}
+
+#[test]
+fn the_hook_refuses_ids_that_are_no_file_names_and_a_full_disk_leaves_nothing() {
+    let sb = Sandbox::new("hookinput");
+    let b = sleeper(&sb);
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        unshare --net --mount sleep 1000 & holder=$!
+        for id in '' 'a/b' '..'; do
+            echo '{{"id":"'$id'","pid":'$holder',"bundle":"{b}"}}' | $MINIRUN_NET attach 2>&1 | sed 's/^/refused: /'
+        done
+        # A state directory with no room: attach fails and leaves no part.
+        mkdir -p $MINIRUN_NET_DIR && mount -t tmpfs -o size=16k tmpfs $MINIRUN_NET_DIR
+        head -c 1M /dev/zero > $MINIRUN_NET_DIR/filler 2>/dev/null
+        echo '{{"id":"'$ID'","pid":'$holder',"bundle":"{b}"}}' | $MINIRUN_NET attach >/dev/null 2>$T/err; echo "full: rc=$?"
+        grep -o 'No space left on device' $T/err | head -1
+        rm $MINIRUN_NET_DIR/filler
+        find $MINIRUN_NET_DIR -type f | grep -v '\.lock$' | sed "s|$MINIRUN_NET_DIR/||"
+        kill -KILL $holder; wait $holder 2>/dev/null
+        umount $MINIRUN_NET_DIR
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for (i, id) in ["", "a/b", ".."].iter().enumerate() {
+        assert!(
+            lines[i].contains(&format!("id {id:?} is not a container id")),
+            "{id:?}: {out:?}"
+        );
+    }
+    assert_eq!(lines[3], "full: rc=1", "{out:?}");
+    assert_eq!(lines[4], "No space left on device", "{out:?}");
+    assert_eq!(lines[5], "--left--", "files left in the state dir: {out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+}

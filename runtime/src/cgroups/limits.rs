@@ -110,6 +110,8 @@ pub struct Throttle {
     pub rate: u64,
 }
 
+const PIDS_MAX: i64 = 1 << 22;
+
 fn nonzero<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
     v.filter(|v| *v != T::default())
 }
@@ -121,6 +123,16 @@ fn bytes(field: &str, v: Option<i64>) -> Result<Option<i64>, LimitError> {
             field,
             format!("{n} is not a size (bytes, or -1 for none)"),
         )),
+        v => Ok(v),
+    }
+}
+
+/// A block IO weight: 10 to 1000, as the runtime spec says and CFQ took.
+fn weight(field: &str, v: Option<u16>) -> Result<Option<u16>, LimitError> {
+    match nonzero(v) {
+        Some(w) if !(10..=1000).contains(&w) => {
+            Err(invalid(field, format!("{w} is out of range (10-1000)")))
+        }
         v => Ok(v),
     }
 }
@@ -148,6 +160,13 @@ impl Limits {
         }
         if let Some(p) = r.pids() {
             l.pids = nonzero(Some(p.limit())).map(|n| n.max(-1));
+            // pids.max takes no more than PID_MAX_LIMIT (2^22).
+            if let Some(n) = l.pids.filter(|n| *n > PIDS_MAX) {
+                return Err(invalid(
+                    "pids.limit",
+                    format!("{n} is above the most the kernel takes ({PIDS_MAX}; -1 for no limit)"),
+                ));
+            }
         }
         if let Some(b) = r.block_io() {
             l.read_block_io(b)?;
@@ -222,10 +241,15 @@ impl Limits {
     }
 
     fn read_block_io(&mut self, b: &LinuxBlockIo) -> Result<(), LimitError> {
-        self.blkio_weight = nonzero(b.weight());
-        self.blkio_leaf_weight = nonzero(b.leaf_weight());
+        self.blkio_weight = weight("blockIO.weight", b.weight())?;
+        self.blkio_leaf_weight = weight("blockIO.leafWeight", b.leaf_weight())?;
         for (i, w) in b.weight_device().iter().flatten().enumerate() {
             device_numbers(&format!("blockIO.weightDevice[{i}]"), w.major(), w.minor())?;
+            weight(&format!("blockIO.weightDevice[{i}].weight"), w.weight())?;
+            weight(
+                &format!("blockIO.weightDevice[{i}].leafWeight"),
+                w.leaf_weight(),
+            )?;
             let d = WeightDevice {
                 major: w.major(),
                 minor: w.minor(),
@@ -398,6 +422,14 @@ mod tests {
                 "linux.resources.memory.swappiness",
             ),
             (r#"{"cpu":{"shares":1}}"#, "linux.resources.cpu.shares"),
+            (
+                r#"{"pids":{"limit":4294967296}}"#,
+                "linux.resources.pids.limit",
+            ),
+            (
+                r#"{"blockIO":{"weight":5}}"#,
+                "linux.resources.blockIO.weight",
+            ),
             (r#"{"cpu":{"period":10}}"#, "linux.resources.cpu.period"),
             (r#"{"cpu":{"quota":10}}"#, "linux.resources.cpu.quota"),
             (
