@@ -97,3 +97,33 @@ fn a_network_hook_killed_anywhere_leaves_nothing_after_detach_or_gc() {
     assert!(!out.stdout.contains("failed"), "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
 }
+
+/// A publish of many ports killed half way: its container's detach removes
+/// every claim it made (its record names the ports asked for before the
+/// first claim).
+#[test]
+fn a_publish_killed_half_way_leaves_no_claim() {
+    let sb = Sandbox::new("pubkill");
+    let b = sb.bundle("b", &["/bin/true"], |_| {});
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        unshare --net --mount sleep 1000 & holder=$!
+        state='{{"id":"'$ID'","pid":'$holder',"bundle":"{b}","annotations":{{"org.minirun.net.ports":"20000-22999:20000-22999"}}}}'
+        echo "$state" | $MINIRUN_NET attach >/dev/null 2>&1 & hook=$!
+        for i in $(seq 500); do [ $(ls $MINIRUN_NET_DIR/ports 2>/dev/null | wc -l) -gt 100 ] && break; sleep 0.01; done
+        kill -KILL $hook; wait $hook 2>/dev/null
+        n=$(ls $MINIRUN_NET_DIR/ports | wc -l)
+        [ $n -gt 100 ] && [ $n -lt 3000 ] && echo "killed while claiming"
+        echo '{{"id":"'$ID'","pid":0,"bundle":"{b}"}}' | $MINIRUN_NET detach && echo detached
+        kill -KILL $holder; wait $holder 2>/dev/null
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    assert!(out.stdout.contains("detached\n"), "{out:?}");
+    if !out.stdout.contains("killed while claiming") {
+        eprintln!("the publish was not caught half way this time: {out:?}");
+    }
+    assert_eq!(net_left(&out), "", "{out:?}");
+}
