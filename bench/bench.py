@@ -10,7 +10,8 @@ Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-docker: that part alone, the others kept from an earlier results.json), CNI_PATH.
+spoof, docker: that part alone, the others kept from an earlier results.json),
+BENCH_SPOOF_CONTAINERS (default 100), CNI_PATH.
 """
 
 import json
@@ -279,6 +280,71 @@ def data_path():
     run(["ip", "link", "del", "benchhost"])
     return {k: summary(v) for k, v in samples.items()}
 
+# ---------------------------------------------------------------- anti-spoofing
+
+SPOOF_CONTAINERS = int(os.environ.get("BENCH_SPOOF_CONTAINERS", "100"))
+
+
+def spoof_bench():
+    """What anti-spoofing costs: attach and detach on two user networks, one
+    with it (the default) and one with -o anti_spoofing=false, alternating;
+    then TCP throughput out of a container on each (iperf3 -R: the container
+    sends, so the bulk crosses its guarded bridge port)."""
+    for name, subnet, opts in (("guarded", "10.150.0.0/16", []),
+                               ("open", "10.151.0.0/16", ["-o", "anti_spoofing=false"])):
+        run([MINIRUN, "network", "create", "--subnet", subnet] + opts + [name], **QUIET)
+    samples = {k: [] for k in ("guarded_attach", "open_attach", "guarded_detach", "open_detach")}
+    procs = []
+    bundle = f"{WORK}/spoof-bundle"
+    os.makedirs(f"{bundle}/rootfs/etc")
+    with open(f"{bundle}/config.json", "w") as f:
+        json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": "s"}, f)
+
+    def state(cid, pid, network):
+        return json.dumps({"id": cid, "pid": pid, "bundle": bundle, "annotations": {
+            "org.minirun.net.mode": "bridge", "org.minirun.net.network": network}}).encode()
+
+    ids = []
+    for i in range(SPOOF_CONTAINERS):
+        for network in rotations(["guarded", "open"], i):
+            cid = f"s{network[0]}{i}"
+            p = make_netns(cid)
+            procs.append(p)
+            samples[f"{network}_attach"].append(timed([MINIRUN_NET, "attach"], state(cid, p.pid, network))[0])
+            ids.append((cid, network))
+    for i, (cid, network) in enumerate(ids):
+        samples[f"{network}_detach"].append(
+            timed([MINIRUN_NET, "detach"], json.dumps({"id": cid, "pid": 0}).encode())[0])
+    for p in procs:
+        p.kill()
+        p.wait()
+    for cid, _ in ids:
+        run(["ip", "netns", "del", cid])
+    throughput = {"guarded": [], "open": []}
+    servers = []
+    for network in ("guarded", "open"):
+        cid = f"iperf-{network}"
+        run([MINIRUN, "--root", f"{WORK}/minirun", "run", "-d", "--net", network,
+             "--bundle", f"{BUNDLES}/sleeper", cid], **QUIET)
+        st = json.loads(run([MINIRUN, "--root", f"{WORK}/minirun", "state", cid], capture_output=True).stdout)
+        servers.append((cid, st["network"]["ipAddress"],
+                        subprocess.Popen(["nsenter", "-t", str(st["pid"]), "-n", "iperf3", "-s"], **QUIET)))
+    time.sleep(0.5)
+    for i in range(3):
+        for cid, ip, _ in rotations(servers, i):
+            network = cid.split("-", 1)[1]
+            throughput[network].append(iperf(["-c", ip, "-t", "3", "-R"]))
+    for cid, _, server in servers:
+        server.kill()
+        server.wait()
+        run([MINIRUN, "--root", f"{WORK}/minirun", "delete", "--force", cid])
+    for name in ("guarded", "open"):
+        run([MINIRUN, "network", "rm", name], **QUIET)
+    out = {k: summary(v) for k, v in samples.items()}
+    out["throughput_gbps"] = {k: summary(v) for k, v in throughput.items()}
+    return out
+
+
 # ---------------------------------------------------------------------- Docker
 
 DOCKER_SOCK = "unix:///run/bench-docker.sock"
@@ -401,6 +467,9 @@ def main():
     if ONLY in ("", "data"):
         log("data path: iperf3 direct vs published port")
         results["data_path_gbps"] = data_path()
+    if ONLY in ("", "spoof"):
+        log(f"anti-spoofing: {SPOOF_CONTAINERS} containers on a guarded and an open network, alternating")
+        results["anti_spoofing"] = spoof_bench()
     if ONLY in ("", "docker"):
         log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
         results["docker"] = docker_bench()

@@ -69,6 +69,24 @@ lines.append(
     f"{d['published']['median']:.2f} ({d['published']['min']:.2f}-{d['published']['max']:.2f}) | "
     f"{d['published']['median'] / d['direct']['median']:.2f} |"
 )
+sp = r.get("anti_spoofing")
+if sp:
+    lines.append("")
+    lines.append(
+        f"Anti-spoofing ({sp['guarded_attach']['n']} containers on each of two user networks, "
+        "alternating; throughput from a container out through its bridge port, iperf3 -R, 3 s, 3 rounds):"
+    )
+    lines.append("")
+    lines.append("| median (min-max) | anti-spoofing on (default) | off (`-o anti_spoofing=false`) | on / off |")
+    lines.append("|---|---:|---:|---:|")
+    for key, what in (("attach", "attach, ms"), ("detach", "detach, ms")):
+        on, off = sp[f"guarded_{key}"], sp[f"open_{key}"]
+        lines.append(f"| {what} | {cell(on)} | {cell(off)} | {on['median'] / off['median']:.2f} |")
+    on, off = sp["throughput_gbps"]["guarded"], sp["throughput_gbps"]["open"]
+    lines.append(
+        f"| TCP throughput, Gbit/s | {on['median']:.2f} ({on['min']:.2f}-{on['max']:.2f}) | "
+        f"{off['median']:.2f} ({off['min']:.2f}-{off['max']:.2f}) | {on['median'] / off['median']:.2f} |"
+    )
 dk = r.get("docker")
 if dk:
     lines.append("")

@@ -6,7 +6,8 @@
 #   containers 1..BENCH_CONTAINERS; TCP throughput to a container directly and
 #   through a published port; `docker run --rm` with minirun, runc and crun
 #   as Docker's runtimes (a dockerd of the sandbox's own), succeeding and
-#   refused at create. BENCH_ONLY=lifecycle|attach|data|docker runs one part.
+#   refused at create; attach, detach and throughput with anti-spoofing and
+#   without. BENCH_ONLY=lifecycle|attach|data|spoof|docker runs one part.
 # Installs what it needs from Debian (runc, crun, containernetworking-plugins,
 # iptables, iperf3, gnuplot-nox, time), builds minirun in release mode, runs
 # everything in a sandbox of fresh mount, network and pid namespaces, and

@@ -29,7 +29,7 @@ use crate::conntrack::{self, UdpDestination};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files::{self, EtcError};
 use crate::firewall::nftables::Nftables;
-use crate::firewall::{Dnat, FirewallDriver, FirewallError};
+use crate::firewall::{Dnat, FirewallDriver, FirewallError, Port};
 use crate::host_ports::{self, HostPortError};
 use crate::ipam::{IpamError, Lease, Pool, Subnet};
 use crate::netlink::{Netlink, NetlinkError};
@@ -98,9 +98,9 @@ enum Done {
     Lease(Lease),
     Record(Box<Attachment>),
     Veth(String),
-    /// Claimed and in the firewall: resolved mappings, container address, id,
-    /// the host veth if it was put in the isolated ports.
-    Published(Vec<PortMapping>, Ipv4Addr, String, Option<String>),
+    /// Claimed and in the firewall, as the record says (resolved ports, the
+    /// port's elements).
+    Published(Box<Attachment>),
     Files(PathBuf),
 }
 
@@ -163,7 +163,6 @@ impl BridgeDriver {
         nl: &Netlink,
         net: &Network,
         record: &mut Attachment,
-        isolate: bool,
     ) -> Result<Vec<PortMapping>, BridgeError> {
         let _lock = self.store.lock_firewall()?;
         let is_live = |name: &str| nl.link_exists(name);
@@ -176,10 +175,11 @@ impl BridgeDriver {
             installed = self.store.save_attachment(record).map_err(Into::into);
         }
         let installed = installed.and_then(|()| {
+            let port = firewall_port(record);
             Nftables::new()
                 .and_then(|nft| {
                     let dnat = dnats(&ports, record.ip_address);
-                    nft.attach(net, &dnat, isolate.then_some(host_if.as_str()))
+                    nft.attach(net, &dnat, port.has_elements().then_some(&port))
                 })
                 .map_err(Self::fw_err(net))
         });
@@ -196,23 +196,22 @@ impl BridgeDriver {
     /// makes the release of the nftables socket wait for it: the caller keeps
     /// `nft` open while it deletes the veth (another grace period), so the two
     /// waits overlap instead of adding up.
-    fn unpublish(
-        &self,
-        nft: &Nftables,
-        net: &Network,
-        ports: &[PortMapping],
-        ip: Ipv4Addr,
-        container: &str,
-        isolated_port: Option<&str>,
-    ) -> Result<(), BridgeError> {
-        if ports.is_empty() && isolated_port.is_none() {
+    fn unpublish(&self, nft: &Nftables, net: &Network, r: &Attachment) -> Result<(), BridgeError> {
+        let port = firewall_port(r);
+        if r.ports.is_empty() && !port.has_elements() {
             return Ok(());
         }
         let _lock = self.store.lock_firewall()?;
         let removed = nft
-            .detach(net, &dnats(ports, ip), isolated_port, false, false)
+            .detach(
+                net,
+                &dnats(&r.ports, r.ip_address),
+                port.has_elements().then_some(&port),
+                false,
+                false,
+            )
             .map_err(Self::fw_err(net));
-        host_ports::release(&self.store.ports_dir(), ports, container);
+        host_ports::release(&self.store.ports_dir(), &r.ports, &r.container);
         removed
     }
 
@@ -342,6 +341,7 @@ impl BridgeDriver {
                 .collect(),
             internal: net.internal,
             no_icc: !net.icc,
+            anti_spoofing: net.anti_spoofing,
             isolated_port: isolate,
             names,
             connected: self.connecting,
@@ -402,14 +402,9 @@ impl BridgeDriver {
         drop(inside);
 
         trace.step("eth0, lo, route");
-        let ports = self.publish(nl, net, &mut record, isolate)?;
+        let ports = self.publish(nl, net, &mut record)?;
         trace.step("ports and firewall");
-        done.push(Done::Published(
-            ports.clone(),
-            lease.ip,
-            c.id.clone(),
-            isolate.then(|| host_if.clone()),
-        ));
+        done.push(Done::Published(Box::new(record.clone())));
         let udp: Vec<UdpDestination> = ports
             .iter()
             .filter(|m| m.protocol == Protocol::Udp)
@@ -462,11 +457,9 @@ impl BridgeDriver {
                 Done::Files(dir) => remove_dir(&dir),
                 Done::Record(r) => self.store.remove_attachment(&r).map_err(Into::into),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
-                Done::Published(ports, ip, id, isolated) => {
-                    Nftables::new().map_err(Self::fw_err(net)).and_then(|nft| {
-                        self.unpublish(&nft, net, &ports, ip, &id, isolated.as_deref())
-                    })
-                }
+                Done::Published(r) => Nftables::new()
+                    .map_err(Self::fw_err(net))
+                    .and_then(|nft| self.unpublish(&nft, net, &r)),
                 Done::Lease(lease) => self
                     .pool(net, &leases)
                     .release(lease.ip, &lease.container)
@@ -553,17 +546,7 @@ impl BridgeDriver {
             }
         };
         if let Some(nft) = &nft {
-            errors.extend(
-                self.unpublish(
-                    nft,
-                    &net,
-                    &r.ports,
-                    r.ip_address,
-                    &r.container,
-                    r.isolated_port.then_some(r.host_interface.as_str()),
-                )
-                .err(),
-            );
+            errors.extend(self.unpublish(nft, &net, r).err());
         }
         errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
         let leases = self.store.leases(&r.network);
@@ -666,10 +649,10 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
         }
         ports.extend(dnats(&r.ports, r.ip_address));
     }
-    let isolated_ports: Vec<String> = records
+    let bridge_ports: Vec<Port> = records
         .iter()
-        .filter(|r| r.isolated_port)
-        .map(|r| r.host_interface.clone())
+        .map(firewall_port)
+        .filter(Port::has_elements)
         .collect();
     let _lock = store.lock_firewall()?;
     for net in &networks {
@@ -685,9 +668,20 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
         source,
     };
     Nftables::new()
-        .and_then(|nft| nft.rebuild(&networks, &ports, &isolated_ports))
+        .and_then(|nft| nft.rebuild(&networks, &ports, &bridge_ports))
         .map_err(fw)?;
     Ok(records.iter().filter(|r| !r.ports.is_empty()).count())
+}
+
+/// A container's bridge port as the firewall knows it, from its record.
+fn firewall_port(r: &Attachment) -> Port {
+    Port {
+        host_interface: r.host_interface.clone(),
+        isolated: r.isolated_port,
+        guard: r
+            .anti_spoofing
+            .then(|| (r.mac_address.clone(), r.ip_address)),
+    }
 }
 
 fn sysctl(path: &str, value: &str) -> Result<(), BridgeError> {

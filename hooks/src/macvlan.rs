@@ -104,6 +104,7 @@ impl MacvlanDriver {
             ports: Vec::new(),
             internal: net.internal,
             no_icc: false,
+            anti_spoofing: false,
             isolated_port: false,
             names,
             connected: false,

@@ -247,10 +247,12 @@ pub fn create(
         )));
     }
     let mut icc = true;
+    let mut anti_spoofing = true;
     let mut parent = None;
     for (k, v) in &options {
         match (driver, k.as_str()) {
             ("bridge", "icc" | "com.docker.network.bridge.enable_icc") => icc = parse_bool(k, v)?,
+            ("bridge", "anti_spoofing") => anti_spoofing = parse_bool(k, v)?,
             (MACVLAN, "parent") => parent = Some(v.clone()),
             ("bridge", "parent") => {
                 return Err(invalid(format!(
@@ -344,6 +346,7 @@ pub fn create(
     net.ip_range = ip_range;
     net.internal = req.internal;
     net.icc = icc;
+    net.anti_spoofing = anti_spoofing;
     net.name_resolution = true;
     net.labels = labels;
     if driver == MACVLAN {
@@ -409,6 +412,7 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
             net.bridge.clone().into(),
         );
         options.insert("icc".into(), net.icc.to_string().into());
+        options.insert("anti_spoofing".into(), net.anti_spoofing.to_string().into());
     }
     options.insert(
         "com.docker.network.driver.mtu".into(),

@@ -271,6 +271,15 @@ pub struct Network {
     /// isolates the bridge's ports from each other).
     #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
     pub icc: bool,
+    /// Frames from a container's port must carry its MAC, IPv4 packets and
+    /// ARP its address, and no IPv6 router advertisement may leave it
+    /// (`-o anti_spoofing=false` turns it off).
+    #[serde(
+        default = "yes",
+        rename = "antiSpoofing",
+        skip_serializing_if = "Clone::clone"
+    )]
+    pub anti_spoofing: bool,
     /// Containers find each other by name (user networks; not the default).
     #[serde(
         default,
@@ -330,6 +339,7 @@ impl Network {
             ip_range: None,
             internal: false,
             icc: true,
+            anti_spoofing: true,
             name_resolution: false,
             labels: Default::default(),
             driver: String::new(),
@@ -436,6 +446,14 @@ pub struct Attachment {
     /// The network has icc=false.
     #[serde(default, rename = "noIcc", skip_serializing_if = "std::ops::Not::not")]
     pub no_icc: bool,
+    /// The container's port is guarded against spoofing: its MAC and
+    /// address are elements of the firewall's port sets.
+    #[serde(
+        default,
+        rename = "antiSpoofing",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub anti_spoofing: bool,
     /// The host veth was put in the firewall's isolated ports (icc=false on a
     /// host whose bridges do not pass the IP hooks): what detach and reload
     /// go by, whatever the host does by then.

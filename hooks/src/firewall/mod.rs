@@ -25,34 +25,53 @@ pub struct Dnat {
     pub container_ip: Ipv4Addr,
 }
 
+/// What the firewall knows of one container's bridge port (its host veth).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub host_interface: String,
+    /// Kept from the other containers' ports (icc=false on a host whose
+    /// bridges do not call the IP hooks).
+    pub isolated: bool,
+    /// Guarded against spoofing: frames from it must carry this MAC, IPv4
+    /// packets and ARP this address.
+    pub guard: Option<(String, Ipv4Addr)>,
+}
+
+impl Port {
+    /// Whether the port has any element of its own in the firewall.
+    pub fn has_elements(&self) -> bool {
+        self.isolated || self.guard.is_some()
+    }
+}
+
 pub trait FirewallDriver {
     /// One transaction: the network's shared rules (made once, doing it again
-    /// changes nothing), the container's published ports and, on a network
-    /// with icc=false, its bridge port (`isolated_port`, the veth's host end).
+    /// changes nothing), the container's published ports and its bridge
+    /// port's elements (`port`).
     fn attach(
         &self,
         net: &Network,
         ports: &[Dnat],
-        isolated_port: Option<&str>,
+        port: Option<&Port>,
     ) -> Result<(), FirewallError>;
-    /// One transaction: the container's ports go; the network's shared rules
-    /// too when `network_unused`, and minirun's whole table when
-    /// `table_unused`. Removing what is not there is fine.
+    /// One transaction: the container's ports and port elements go; the
+    /// network's shared rules too when `network_unused`, and minirun's whole
+    /// table when `table_unused`. Removing what is not there is fine.
     fn detach(
         &self,
         net: &Network,
         ports: &[Dnat],
-        isolated_port: Option<&str>,
+        port: Option<&Port>,
         network_unused: bool,
         table_unused: bool,
     ) -> Result<(), FirewallError>;
     /// Replaces everything minirun has in the firewall with `networks`,
-    /// `ports` and `isolated_ports` (after someone flushed the ruleset), in
-    /// one transaction.
+    /// `ports` and the containers' bridge `ports_of_bridges` (after someone
+    /// flushed the ruleset), in one transaction.
     fn rebuild(
         &self,
         networks: &[Network],
         ports: &[Dnat],
-        isolated_ports: &[String],
+        ports_of_bridges: &[Port],
     ) -> Result<(), FirewallError>;
 }

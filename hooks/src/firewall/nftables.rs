@@ -32,11 +32,21 @@
 //!   each: this kernel's bridge family can match neither the bridge's name
 //!   nor conntrack) are dropped in a second table, `bridge minirun`; a
 //!   published port is then reached through the host, which routes and
-//!   masquerades it back out of the bridge itself, not a port. Traffic the host routes back into the bridge (a published
-//!   port reached from a container) leaves from the bridge itself, not a port,
-//!   and passes. (Port isolation, the bridge's own flag, was tried first: a
-//!   packet routed back out keeps its ingress port's isolated mark, and a
-//!   container could then not reach its neighbours' published ports.)
+//!   masquerades it back out of the bridge itself, not a port. Traffic the
+//!   host routes back into the bridge (a published port reached from a
+//!   container) leaves from the bridge itself, not a port, and passes. (Port
+//!   isolation, the bridge's own flag, was tried first: a packet routed back
+//!   out keeps its ingress port's isolated mark, and a container could then
+//!   not reach its neighbours' published ports.)
+//! - anti-spoofing, in `bridge minirun`'s prerouting, where every frame a
+//!   container sends enters the bridge through its port (bridged to another
+//!   container or routed by the host alike): a port in `guarded` must send
+//!   from the MAC its element in `port_mac` names, IPv4 and ARP from the
+//!   address in `port_ip`, no IPv6 router advertisement, redirect or DHCPv6
+//!   server reply, and nothing but IPv4, ARP and IPv6. Three elements per
+//!   container, keyed by its host veth: the rules never grow. Frames of ports
+//!   that are not guarded (other bridges of the host, networks with
+//!   anti_spoofing=false) leave at the first rule.
 //!
 //! Why libnftables' command buffer rather than raw nf_tables netlink: one
 //! transaction per attach holds a handful of element commands, and the
@@ -52,7 +62,7 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
 
-use super::{Dnat, FirewallDriver, FirewallError};
+use super::{Dnat, FirewallDriver, FirewallError, Port};
 use crate::store::Network;
 
 #[allow(non_camel_case_types)]
@@ -124,9 +134,23 @@ fn ensure_table() -> String {
     format!(
         "add table bridge {TABLE}
 add set bridge {TABLE} no_icc_ports {{ type ifname; }}
+add set bridge {TABLE} guarded {{ type ifname; }}
+add set bridge {TABLE} port_mac {{ type ifname . ether_addr; }}
+add set bridge {TABLE} port_ip {{ type ifname . ipv4_addr; }}
 add chain bridge {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
+add chain bridge {TABLE} spoof {{ type filter hook prerouting priority filter; policy accept; }}
 flush chain bridge {TABLE} forward
+flush chain bridge {TABLE} spoof
 add rule bridge {TABLE} forward iifname @no_icc_ports oifname @no_icc_ports drop
+add rule bridge {TABLE} spoof iifname != @guarded accept
+add rule bridge {TABLE} spoof iifname . ether saddr != @port_mac drop
+add rule bridge {TABLE} spoof ether type arp iifname . arp saddr ether != @port_mac drop
+add rule bridge {TABLE} spoof ether type arp iifname . arp saddr ip != @port_ip drop
+add rule bridge {TABLE} spoof ether type ip iifname . ip saddr != @port_ip drop
+add rule bridge {TABLE} spoof ether type ip6 icmpv6 type {{ nd-router-advert, nd-redirect }} drop
+add rule bridge {TABLE} spoof ether type ip6 udp sport 547 drop
+add rule bridge {TABLE} spoof ether type {{ ip, arp, ip6 }} accept
+add rule bridge {TABLE} spoof drop
 add table ip {TABLE}
 add set ip {TABLE} subnets {{ type ipv4_addr; flags interval; }}
 add set ip {TABLE} bridges {{ type ifname; }}
@@ -186,16 +210,30 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
     e
 }
 
-/// The table a set or map is in: `no_icc_ports` filters frames on bridges.
+/// The table a set or map is in: the bridge table's filter frames on
+/// bridges.
 fn family(set: &str) -> &'static str {
-    if set == "no_icc_ports" {
-        "bridge"
-    } else {
-        "ip"
+    match set {
+        "no_icc_ports" | "guarded" | "port_mac" | "port_ip" => "bridge",
+        _ => "ip",
     }
 }
 
-/// A published port's element: (map, key : value).
+/// A container port's elements: (set, element).
+fn port_elements(p: &Port) -> Vec<(&'static str, String)> {
+    let name = format!("\"{}\"", p.host_interface);
+    let mut e = Vec::new();
+    if p.isolated {
+        e.push(("no_icc_ports", name.clone()));
+    }
+    if let Some((mac, ip)) = &p.guard {
+        e.push(("guarded", name.clone()));
+        e.push(("port_mac", format!("{name} . {mac}")));
+        e.push(("port_ip", format!("{name} . {ip}")));
+    }
+    e
+}
+
 /// The map a published port goes in, and its key there.
 fn port_key(d: &Dnat) -> (&'static str, String) {
     let m = &d.mapping;
@@ -208,6 +246,7 @@ fn port_key(d: &Dnat) -> (&'static str, String) {
     }
 }
 
+/// A published port's element: (map, key : value).
 fn port_element(d: &Dnat) -> (&'static str, String) {
     let (map, key) = port_key(d);
     let m = &d.mapping;
@@ -234,15 +273,10 @@ fn remove(c: &mut String, set: &str, element: &str) {
     ));
 }
 
-fn isolated_element(port: &str) -> (&'static str, String) {
-    ("no_icc_ports", format!("\"{port}\""))
-}
-
 /// The elements alone: what attach sends when the table is in place.
-pub fn attach_elements(net: &Network, ports: &[Dnat], isolated: Option<&str>) -> String {
+pub fn attach_elements(net: &Network, ports: &[Dnat], port: Option<&Port>) -> String {
     let mut c = String::new();
-    if let Some(p) = isolated {
-        let (set, element) = isolated_element(p);
+    for (set, element) in port.map(port_elements).unwrap_or_default() {
         add(&mut c, set, &element);
     }
     for (set, element) in network_elements(net) {
@@ -256,14 +290,14 @@ pub fn attach_elements(net: &Network, ports: &[Dnat], isolated: Option<&str>) ->
 }
 
 /// The table (made if missing, rules rewritten) and the elements.
-pub fn attach_commands(net: &Network, ports: &[Dnat], isolated: Option<&str>) -> String {
-    ensure_table() + &attach_elements(net, ports, isolated)
+pub fn attach_commands(net: &Network, ports: &[Dnat], port: Option<&Port>) -> String {
+    ensure_table() + &attach_elements(net, ports, port)
 }
 
 pub fn detach_commands(
     net: &Network,
     ports: &[Dnat],
-    isolated: Option<&str>,
+    port: Option<&Port>,
     network_unused: bool,
     table_unused: bool,
 ) -> String {
@@ -278,8 +312,7 @@ pub fn detach_commands(
         let (map, element) = port_element(d);
         remove(&mut c, map, &element);
     }
-    if let Some(p) = isolated {
-        let (set, element) = isolated_element(p);
+    for (set, element) in port.map(port_elements).unwrap_or_default() {
         remove(&mut c, set, &element);
     }
     if network_unused {
@@ -290,7 +323,7 @@ pub fn detach_commands(
     c
 }
 
-pub fn rebuild_commands(networks: &[Network], ports: &[Dnat], isolated: &[String]) -> String {
+pub fn rebuild_commands(networks: &[Network], ports: &[Dnat], bridge_ports: &[Port]) -> String {
     let mut c = format!(
         "add table ip {TABLE}\ndelete table ip {TABLE}\nadd table bridge {TABLE}\ndelete table bridge {TABLE}\n"
     );
@@ -307,8 +340,7 @@ pub fn rebuild_commands(networks: &[Network], ports: &[Dnat], isolated: &[String
         let (map, element) = port_element(d);
         add(&mut c, map, &element);
     }
-    for p in isolated {
-        let (set, element) = isolated_element(p);
+    for (set, element) in bridge_ports.iter().flat_map(port_elements) {
         add(&mut c, set, &element);
     }
     c
@@ -326,11 +358,11 @@ impl FirewallDriver for Nftables {
         &self,
         net: &Network,
         ports: &[Dnat],
-        isolated: Option<&str>,
+        port: Option<&Port>,
     ) -> Result<(), FirewallError> {
         let first = self
-            .run(&attach_elements(net, ports, isolated))
-            .or_else(|_| self.run(&attach_commands(net, ports, isolated)));
+            .run(&attach_elements(net, ports, port))
+            .or_else(|_| self.run(&attach_commands(net, ports, port)));
         if first.is_ok() || ports.is_empty() {
             return first;
         }
@@ -341,21 +373,21 @@ impl FirewallDriver for Nftables {
             let (map, key) = port_key(d);
             let _ = self.run(&format!("delete element ip {TABLE} {map} {{ {key} }}\n"));
         }
-        self.run(&attach_elements(net, ports, isolated))
+        self.run(&attach_elements(net, ports, port))
     }
 
     fn detach(
         &self,
         net: &Network,
         ports: &[Dnat],
-        isolated: Option<&str>,
+        port: Option<&Port>,
         network_unused: bool,
         table_unused: bool,
     ) -> Result<(), FirewallError> {
         match self.run(&detach_commands(
             net,
             ports,
-            isolated,
+            port,
             network_unused,
             table_unused,
         )) {
@@ -380,7 +412,7 @@ impl FirewallDriver for Nftables {
                     }
                 }
                 if result.is_ok() {
-                    self.run(&detach_commands(net, &[], isolated, network_unused, false))?;
+                    self.run(&detach_commands(net, &[], port, network_unused, false))?;
                 }
                 result
             }
@@ -392,9 +424,9 @@ impl FirewallDriver for Nftables {
         &self,
         networks: &[Network],
         ports: &[Dnat],
-        isolated: &[String],
+        bridge_ports: &[Port],
     ) -> Result<(), FirewallError> {
-        self.run(&rebuild_commands(networks, ports, isolated))
+        self.run(&rebuild_commands(networks, ports, bridge_ports))
     }
 }
 
@@ -467,5 +499,34 @@ add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
             rebuild_commands(&[], &[], &[]),
             "add table ip minirun\ndelete table ip minirun\nadd table bridge minirun\ndelete table bridge minirun\n"
         );
+    }
+
+    #[test]
+    fn a_guarded_port_is_three_elements_keyed_by_its_veth() {
+        let port = Port {
+            host_interface: "vethmr1".into(),
+            isolated: true,
+            guard: Some(("02:42:ac:14:00:02".into(), "172.20.0.2".parse().unwrap())),
+        };
+        let c = attach_elements(&net(), &[], Some(&port));
+        for line in [
+            "add element bridge minirun no_icc_ports { \"vethmr1\" }",
+            "add element bridge minirun guarded { \"vethmr1\" }",
+            "add element bridge minirun port_mac { \"vethmr1\" . 02:42:ac:14:00:02 }",
+            "add element bridge minirun port_ip { \"vethmr1\" . 172.20.0.2 }",
+        ] {
+            assert!(c.contains(line), "{line}\n{c}");
+        }
+        let c = detach_commands(&net(), &[], Some(&port), false, false);
+        assert!(c.contains(
+            "delete element bridge minirun port_mac { \"vethmr1\" . 02:42:ac:14:00:02 }"
+        ));
+        let unguarded = Port {
+            guard: None,
+            isolated: false,
+            ..port
+        };
+        assert!(!unguarded.has_elements());
+        assert!(ensure_table().contains("add rule bridge minirun spoof iifname != @guarded accept"));
     }
 }
