@@ -148,25 +148,31 @@ fn range(text: &str) -> Result<(u16, u16), String> {
 }
 
 /// Parses the annotation's comma-separated specs; the same host port twice is
-/// refused here, before anything exists.
+/// refused here, before anything exists. Linear in the ports: each host port
+/// is looked up among those taken so far, not compared with all of them (a
+/// range of 65535 is 65535 lookups).
 pub fn parse_list(list: &str) -> Result<Vec<PortMapping>, PortError> {
     let mut all: Vec<PortMapping> = Vec::new();
+    // (protocol, host port) → indices in `all`.
+    let mut taken: std::collections::HashMap<(Protocol, u16), Vec<usize>> = Default::default();
     for spec in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         for m in parse_spec(spec)? {
-            let clash = all.iter().find(|o| {
-                m.host_port != 0
-                    && o.host_port == m.host_port
-                    && o.protocol == m.protocol
-                    && (o.host_ip.is_none() || m.host_ip.is_none() || o.host_ip == m.host_ip)
-            });
-            if let Some(o) = clash {
-                return Err(PortError {
-                    spec: spec.to_string(),
-                    reason: format!(
-                        "host port {}/{} is already published by {o}",
-                        m.host_port, m.protocol
-                    ),
-                });
+            if m.host_port != 0 {
+                let same_port = taken.entry((m.protocol, m.host_port)).or_default();
+                let clash = same_port
+                    .iter()
+                    .map(|&i| &all[i])
+                    .find(|o| o.host_ip.is_none() || m.host_ip.is_none() || o.host_ip == m.host_ip);
+                if let Some(o) = clash {
+                    return Err(PortError {
+                        spec: spec.to_string(),
+                        reason: format!(
+                            "host port {}/{} is already published by {o}",
+                            m.host_port, m.protocol
+                        ),
+                    });
+                }
+                same_port.push(all.len());
             }
             all.push(m);
         }
