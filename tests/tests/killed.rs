@@ -1,6 +1,8 @@
 //! Nothing is left behind when a runtime command is killed at a bad moment:
-//! what a killed `create` made is a container `list` shows and `delete -f`
-//! removes whole (state directory, cgroups in every hierarchy, processes).
+//! what a killed `create` or `run -d` made is a container `list` shows and
+//! `delete -f` removes whole (state directory, cgroups in every hierarchy,
+//! processes); what a killed network hook made, its container's detach or
+//! `minirun-net gc` removes.
 
 use minirun_tests::{net_left, Sandbox, LEFTOVERS};
 
@@ -18,7 +20,9 @@ fn a_create_killed_anywhere_is_listed_and_deleted_whole() {
         listed=0; half=0
         for ms in $(seq 0 39); do
             id=$ID-k$ms
-            $MINIRUN create --bundle {b} $id >/dev/null 2>&1 &
+            # create, and run -d (create, then start) every other round.
+            verb=create; [ $((ms % 2)) = 1 ] && verb="run -d"
+            $MINIRUN $verb --bundle {b} $id >/dev/null 2>&1 &
             sleep $(printf '0.%03d' $ms)
             kill -KILL $! 2>/dev/null; wait $! 2>/dev/null
             if [ -e $ROOT/$id ]; then
