@@ -368,14 +368,14 @@ fn podman_with_network_none_gets_bridge_from_the_shipped_hooks_dir() {
             mount -t tmpfs tmpfs /run
             mount -t tmpfs tmpfs /sys/fs/cgroup/unified 2>/dev/null
             podman --root $T/podman --runroot /run/podman --cgroup-manager cgroupfs --events-backend file \
-                --runtime {runtime} --hooks-dir {hooks} run --rm --network none \
+                --runtime {runtime} --hooks-dir {hooks} run --rm --network none --cgroup-parent /$ID --cgroups no-conmon \
                 --annotation org.minirun.net.mode=bridge \
                 --rootfs {rootfs} /bin/sh -c 'ip -o -4 addr show eth0 | awk "{{print \$4}}"; ip route | grep default'
             echo rc=$?
             # a user-defined network, named by one more annotation
             $MINIRUN_BIN network create --subnet 10.66.0.0/24 pnet >/dev/null || exit 9
             podman --root $T/podman --runroot /run/podman --cgroup-manager cgroupfs --events-backend file \
-                --runtime {runtime} --hooks-dir {hooks} run --rm --network none \
+                --runtime {runtime} --hooks-dir {hooks} run --rm --network none --cgroup-parent /$ID --cgroups no-conmon \
                 --annotation org.minirun.net.mode=bridge --annotation org.minirun.net.network=pnet \
                 --rootfs {rootfs} /bin/sh -c 'ip -o -4 addr show eth0 | awk "{{print \$4}}"'
             echo rc=$?
@@ -391,6 +391,7 @@ fn podman_with_network_none_gets_bridge_from_the_shipped_hooks_dir() {
             ),
             "{runtime}: {out:?}"
         );
+        minirun_tests::remove_cgroup_tree(&sb.id);
         assert_eq!(left(&out), "", "{runtime}: {out:?}");
     }
 }

@@ -14,8 +14,9 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /sys/fs/cgroup/unified 2>/dev/null
 P="podman --root $T/podman-store --runroot /run/podman --cgroup-manager cgroupfs --events-backend file --runtime $RUNTIME_BIN"
 # A cgroup parent of the test's own: podman's default, /libpod_parent, is
-# shared with the other podman test and any podman of the host.
-R="--cgroup-parent /$ID --rootfs $ROOTFS"
+# shared with the other podman tests and any podman of the host; conmon stays
+# in podman's cgroup rather than make /libpod_parent/conmon.
+R="--cgroup-parent /$ID --cgroups no-conmon --rootfs $ROOTFS"
 $P run --rm --network none $R /bin/sh -c 'echo hello; exit 0'; echo "rc=$?"
 $P run --rm --network none $R /bin/sh -c 'exit 7'; echo "rc=$?"
 $P run --rm --network none $R /bin/no-such-program 2>/dev/null; echo "rc=$?"
