@@ -17,12 +17,13 @@
 //! the network has no container left, its firewall elements and its bridge →
 //! files → record.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
+use nix::fcntl::Flock;
 use rtnetlink::LinkBridge;
 
 use crate::conntrack::{self, UdpDestination};
@@ -155,16 +156,18 @@ impl BridgeDriver {
     }
 
     /// Claims the host ports, names them in the container's record (so that
-    /// a detach after a killed attach finds them), and installs the network
-    /// and the ports in one transaction, under the firewall lock. Returns
-    /// the resolved mappings.
+    /// a detach after a killed attach finds them), and installs the network,
+    /// the ports and the port's elements in one transaction, under the
+    /// firewall lock. Returns the resolved mappings and the lock, which the
+    /// attach keeps until its record is whole: a `reload` (which takes it)
+    /// then never meets a record still at work whose elements are in.
     fn publish(
         &self,
         nl: &Netlink,
         net: &Network,
         record: &mut Attachment,
-    ) -> Result<Vec<PortMapping>, BridgeError> {
-        let _lock = self.store.lock_firewall()?;
+    ) -> Result<(Vec<PortMapping>, Flock<File>), BridgeError> {
+        let lock = self.store.lock_firewall()?;
         let is_live = |name: &str| nl.link_exists(name);
         let claims = self.store.ports_dir();
         let host_if = record.host_interface.clone();
@@ -188,7 +191,7 @@ impl BridgeDriver {
             record.ports.clear();
             return Err(e);
         }
-        Ok(ports)
+        Ok((ports, lock))
     }
 
     /// Removes published ports and their claims (not the network's elements).
@@ -258,6 +261,7 @@ impl BridgeDriver {
         net: &Network,
         c: &Container,
         done: &mut Vec<Done>,
+        firewall: &mut Option<Flock<File>>,
     ) -> Result<Attachment, BridgeError> {
         let mut trace = Trace::from_env();
         let bridge = nl.link_by_name(&net.bridge)?;
@@ -300,7 +304,11 @@ impl BridgeDriver {
         };
         let leases = self.store.leases(&net.name);
         let pool = self.pool(net, &leases);
-        let is_live = |name: &str| nl.link_exists(name);
+        // A lease whose veth is missing is still held while a record names
+        // it: that record's detach (or gc) would otherwise unpublish what a
+        // new holder of the address publishes the same way.
+        let is_live =
+            |l: &Lease| nl.link_exists(&l.host_interface) || self.store.names_lease(l, &net.name);
         let lease = match self.ip {
             Some(ip) => pool.allocate_static(ip, &c.id, &host_if, is_live)?,
             None => pool.allocate(&c.id, &host_if, is_live)?,
@@ -345,7 +353,7 @@ impl BridgeDriver {
             isolated_port: isolate,
             names,
             connected: self.connecting,
-            attaching: Some(Process::this_one()),
+            attaching: Some(Process::this_one()?),
         };
         self.store.save_attachment(&record)?;
         done.push(Done::Record(Box::new(record.clone())));
@@ -373,6 +381,25 @@ impl BridgeDriver {
             &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
             "1",
         )?;
+
+        // Ports and the port's guard go in before the veth exists (elements
+        // are keyed by its name): no frame ever leaves it unguarded, which
+        // matters for `network connect` of a container already running.
+        let (ports, lock) = self.publish(nl, net, &mut record)?;
+        *firewall = Some(lock);
+        trace.step("ports and firewall");
+        done.push(Done::Published(Box::new(record.clone())));
+        let udp: Vec<UdpDestination> = ports
+            .iter()
+            .filter(|m| m.protocol == Protocol::Udp)
+            .map(|m| UdpDestination {
+                ip: m.host_ip,
+                port: m.host_port,
+            })
+            .collect();
+        if let Err(e) = conntrack::flush_udp(&udp) {
+            eprintln!("minirun-net: {}: {e}", c.id);
+        }
 
         veth::create(
             nl,
@@ -402,20 +429,6 @@ impl BridgeDriver {
         drop(inside);
 
         trace.step("eth0, lo, route");
-        let ports = self.publish(nl, net, &mut record)?;
-        trace.step("ports and firewall");
-        done.push(Done::Published(Box::new(record.clone())));
-        let udp: Vec<UdpDestination> = ports
-            .iter()
-            .filter(|m| m.protocol == Protocol::Udp)
-            .map(|m| UdpDestination {
-                ip: m.host_ip,
-                port: m.host_port,
-            })
-            .collect();
-        if let Err(e) = conntrack::flush_udp(&udp) {
-            eprintln!("minirun-net: {}: {e}", c.id);
-        }
 
         if !self.connecting {
             let files = self.store.container_files(&c.id);
@@ -435,6 +448,7 @@ impl BridgeDriver {
 
         record.attaching = None;
         self.store.save_attachment(&record)?;
+        *firewall = None;
         if net.name_resolution {
             // The container is attached; a hosts file that could not be
             // rewritten does not undo that.
@@ -455,6 +469,8 @@ impl BridgeDriver {
         for step in done.into_iter().rev() {
             let result = match step {
                 Done::Files(dir) => remove_dir(&dir),
+                // What could not be undone stays named, for detach or gc.
+                Done::Record(_) if !errors.is_empty() => Ok(()),
                 Done::Record(r) => self.store.remove_attachment(&r).map_err(Into::into),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
                 Done::Published(r) => Nftables::new()
@@ -503,9 +519,12 @@ impl NetworkDriver for BridgeDriver {
         let _lock = self.store.lock_network(&self.network)?;
         let net = self.network(&nl)?;
         let mut done = Vec::new();
-        match self.attach_steps(&nl, &net, c, &mut done) {
+        let mut firewall = None;
+        match self.attach_steps(&nl, &net, c, &mut done, &mut firewall) {
             Ok(record) => Ok(record),
             Err(e) => {
+                // The undo takes the firewall lock itself.
+                drop(firewall.take());
                 for undo_error in self.undo(&nl, &net, done) {
                     eprintln!(
                         "minirun-net: while undoing attach of {}: {undo_error}",
@@ -518,16 +537,6 @@ impl NetworkDriver for BridgeDriver {
     }
 
     fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
-        match self.store.lock_network(&r.network) {
-            Ok(_lock) => self.detach_locked(r),
-            Err(e) => vec![e.into()],
-        }
-    }
-}
-
-impl BridgeDriver {
-    /// detach, with the network's lock held by the caller.
-    pub fn detach_locked(&self, r: &Attachment) -> Vec<BridgeError> {
         let mut errors = Vec::new();
         let nl = match Netlink::open() {
             Ok(nl) => nl,

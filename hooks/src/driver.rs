@@ -107,7 +107,9 @@ pub trait NetworkDriver {
     type Error: std::error::Error + Send + Sync + 'static;
     /// Connects the container; on failure nothing it made is left.
     fn attach(&self, container: &Container) -> Result<Attachment, Self::Error>;
-    /// Disconnects what `record` describes. Returns every error met; an empty
-    /// list means all is gone. Running it twice is fine.
+    /// Disconnects what `record` describes, with the network's lock held by
+    /// the caller (`gc::detach_record` takes it and reads the record again
+    /// under it). Returns every error met; an empty list means all is gone.
+    /// Running it twice is fine.
     fn detach(&self, record: &Attachment) -> Vec<Self::Error>;
 }

@@ -2,20 +2,23 @@
 //! killed half way, and containers gone without their poststop hook, left
 //! behind. A record is stale when its attach died before finishing, or when
 //! its container is gone (its host veth for the bridge driver, its init for
-//! macvlan); leases, host-port claims and /etc files are stale when no
-//! record accounts for them and their interface is gone. Each record is
-//! judged again under its network's lock and detached there, so an attach
-//! of a new container of the same id cannot be taken for an old one.
+//! macvlan); leases, host-port claims, /etc files and temporary files are
+//! stale when no record accounts for them and their holder is gone. Every
+//! detach reads its record again under its network's lock, so it undoes
+//! what the record says once no attach is at work on it, and a new
+//! container of the same id is never taken for an old one.
 
 use std::fs;
 use std::io;
+use std::path::Path;
 
 use crate::bridge::{BridgeDriver, BridgeError};
+use crate::driver::NetworkDriver;
 use crate::host_ports;
 use crate::ipam;
 use crate::macvlan::{self, MacvlanDriver};
 use crate::netlink::Netlink;
-use crate::store::{Attachment, Network, Store, StoreError, MACVLAN};
+use crate::store::{self, Attachment, Network, Store, MACVLAN};
 
 /// What `sweep` removed, and what it could not.
 #[derive(Debug, Default)]
@@ -27,10 +30,17 @@ pub struct Swept {
     pub errors: Vec<String>,
 }
 
-/// Undoes a record's attachment (the network's lock taken here).
+/// Undoes a record's attachment, as the record reads under its network's
+/// lock (an attach that was at work when `record` was read has finished by
+/// then, and its record names everything it made).
 pub fn detach_record(store: &Store, record: &Attachment) -> Vec<BridgeError> {
-    match store.lock_network(&record.network) {
-        Ok(_lock) => detach_locked(store, record),
+    let _lock = match store.lock_network(&record.network) {
+        Ok(l) => l,
+        Err(e) => return vec![e.into()],
+    };
+    match store.reload_record(record) {
+        Ok(Some(now)) => detach_locked(store, &now),
+        Ok(None) => Vec::new(),
         Err(e) => vec![e.into()],
     }
 }
@@ -51,7 +61,7 @@ fn detach_locked(store: &Store, record: &Attachment) -> Vec<BridgeError> {
             ip: None,
             aliases: Vec::new(),
         }
-        .detach_locked(record)
+        .detach(record)
     } else {
         BridgeDriver {
             store: store.clone(),
@@ -61,7 +71,7 @@ fn detach_locked(store: &Store, record: &Attachment) -> Vec<BridgeError> {
             aliases: Vec::new(),
             connecting: record.connected,
         }
-        .detach_locked(record)
+        .detach(record)
     }
 }
 
@@ -75,11 +85,55 @@ fn holder_lives(nl: &Netlink, holder: &str) -> bool {
     }
 }
 
-fn stale(nl: &Netlink, r: &Attachment) -> bool {
-    match &r.attaching {
-        Some(attach) => !attach.alive(),
-        None => !holder_lives(nl, &r.host_interface),
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Live,
+    Stale,
+    /// A bridge record whose bridge is not in this network namespace: gc
+    /// runs elsewhere than the hooks did, and cannot tell.
+    Unknown,
+}
+
+fn judge(nl: &Netlink, r: &Attachment) -> Verdict {
+    if let Some(attach) = &r.attaching {
+        return if attach.alive() {
+            Verdict::Live
+        } else {
+            Verdict::Stale
+        };
     }
+    if r.mode != MACVLAN && !nl.link_exists(&r.bridge) {
+        return Verdict::Unknown;
+    }
+    if holder_lives(nl, &r.host_interface) {
+        Verdict::Live
+    } else {
+        Verdict::Stale
+    }
+}
+
+/// Before a container's first attach: records its id already has are an
+/// earlier container's. Gone ones are detached now, so that nothing of them
+/// (their firewall elements above all) outlives them under a new record; a
+/// live one refuses the attach.
+pub fn take_over_id(store: &Store, id: &str) -> Result<(), BridgeError> {
+    let earlier = store.attachments_of(id)?;
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    let nl = Netlink::open()?;
+    for r in &earlier {
+        if judge(&nl, r) == Verdict::Live {
+            return Err(BridgeError::AlreadyOn {
+                container: id.into(),
+                network: r.network.clone(),
+            });
+        }
+        if let Some(e) = detach_record(store, r).into_iter().next() {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The sweep; an error only when the store cannot be read at all.
@@ -87,16 +141,15 @@ pub fn sweep(store: &Store) -> Result<Swept, BridgeError> {
     let nl = Netlink::open()?;
     let mut swept = Swept::default();
     for r in store.list_attachments()? {
-        if !stale(&nl, &r) {
+        if judge(&nl, &r) != Verdict::Stale {
             continue;
         }
         let _lock = store.lock_network(&r.network)?;
-        let now = store
-            .list_attachments()?
-            .into_iter()
-            .find(|a| a.container == r.container && a.network == r.network);
-        if now.as_ref() != Some(&r) || !stale(&nl, &r) {
-            continue;
+        // Judged again under the lock: an attach of a new container of the
+        // same id may have written its record since.
+        match store.reload_record(&r)? {
+            Some(now) if now == r && judge(&nl, &now) == Verdict::Stale => {}
+            _ => continue,
         }
         let errors = detach_locked(store, &r);
         if errors.is_empty() {
@@ -111,8 +164,7 @@ pub fn sweep(store: &Store) -> Result<Swept, BridgeError> {
     let records = store.list_attachments()?;
     let has_record = |id: &str| records.iter().any(|r| r.container == id);
     let live = |holder: &str| holder_lives(&nl, holder);
-    let networks = store.run_dir.join("networks");
-    for entry in read_dir(&networks)? {
+    for entry in store::read_dir_or_empty(&store.run_dir.join("networks"))? {
         if !entry.path().is_dir() {
             continue;
         }
@@ -122,6 +174,7 @@ pub fn sweep(store: &Store) -> Result<Swept, BridgeError> {
             Ok(n) => swept.leases += n,
             Err(e) => swept.errors.push(format!("leases of {name}: {e}")),
         }
+        sweep_temporary(&entry.path(), &mut swept);
     }
     {
         let _lock = store.lock_firewall()?;
@@ -130,29 +183,54 @@ pub fn sweep(store: &Store) -> Result<Swept, BridgeError> {
             Ok(n) => swept.claims += n,
             Err(e) => swept.errors.push(format!("{}: {e}", claims.display())),
         }
+        sweep_temporary(&claims, &mut swept);
     }
-    let containers = store.run_dir.join("containers");
-    for entry in read_dir(&containers)? {
-        let id = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().is_dir() && !has_record(&id) {
+    sweep_files(store, &mut swept)?;
+    sweep_temporary(&store.run_dir.join("containers"), &mut swept);
+    Ok(swept)
+}
+
+/// /etc files of containers no record names (before records were written
+/// first, or an older minirun's under `containers/`); each judged again just
+/// before it goes, since a new attach writes its record before its files.
+fn sweep_files(store: &Store, swept: &mut Swept) -> Result<(), BridgeError> {
+    for parent in [
+        store.run_dir.join("files"),
+        store.run_dir.join("containers"),
+    ] {
+        for entry in store::read_dir_or_empty(&parent)? {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if !entry.path().is_dir() || !store.attachments_of(&id)?.is_empty() {
+                continue;
+            }
             match fs::remove_dir_all(entry.path()) {
                 Ok(()) => swept.files += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => swept
                     .errors
                     .push(format!("{}: {e}", entry.path().display())),
             }
         }
     }
-    Ok(swept)
+    Ok(())
 }
 
-fn read_dir(dir: &std::path::Path) -> Result<Vec<fs::DirEntry>, StoreError> {
-    match fs::read_dir(dir) {
-        Ok(entries) => Ok(entries.filter_map(Result::ok).collect()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        }),
+/// Temporary files (`.<name>.<pid>`) of writers that died before renaming
+/// or linking them into place.
+fn sweep_temporary(dir: &Path, swept: &mut Swept) {
+    let Ok(entries) = store::read_dir_or_empty(dir) else {
+        return;
+    };
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let writer = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<i32>().ok());
+        if writer.is_some_and(|pid| store::start_time(pid).is_none())
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            swept.files += 1;
+        }
     }
 }

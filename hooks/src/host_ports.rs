@@ -8,6 +8,7 @@
 //! A port a host process has bound is refused: nftables' DNAT would silently
 //! steal its traffic.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
@@ -60,6 +61,8 @@ fn claim_name(m: &PortMapping) -> String {
 
 /// Resolves and claims the host ports of `mappings` for `container`. On error
 /// nothing stays claimed. `is_live` says whether a host veth still exists.
+/// Linear in the mappings: the claims directory is read once, and each port
+/// is looked up in it and among this request's earlier ports.
 pub fn claim(
     dir: &Path,
     mappings: &[PortMapping],
@@ -67,136 +70,167 @@ pub fn claim(
     host_interface: &str,
     is_live: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<PortMapping>, HostPortError> {
+    let mut claims = Claims {
+        dir,
+        container,
+        is_live,
+        existing: HashMap::new(),
+        earlier: HashMap::new(),
+    };
     let mut done: Vec<PortMapping> = Vec::new();
-    for m in mappings {
-        match claim_one(dir, m, container, host_interface, is_live, &done) {
-            Ok(resolved) => done.push(resolved),
-            Err(e) => {
-                release(dir, &done, container);
-                return Err(e);
-            }
+    let result = (|| {
+        if let Some(m) = mappings.first() {
+            claims.read(m)?;
+        }
+        for m in mappings {
+            let resolved = claims.one(m, host_interface)?;
+            done.push(resolved);
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(done),
+        Err(e) => {
+            release(dir, &done, container);
+            Err(e)
         }
     }
-    Ok(done)
 }
 
-/// Whether two mappings want the same host port (on a same address).
-fn overlap(a: &PortMapping, b: &PortMapping) -> bool {
-    a.protocol == b.protocol
-        && a.host_port == b.host_port
-        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+/// One request's view of the claims.
+struct Claims<'a> {
+    dir: &'a Path,
+    container: &'a str,
+    is_live: &'a dyn Fn(&str) -> bool,
+    /// (protocol, port) → the addresses claimed there ("any" or an IP), as
+    /// the directory was read.
+    existing: HashMap<(String, u16), Vec<String>>,
+    /// This request's claims so far.
+    earlier: HashMap<(Protocol, u16), Vec<Option<Ipv4Addr>>>,
 }
 
-/// Claims one mapping; `earlier` are this container's mappings claimed
-/// before it in the same request, which it must not take over.
-fn claim_one(
-    dir: &Path,
-    m: &PortMapping,
-    container: &str,
-    host_interface: &str,
-    is_live: &dyn Fn(&str) -> bool,
-    earlier: &[PortMapping],
-) -> Result<PortMapping, HostPortError> {
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |source| HostPortError::Io {
-            spec: *m,
-            what,
-            source,
-        }
-    };
-    fs::create_dir_all(dir).map_err(io("making the claims directory"))?;
-    // An omitted host port: the kernel's choice of a free ephemeral port, not
-    // claimed by another container either.
-    let mut resolved = *m;
-    if m.host_port == 0 {
-        for _ in 0..32 {
-            let port = probe(m, 0)?;
-            resolved.host_port = port;
-            if !earlier.iter().any(|e| overlap(e, &resolved))
-                && conflict(dir, &resolved, container, is_live)?.is_none()
-            {
-                break;
+impl Claims<'_> {
+    fn read(&mut self, m: &PortMapping) -> Result<(), HostPortError> {
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |source| HostPortError::Io {
+                spec: *m,
+                what,
+                source,
             }
-            resolved.host_port = 0;
-        }
-        if resolved.host_port == 0 {
-            return Err(HostPortError::NoFreePort { spec: *m });
-        }
-    } else {
-        let owner = if earlier.iter().any(|e| overlap(e, m)) {
-            Some(container.to_string())
-        } else {
-            conflict(dir, m, container, is_live)?
         };
-        if let Some(owner) = owner {
+        fs::create_dir_all(self.dir).map_err(io("making the claims directory"))?;
+        for e in fs::read_dir(self.dir).map_err(io("reading the claims"))? {
+            let name = e.map_err(io("reading the claims"))?.file_name();
+            let mut parts = name.to_str().unwrap_or_default().splitn(3, '-');
+            if let (Some(proto), Some(Ok(port)), Some(ip)) =
+                (parts.next(), parts.next().map(str::parse), parts.next())
+            {
+                self.existing
+                    .entry((proto.to_string(), port))
+                    .or_default()
+                    .push(ip.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this request already claimed a port `m` overlaps.
+    fn taken_earlier(&self, m: &PortMapping) -> bool {
+        self.earlier
+            .get(&(m.protocol, m.host_port))
+            .is_some_and(|ips| {
+                ips.iter()
+                    .any(|ip| ip.is_none() || m.host_ip.is_none() || *ip == m.host_ip)
+            })
+    }
+
+    /// The container holding a claim that conflicts with `m`; stale ones are
+    /// removed: their veth is gone, or they are this container's own (its
+    /// ports are claimed once, on its first network: an earlier claim is an
+    /// earlier container's of that id, whose attach was killed).
+    fn conflict(&self, m: &PortMapping) -> Option<String> {
+        let key = (m.protocol.to_string(), m.host_port);
+        let mine = m.host_ip.map(|i| i.to_string());
+        for ip in self.existing.get(&key).into_iter().flatten() {
+            if !(ip == "any" || mine.is_none() || mine.as_deref() == Some(ip.as_str())) {
+                continue;
+            }
+            let path = self.dir.join(format!("{}-{}-{ip}", key.0, key.1));
+            match read_claim(&path) {
+                Some(c) if (self.is_live)(&c.host_interface) && c.container != self.container => {
+                    return Some(c.container)
+                }
+                _ => {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        None
+    }
+
+    /// Claims one mapping.
+    fn one(&mut self, m: &PortMapping, host_interface: &str) -> Result<PortMapping, HostPortError> {
+        // An omitted host port: the kernel's choice of a free ephemeral port,
+        // not claimed by another container either.
+        let mut resolved = *m;
+        if m.host_port == 0 {
+            for _ in 0..32 {
+                resolved.host_port = probe(m, 0)?;
+                if !self.taken_earlier(&resolved) && self.conflict(&resolved).is_none() {
+                    break;
+                }
+                resolved.host_port = 0;
+            }
+            if resolved.host_port == 0 {
+                return Err(HostPortError::NoFreePort { spec: *m });
+            }
+        } else {
+            let owner = if self.taken_earlier(m) {
+                Some(self.container.to_string())
+            } else {
+                self.conflict(m)
+            };
+            if let Some(owner) = owner {
+                return Err(HostPortError::Published {
+                    spec: *m,
+                    port: m.host_port,
+                    proto: m.protocol,
+                    owner,
+                });
+            }
+            probe(m, m.host_port)?;
+        }
+        let path = self.dir.join(claim_name(&resolved));
+        let body = serde_json::to_vec(&Claim {
+            container: self.container.into(),
+            host_interface: host_interface.into(),
+        })
+        .expect("a claim serializes");
+        let created =
+            crate::store::create_whole(&path, &body).map_err(|source| HostPortError::Io {
+                spec: *m,
+                what: "writing a claim".into(),
+                source,
+            })?;
+        if !created {
             return Err(HostPortError::Published {
                 spec: *m,
-                port: m.host_port,
+                port: resolved.host_port,
                 proto: m.protocol,
-                owner,
+                owner: read_claim(&path).map_or_else(|| "?".into(), |c| c.container),
             });
         }
-        probe(m, m.host_port)?;
-    }
-    let path = dir.join(claim_name(&resolved));
-    let body = serde_json::to_vec(&Claim {
-        container: container.into(),
-        host_interface: host_interface.into(),
-    })
-    .expect("a claim serializes");
-    if crate::store::create_whole(&path, &body).map_err(io("writing a claim"))? {
+        self.earlier
+            .entry((resolved.protocol, resolved.host_port))
+            .or_default()
+            .push(resolved.host_ip);
         Ok(resolved)
-    } else {
-        Err(HostPortError::Published {
-            spec: *m,
-            port: resolved.host_port,
-            proto: m.protocol,
-            owner: read_claim(&path).map_or_else(|| "?".into(), |c| c.container),
-        })
     }
 }
 
 fn read_claim(path: &Path) -> Option<Claim> {
     serde_json::from_slice(&fs::read(path).ok()?).ok()
-}
-
-/// The container holding a claim that conflicts with `m`; stale ones are
-/// removed: their veth is gone, or they are `container`'s own (its ports are
-/// claimed once, on its first network: an earlier claim is an earlier
-/// container's of that id, whose attach was killed).
-fn conflict(
-    dir: &Path,
-    m: &PortMapping,
-    container: &str,
-    is_live: &dyn Fn(&str) -> bool,
-) -> Result<Option<String>, HostPortError> {
-    let prefix = format!("{}-{}-", m.protocol, m.host_port);
-    let entries = fs::read_dir(dir).map_err(|source| HostPortError::Io {
-        spec: *m,
-        what: "reading the claims".into(),
-        source,
-    })?;
-    for e in entries.filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(ip) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let mine = m.host_ip.map(|i| i.to_string());
-        let overlaps = ip == "any" || mine.is_none() || mine.as_deref() == Some(ip);
-        if !overlaps {
-            continue;
-        }
-        match read_claim(&e.path()) {
-            Some(c) if is_live(&c.host_interface) && c.container != container => {
-                return Ok(Some(c.container))
-            }
-            _ => {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// Removes the claims whose veth is gone and whose container `has_record`

@@ -182,7 +182,7 @@ impl Pool<'_> {
         &self,
         container: &str,
         host_interface: &str,
-        is_live: impl Fn(&str) -> bool,
+        is_live: impl Fn(&Lease) -> bool,
     ) -> Result<Lease, IpamError> {
         fs::create_dir_all(self.dir).map_err(io_err(self.dir))?;
         let from = self.range.unwrap_or(self.subnet);
@@ -209,7 +209,7 @@ impl Pool<'_> {
             let mut taken = self.take(&lease)?;
             if !taken {
                 match self.read(ip)? {
-                    Some(held) if !is_live(&held.host_interface) => {
+                    Some(held) if !is_live(&held) => {
                         self.remove(ip)?;
                         taken = self.take(&lease)?;
                     }
@@ -236,7 +236,7 @@ impl Pool<'_> {
         ip: Ipv4Addr,
         container: &str,
         host_interface: &str,
-        is_live: impl Fn(&str) -> bool,
+        is_live: impl Fn(&Lease) -> bool,
     ) -> Result<Lease, IpamError> {
         if !self.subnet.is_assignable(ip, self.gateway) {
             return Err(IpamError::NotAssignable {
@@ -255,7 +255,7 @@ impl Pool<'_> {
             return Ok(lease);
         }
         match self.read(ip)? {
-            Some(held) if !is_live(&held.host_interface) => {
+            Some(held) if !is_live(&held) => {
                 self.remove(ip)?;
                 if self.take(&lease)? {
                     return Ok(lease);
@@ -432,7 +432,7 @@ mod tests {
     fn round_robin_skips_reserved_and_exhausts() {
         let d = tmpdir("rr");
         let p = pool(&d, "10.9.0.0/29"); // .1 gateway, .2-.6 for containers, .7 broadcast
-        let live = |_: &str| true;
+        let live = |_: &Lease| true;
         let got: Vec<_> = (0..5)
             .map(|i| p.allocate(&format!("c{i}"), "v", live).unwrap().ip)
             .collect();
@@ -464,7 +464,9 @@ mod tests {
             ip("10.9.0.2")
         );
         assert!(p.allocate("b", "veth-b", |_| true).is_err());
-        let lease = p.allocate("b", "veth-b", |i| i != "veth-a").unwrap();
+        let lease = p
+            .allocate("b", "veth-b", |l: &Lease| l.host_interface != "veth-a")
+            .unwrap();
         assert_eq!((lease.ip, lease.container.as_str()), (ip("10.9.0.2"), "b"));
         p.release(ip("10.9.0.2"), "a").unwrap();
         assert_eq!(p.in_use().unwrap(), 1, "a's late release leaves b's lease");

@@ -79,8 +79,10 @@ impl MacvlanDriver {
         let pool = self.pool(&leases);
         let tag = holder(c.pid);
         let lease = match self.ip {
-            Some(ip) => pool.allocate_static(ip, &c.id, &tag, holder_lives)?,
-            None => pool.allocate(&c.id, &tag, holder_lives)?,
+            Some(ip) => {
+                pool.allocate_static(ip, &c.id, &tag, |l: &Lease| holder_lives(&l.host_interface))?
+            }
+            None => pool.allocate(&c.id, &tag, |l: &Lease| holder_lives(&l.host_interface))?,
         };
         done.push(Done::Lease(lease.clone()));
         let mac = veth::mac_for(lease.ip);
@@ -108,7 +110,7 @@ impl MacvlanDriver {
             isolated_port: false,
             names,
             connected: false,
-            attaching: Some(Process::this_one()),
+            attaching: Some(Process::this_one()?),
         };
         self.store.save_attachment(&record)?;
         done.push(Done::Record(Box::new(record.clone())));
@@ -171,9 +173,12 @@ impl NetworkDriver for MacvlanDriver {
         let result = self.attach_steps(c, &mut done);
         if result.is_err() {
             let leases = self.store.leases(&self.network.name);
+            let mut failed = false;
             for step in done.into_iter().rev() {
                 let undone = match step {
                     Done::Files(dir) => std::fs::remove_dir_all(&dir).map_err(|e| e.to_string()),
+                    // What could not be undone stays named, for detach or gc.
+                    Done::Record(_) if failed => Ok(()),
                     Done::Record(r) => self.store.remove_attachment(&r).map_err(|e| e.to_string()),
                     Done::Link => Netlink::open_in(c.netns.as_fd())
                         .and_then(|inside| inside.delete_link(CONTAINER_INTERFACE))
@@ -184,6 +189,7 @@ impl NetworkDriver for MacvlanDriver {
                         .map_err(|e| e.to_string()),
                 };
                 if let Err(e) = undone {
+                    failed = true;
                     eprintln!("minirun-net: while undoing attach of {}: {e}", c.id);
                 }
             }
@@ -192,16 +198,6 @@ impl NetworkDriver for MacvlanDriver {
     }
 
     fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
-        match self.store.lock_network(&r.network) {
-            Ok(_lock) => self.detach_locked(r),
-            Err(e) => vec![e.into()],
-        }
-    }
-}
-
-impl MacvlanDriver {
-    /// detach, with the network's lock held by the caller.
-    pub fn detach_locked(&self, r: &Attachment) -> Vec<BridgeError> {
         let mut errors = Vec::new();
         let leases = self.store.leases(&r.network);
         errors.extend(

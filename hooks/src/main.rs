@@ -209,6 +209,10 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         .unwrap_or_default();
     check_aliases(&aliases, &format!("annotation {ALIASES_ANNOTATION}"))?;
     let container = Container::from_state(state)?;
+    // An earlier container of this id left records (its poststop never ran):
+    // undone now, or refused if it lives.
+    minirun_net::gc::take_over_id(&store, &state.id)
+        .with_context(|| format!("attach container {}", state.id))?;
     if let Some(net) = Network::load(&store, &network)?.filter(Network::is_macvlan) {
         if !ports.is_empty() {
             anyhow::bail!(

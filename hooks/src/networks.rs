@@ -357,6 +357,7 @@ pub fn create(
         net.mtu = mtu;
     }
     net.validate().map_err(NetworksError::Invalid)?;
+    net.check_host_subnet().map_err(NetworksError::Invalid)?;
     net.save(store)?;
     Ok(net)
 }
@@ -473,8 +474,12 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworksError> {
         return Err(NetworksError::NotFound(name.into()));
     };
     let _net_lock = store.lock_network(name)?;
-    let containers: Vec<String> = attached(store, name)?
+    // Every record counts, also a killed attach's: its detach (or gc) needs
+    // the network's bridge marker and leases to undo it.
+    let containers: Vec<String> = store
+        .list_attachments()?
         .into_iter()
+        .filter(|a| a.network == name)
         .map(|a| a.container)
         .collect();
     if !containers.is_empty() {

@@ -94,8 +94,10 @@ impl Store {
     }
 
     /// The directory of the container's /etc files.
+    /// Kept apart from the records: an id such as `web.json` would
+    /// otherwise name container `web`'s record.
     pub fn container_files(&self, id: &str) -> PathBuf {
-        self.run_dir.join("containers").join(id)
+        self.run_dir.join("files").join(id)
     }
 
     /// The host-port claims of all networks.
@@ -114,7 +116,7 @@ impl Store {
         let mut out = Vec::new();
         for e in entries.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".json") && !name.starts_with('.') {
+            if name.ends_with(".json") && !name.starts_with('.') && e.path().is_file() {
                 if let Some(a) = load_record(&dir.join(&name))? {
                     out.push(a);
                 }
@@ -162,6 +164,23 @@ impl Store {
     /// The firewall table is shared by all networks.
     pub fn lock_firewall(&self) -> Result<Flock<File>, StoreError> {
         lock(&self.run_dir.join("firewall.lock"))
+    }
+
+    /// Whether a record of the lease's container on `network` names its
+    /// address (it may be one of a killed attach, not yet undone).
+    pub fn names_lease(&self, lease: &crate::ipam::Lease, network: &str) -> bool {
+        [
+            self.attachment(&lease.container),
+            self.connection(&lease.container, network),
+        ]
+        .iter()
+        .filter_map(|p| load_record(p).ok().flatten())
+        .any(|r| r.network == network && r.ip_address == lease.ip)
+    }
+
+    /// The record as it is on disk now (None: gone).
+    pub fn reload_record(&self, a: &Attachment) -> Result<Option<Attachment>, StoreError> {
+        load_record(&self.record_path(a))
     }
 
     pub fn load_attachment(&self, id: &str) -> Result<Option<Attachment>, StoreError> {
@@ -216,7 +235,12 @@ pub fn write_whole(path: &Path, body: &[u8]) -> Result<(), StoreError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    // `.<name>.<pid>`: no reader takes it for a record or lease, and gc
+    // knows whose it is.
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
     // A write that fails (ENOSPC) leaves nothing, not a part.
     fs::write(&tmp, body)
         .and_then(|()| fs::rename(&tmp, path))
@@ -385,14 +409,6 @@ impl Network {
             ));
         }
         let s = self.subnet;
-        if let Some((block, what)) = SPECIAL_BLOCKS
-            .iter()
-            .find(|(b, _)| b.parse::<Subnet>().is_ok_and(|b| b.overlaps(&s)))
-        {
-            return Err(format!(
-                "subnet {s} overlaps {block}, {what}: no container can have those addresses"
-            ));
-        }
         if !s.contains(self.gateway) || self.gateway == s.addr() || self.gateway == s.broadcast() {
             return Err(format!(
                 "gateway {} is not a host address of subnet {s}",
@@ -408,6 +424,22 @@ impl Network {
             }
         }
         Ok(())
+    }
+
+    /// A new network's subnet must be one hosts may have addresses in. Only
+    /// at `network create`: a network made before this rule still loads,
+    /// and can be removed.
+    pub fn check_host_subnet(&self) -> Result<(), String> {
+        let s = self.subnet;
+        match SPECIAL_BLOCKS
+            .iter()
+            .find(|(b, _)| b.parse::<Subnet>().is_ok_and(|b| b.overlaps(&s)))
+        {
+            Some((block, what)) => Err(format!(
+                "subnet {s} overlaps {block}, {what}: no container can have those addresses"
+            )),
+            None => Ok(()),
+        }
     }
 
     pub fn save(&self, store: &Store) -> Result<(), StoreError> {
@@ -487,16 +519,28 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn this_one() -> Self {
+    /// This process; an error if /proc cannot tell its start time (an
+    /// attach that could not be told alive would look dead to gc at once).
+    pub fn this_one() -> Result<Self, StoreError> {
         let pid = std::process::id() as i32;
-        Process {
-            pid,
-            start_time: start_time(pid).unwrap_or(0),
-        }
+        let path = PathBuf::from("/proc/self/stat");
+        let start_time = start_time(pid).ok_or_else(|| {
+            io_err(&path)(io::Error::other("cannot read this process's start time"))
+        })?;
+        Ok(Process { pid, start_time })
     }
 
     pub fn alive(&self) -> bool {
         start_time(self.pid) == Some(self.start_time)
+    }
+}
+
+/// A directory's entries; a directory that does not exist has none.
+pub fn read_dir_or_empty(dir: &Path) -> Result<Vec<fs::DirEntry>, StoreError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.filter_map(Result::ok).collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err(dir)(e)),
     }
 }
 
@@ -560,7 +604,11 @@ mod tests {
             ("255.255.255.0/24", "255.255.255.1", "reserved"),
             ("120.0.0.0/5", "120.0.0.1", "loopback"),
         ] {
-            let e = net(subnet, gateway).validate().unwrap_err();
+            assert!(
+                net(subnet, gateway).validate().is_ok(),
+                "{subnet} still loads"
+            );
+            let e = net(subnet, gateway).check_host_subnet().unwrap_err();
             assert!(
                 e.contains(what) && e.contains("no container can have"),
                 "{subnet}: {e}"

@@ -81,6 +81,28 @@ pub fn check(rlimits: &[PosixRlimit]) -> Result<(), (usize, String)> {
     Ok(())
 }
 
+fn name(t: PosixRlimitType) -> &'static str {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => "RLIMIT_CPU",
+        RlimitFsize => "RLIMIT_FSIZE",
+        RlimitData => "RLIMIT_DATA",
+        RlimitStack => "RLIMIT_STACK",
+        RlimitCore => "RLIMIT_CORE",
+        RlimitRss => "RLIMIT_RSS",
+        RlimitNproc => "RLIMIT_NPROC",
+        RlimitNofile => "RLIMIT_NOFILE",
+        RlimitMemlock => "RLIMIT_MEMLOCK",
+        RlimitAs => "RLIMIT_AS",
+        RlimitLocks => "RLIMIT_LOCKS",
+        RlimitSigpending => "RLIMIT_SIGPENDING",
+        RlimitMsgqueue => "RLIMIT_MSGQUEUE",
+        RlimitNice => "RLIMIT_NICE",
+        RlimitRtprio => "RLIMIT_RTPRIO",
+        RlimitRttime => "RLIMIT_RTTIME",
+    }
+}
+
 pub fn apply(rlimits: &[PosixRlimit]) -> Result<(), RlimitError> {
     for r in rlimits {
         let lim = libc::rlimit {
@@ -90,7 +112,7 @@ pub fn apply(rlimits: &[PosixRlimit]) -> Result<(), RlimitError> {
         // SAFETY: setrlimit reads one rlimit struct.
         if unsafe { libc::setrlimit(resource(r.typ()), &lim) } != 0 {
             return Err(RlimitError {
-                name: format!("{:?}", r.typ()),
+                name: name(r.typ()).to_string(),
                 soft: r.soft(),
                 hard: r.hard(),
                 source: std::io::Error::last_os_error(),

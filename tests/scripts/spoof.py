@@ -5,12 +5,17 @@ Run inside a container's network namespace (nsenter -n -t PID):
 
   spoof.py listen SECONDS            print what arrives on eth0, one line each:
                                      "udp SRC_IP SRC_MAC PAYLOAD", "arp SENDER_IP
-                                     SENDER_MAC", "ra SRC_MAC", "other ETHERTYPE"
+                                     SENDER_MAC", "ra SRC_MAC", "na SRC_MAC",
+                                     "other ETHERTYPE"
   spoof.py udp SRC_MAC SRC_IP DST_MAC DST_IP PAYLOAD
                                      one UDP datagram to port 9999, headers as given
   spoof.py arp SRC_MAC SENDER_IP     a gratuitous ARP reply: SENDER_IP is at SRC_MAC
                                      (the listener prints only these ARP frames)
+  spoof.py probe SRC_MAC             an ARP address probe (RFC 5227): who has the
+                                     marked address, from 0.0.0.0
   spoof.py ra SRC_MAC                an IPv6 router advertisement to all nodes
+  spoof.py na SRC_MAC                an IPv6 neighbour advertisement: fe80::dead
+                                     (a neighbour's address, say) is at SRC_MAC
   spoof.py l2 SRC_MAC                a frame of an ethertype that is no IP (0x88b5,
                                      local experimental)
 
@@ -26,6 +31,8 @@ ETH_P_ALL = 0x0003
 # The target hardware address of the test's ARP frames, so the listener
 # tells them from the ARP the containers' kernels send themselves.
 ARP_MARK = "02:00:5e:00:53:99"
+# The target of the test's neighbour advertisements, for the same reason.
+NA_MARK = "fe80::dead"
 
 
 def mac(text):
@@ -67,16 +74,32 @@ def arp(src_mac, sender_ip):
     send(b"\xff" * 6 + mac(src_mac) + b"\x08\x06" + body)
 
 
-def ra(src_mac):
+def probe(src_mac):
+    body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(src_mac),
+                       socket.inet_aton("0.0.0.0"), mac(ARP_MARK), socket.inet_aton("192.0.2.99"))
+    send(b"\xff" * 6 + mac(src_mac) + b"\x08\x06" + body)
+
+
+def icmp6(src_mac, icmp):
     src = socket.inet_pton(socket.AF_INET6, "fe80::1")
     dst = socket.inet_pton(socket.AF_INET6, "ff02::1")
-    # type 134, code 0, checksum, hop limit, flags, router lifetime 1800 s,
-    # reachable time, retrans timer
-    icmp = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0)
     pseudo = src + dst + struct.pack("!I3xB", len(icmp), 58)
     icmp = icmp[:2] + struct.pack("!H", checksum(pseudo + icmp)) + icmp[4:]
     ip6 = struct.pack("!IHBB", 6 << 28, len(icmp), 58, 255) + src + dst
     send(mac("33:33:00:00:00:01") + mac(src_mac) + b"\x86\xdd" + ip6 + icmp)
+
+
+def na(src_mac):
+    # type 136, override flag, target fe80::dead, target link-layer option
+    target = socket.inet_pton(socket.AF_INET6, NA_MARK)
+    icmp = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + target + bytes([2, 1]) + mac(src_mac)
+    icmp6(src_mac, icmp)
+
+
+def ra(src_mac):
+    # type 134, code 0, checksum, hop limit, flags, router lifetime 1800 s,
+    # reachable time, retrans timer
+    icmp6(src_mac, struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0))
 
 
 def l2(src_mac):
@@ -111,6 +134,9 @@ def listen(seconds):
             print(f"arp {sender_ip} {sender_mac}", flush=True)
         elif kind == 0x86DD and frame[20] == 58 and frame[54] == 134:
             print(f"ra {src_mac}", flush=True)
+        elif (kind == 0x86DD and frame[20] == 58 and frame[54] == 136
+              and frame[62:78] == socket.inet_pton(socket.AF_INET6, NA_MARK)):
+            print(f"na {src_mac}", flush=True)
         elif kind == 0x88B5:
             print(f"other {kind:#06x} {src_mac}", flush=True)
 
@@ -125,6 +151,10 @@ def main():
         arp(*args)
     elif cmd == "ra":
         ra(*args)
+    elif cmd == "na":
+        na(*args)
+    elif cmd == "probe":
+        probe(*args)
     elif cmd == "l2":
         l2(*args)
     else:

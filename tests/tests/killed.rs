@@ -131,3 +131,42 @@ fn a_publish_killed_half_way_leaves_no_claim() {
     }
     assert_eq!(net_left(&out), "", "{out:?}");
 }
+
+/// A container gone without its poststop hook leaves its record; the next
+/// container of that id takes the id over (the earlier one's elements go
+/// first), and ids that look like file names of the store (`web.json`) do
+/// not collide with other containers' records.
+#[test]
+fn an_id_is_taken_over_from_a_container_gone_without_detach() {
+    let sb = Sandbox::new("takeover");
+    let b = sb.bundle("b", &["/bin/true"], |_| {});
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        state() {{ echo '{{"id":"'$1'","pid":'$2',"bundle":"{b}","annotations":{{"org.minirun.net.ports":"8080:80"}}}}'; }}
+        unshare --net --mount sleep 1000 & old=$!
+        state web $old | $MINIRUN_NET attach || exit 1
+        kill -KILL $old; wait $old 2>/dev/null
+        # The kernel takes the veth away with the namespace, a moment later.
+        for i in $(seq 200); do ip -o link | grep -q veth || break; sleep 0.01; done
+        unshare --net --mount sleep 1000 & new=$!
+        state web $new | $MINIRUN_NET attach && echo taken-over
+        echo "elements for 8080: $(nft list map ip minirun publish_any | grep -c 8080)"
+        # A live one is not taken over.
+        state web $new | $MINIRUN_NET attach 2>&1 | grep -o 'already on network bridge'
+        unshare --net --mount sleep 1000 & other=$!
+        echo '{{"id":"web.json","pid":'$other',"bundle":"{b}"}}' | $MINIRUN_NET attach && echo web.json-attached
+        ls $MINIRUN_NET_DIR/containers
+        echo '{{"id":"web.json","pid":0}}' | $MINIRUN_NET detach
+        state web 0 | $MINIRUN_NET detach
+        kill -KILL $new $other; wait 2>/dev/null
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    assert_eq!(
+        out.stdout.split("--left--").next().unwrap(),
+        "taken-over\nelements for 8080: 1\nalready on network bridge\nweb.json-attached\nweb.json\nweb.json.json\n",
+        "{out:?}"
+    );
+    assert_eq!(net_left(&out), "", "{out:?}");
+}

@@ -1,5 +1,6 @@
 //! Anti-spoofing on the bridge: a container that forges another's address,
-//! MAC or ARP, or plays router with an IPv6 advertisement, reaches nobody;
+//! MAC or ARP, advertises an IPv6 neighbour or router, or sends other
+//! protocols, reaches nobody, while its own traffic and ARP probes pass;
 //! on a network with `-o anti_spoofing=false` the same frames arrive (which
 //! shows the test sends what it says). The frames are sent from inside the
 //! container's network namespace with a raw socket (what CAP_NET_RAW, a
@@ -31,12 +32,14 @@ fn a_container_cannot_speak_as_another() {
             inside $A $S udp $(mac $B) $(ip4 $A) $(mac $C) $(ip4 $C) forged-mac
             inside $A $S arp $(mac $A) $(ip4 $B)
             inside $A $S arp $(mac $A) $(ip4 $A)
+            inside $A $S probe $(mac $A)
             inside $A $S ra $(mac $A)
+            inside $A $S na $(mac $A)
             inside $A $S l2 $(mac $A)
             wait $listener
             # Names for addresses: what arrived, from whom it claims to be.
             sed -e "s/$(ip4 $A)/A/g; s/$(ip4 $B)/B/g; s/$(mac $A)/mac-A/g; s/$(mac $B)/mac-B/g" $T/$net.out \
-                | grep -v listening | grep -E ' (A|B|mac-A|mac-B)( |$)' | sort | sed "s/^/$net: /"
+                | grep -v listening | grep -E ' (A|B|0\.0\.0\.0|mac-A|mac-B)( |$)' | sort | sed "s/^/$net: /"
             for c in a b c; do $MINIRUN delete -f $ID-$net-$c; done
         done
         $MINIRUN network rm guarded open >/dev/null
@@ -53,10 +56,13 @@ fn a_container_cannot_speak_as_another() {
     assert_eq!(
         seen,
         [
+            "guarded: arp 0.0.0.0 mac-A",
             "guarded: arp A mac-A",
             "guarded: udp A mac-A own",
+            "open: arp 0.0.0.0 mac-A",
             "open: arp A mac-A",
             "open: arp B mac-A",
+            "open: na mac-A",
             "open: other 0x88b5 mac-A",
             "open: ra mac-A",
             "open: udp A mac-A own",

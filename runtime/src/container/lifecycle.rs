@@ -297,7 +297,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
             .iter()
             .map(|n| n.typ())
             .collect(),
-        creator: Some(Creator::this_process()),
+        creator: Some(Creator::this_process()?),
     };
     let dir = Container::create_dir(opts.root, opts.id, &state)?;
     let mut partial = Partial {
@@ -792,7 +792,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), LifecycleError> 
     let c = match Container::load(root, id) {
         Ok(c) => c,
         Err(ContainerError::NotFound(_)) if force => {
-            Container::remove_unnamed(root, id);
+            Container::remove_unnamed(root);
             return Ok(());
         }
         Err(e) => return Err(e.into()),

@@ -127,12 +127,15 @@ pub struct Creator {
 }
 
 impl Creator {
-    pub fn this_process() -> Self {
+    /// This process; an error if /proc cannot tell its start time (a
+    /// creator that could not be told alive would look dead at once).
+    pub fn this_process() -> Result<Self, ContainerError> {
         let pid = std::process::id() as i32;
-        Creator {
-            pid,
-            start_time: proc_start_time(pid).unwrap_or(0),
-        }
+        let start_time = proc_start_time(pid).ok_or_else(|| ContainerError::Io {
+            path: PathBuf::from("/proc/self/stat"),
+            source: io::Error::other("cannot read this process's start time"),
+        })?;
+        Ok(Creator { pid, start_time })
     }
 
     pub fn alive(&self) -> bool {
@@ -169,7 +172,6 @@ pub fn container_dir(root: &Path, id: &str) -> PathBuf {
 }
 
 impl Container {
-    /// Makes `<root>/<id>`; fails if a container with that id exists.
     /// Makes `<root>/<id>` with `state` in it, in one step: the directory is
     /// made and filled under a name no id can have, then renamed into place
     /// unless the id is taken.
@@ -184,7 +186,10 @@ impl Container {
             .create(root)
             .map_err(io_err(root))?;
         let dir = container_dir(root, id);
-        let tmp = root.join(format!("{CREATING_PREFIX}{}-{id}", std::process::id()));
+        // Named after this process (pid and start time), not the id: an id
+        // of any length fits, and a dead creator's leftover is known by name.
+        let me = Creator::this_process()?;
+        let tmp = root.join(format!("{CREATING_PREFIX}{}.{}", me.pid, me.start_time));
         let _ = fs::remove_dir_all(&tmp);
         fs::DirBuilder::new()
             .mode(0o700)
@@ -204,24 +209,25 @@ impl Container {
         placed.map(|()| dir)
     }
 
-    /// Removes what a `create` killed before its container had a name left
-    /// for `id` (its directory under the temporary name).
-    pub fn remove_unnamed(root: &Path, id: &str) {
+    /// Removes what `create`s killed before their container had a name left
+    /// (their directories under the temporary name, holding only a status
+    /// file): those whose creator is gone.
+    pub fn remove_unnamed(root: &Path) {
         let Ok(entries) = fs::read_dir(root) else {
             return;
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(CREATING_PREFIX)) else {
+            let Some(creator) = name.to_str().and_then(|n| n.strip_prefix(CREATING_PREFIX)) else {
                 continue;
             };
-            let Some((pid, rest_id)) = rest.split_once('-') else {
-                continue;
-            };
-            let creator_gone = pid
-                .parse::<i32>()
-                .map_or(true, |pid| proc_start_time(pid).is_none());
-            if rest_id == id && creator_gone {
+            let gone = creator.split_once('.').is_none_or(|(pid, start)| {
+                match (pid.parse(), start.parse()) {
+                    (Ok(pid), Ok(start_time)) => !Creator { pid, start_time }.alive(),
+                    _ => true,
+                }
+            });
+            if gone {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
@@ -284,7 +290,6 @@ impl Container {
     }
 }
 
-/// Lists the ids under `root` (directories holding a state file), sorted.
 /// rename(2) that fails with EEXIST rather than replace an empty directory.
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
@@ -307,6 +312,8 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Lists the ids under `root` (directories holding a state file), sorted;
+/// what killed `create`s left under a temporary name is removed on the way.
 pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
     let mut ids = Vec::new();
     let entries = match fs::read_dir(root) {
@@ -314,6 +321,7 @@ pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ids),
         Err(e) => return Err(e),
     };
+    let mut unnamed = false;
     for entry in entries {
         let entry = entry?;
         if entry
@@ -321,6 +329,7 @@ pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
             .to_string_lossy()
             .starts_with(CREATING_PREFIX)
         {
+            unnamed = true;
             continue;
         }
         if entry.path().join(STATE_FILE).exists() || entry.path().join(OLD_STATE_FILE).exists() {
@@ -328,6 +337,9 @@ pub fn list_ids(root: &Path) -> io::Result<Vec<String>> {
                 ids.push(name.to_string());
             }
         }
+    }
+    if unnamed {
+        Container::remove_unnamed(root);
     }
     ids.sort();
     Ok(ids)
