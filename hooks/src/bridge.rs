@@ -254,6 +254,142 @@ impl BridgeDriver {
         }
     }
 
+    /// The record as attach writes it first, right after the lease.
+    fn first_record(
+        &self,
+        net: &Network,
+        c: &Container,
+        lease: &Lease,
+        host_if: &str,
+        interface: &str,
+    ) -> Result<Attachment, BridgeError> {
+        // Decided once: detach and reload follow the record, not the host's
+        // br_netfilter setting of their day.
+        let isolate = !net.icc && !bridge_calls_ip_hooks();
+        let names: Vec<String> = if net.name_resolution {
+            std::iter::once(c.id.clone())
+                .chain(self.aliases.iter().cloned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Attachment {
+            container: c.id.clone(),
+            mode: "bridge".into(),
+            network: net.name.clone(),
+            bridge: net.bridge.clone(),
+            ip_address: lease.ip,
+            prefix_len: net.subnet.prefix(),
+            gateway: net.gateway,
+            mac_address: veth::mac_text(veth::mac_for(lease.ip)),
+            host_interface: host_if.to_string(),
+            interface: interface.to_string(),
+            mtu: net.mtu,
+            // The host ports asked for, whose claims a detach must find if
+            // this attach dies while claiming them (picked ones come later).
+            ports: self
+                .ports
+                .iter()
+                .filter(|m| m.host_port != 0)
+                .copied()
+                .collect(),
+            internal: net.internal,
+            no_icc: !net.icc,
+            anti_spoofing: net.anti_spoofing,
+            isolated_port: isolate,
+            names,
+            connected: self.connecting,
+            attaching: Some(Process::this_one()?),
+        })
+    }
+
+    /// The container's side: its address, `lo`, and (first network, not
+    /// internal) the default route, through a netlink socket inside its
+    /// namespace.
+    fn configure_inside(
+        &self,
+        net: &Network,
+        c: &Container,
+        interface: &str,
+        ip: Ipv4Addr,
+    ) -> Result<(), BridgeError> {
+        let inside = Netlink::open_in(c.netns.as_fd())?;
+        let index = inside.link_index(interface)?;
+        inside.add_address(interface, index, ip, net.subnet.prefix())?;
+        inside.set_up(interface, index)?;
+        let lo = inside.link_index("lo")?;
+        inside.set_up("lo", lo)?;
+        // An internal network has no way out; a connected one reaches its
+        // subnet only (the first network keeps the default route, as Docker).
+        if !net.internal && !self.connecting {
+            inside.add_default_route(net.gateway, index)?;
+        }
+        Ok(())
+    }
+
+    /// The host veth's name and the container's interface: `eth0`, or for a
+    /// connected network the next free `ethN`, with the veth named after the
+    /// pair (the container has one per network).
+    fn interface_names(
+        &self,
+        net: &Network,
+        c: &Container,
+    ) -> Result<(String, String), BridgeError> {
+        Ok(if self.connecting {
+            if self.store.load_connection(&c.id, &net.name)?.is_some()
+                || self
+                    .store
+                    .load_attachment(&c.id)?
+                    .is_some_and(|a| a.network == net.name)
+            {
+                return Err(BridgeError::AlreadyOn {
+                    container: c.id.clone(),
+                    network: net.name.clone(),
+                });
+            }
+            let inside = Netlink::open_in(c.netns.as_fd())?;
+            let free = (0..)
+                .map(|n| format!("eth{n}"))
+                .find(|name| !inside.link_exists(name))
+                .expect("some ethN is free");
+            (veth::host_name(&format!("{}@{}", c.id, net.name)), free)
+        } else {
+            (veth::host_name(&c.id), CONTAINER_INTERFACE.to_string())
+        })
+    }
+
+    /// The network's bridge, made on first use, with the gateway address,
+    /// forwarding and `route_localnet`; returns its index.
+    fn ensure_bridge(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        existing: Option<u32>,
+    ) -> Result<u32, BridgeError> {
+        let bridge_index = match existing {
+            Some(index) => index,
+            None => {
+                write_whole(&self.store.bridge_marker(&net.name), net.bridge.as_bytes())?;
+                nl.add_link(
+                    &format!("creating bridge {}", net.bridge),
+                    LinkBridge::new(&net.bridge).mtu(net.mtu).up().build(),
+                )?;
+                nl.link_index(&net.bridge)?
+            }
+        };
+        nl.add_address(&net.bridge, bridge_index, net.gateway, net.subnet.prefix())?;
+        nl.set_up(&net.bridge, bridge_index)?;
+        enable_forwarding()?;
+        // 127.0.0.1:PORT reaches published ports only if the kernel routes
+        // loopback sources out of the bridge; only minirun's bridges, never
+        // `all` (the firewall drops containers' own traffic to 127/8).
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
+            "1",
+        )?;
+        Ok(bridge_index)
+    }
+
     /// The steps of attach after the lock is taken; `done` records what to undo.
     fn attach_steps(
         &self,
@@ -279,29 +415,7 @@ impl BridgeDriver {
             });
         }
 
-        // A connected network's veth is named after the pair: the container
-        // has one per network.
-        let (host_if, interface) = if self.connecting {
-            if self.store.load_connection(&c.id, &net.name)?.is_some()
-                || self
-                    .store
-                    .load_attachment(&c.id)?
-                    .is_some_and(|a| a.network == net.name)
-            {
-                return Err(BridgeError::AlreadyOn {
-                    container: c.id.clone(),
-                    network: net.name.clone(),
-                });
-            }
-            let inside = Netlink::open_in(c.netns.as_fd())?;
-            let free = (0..)
-                .map(|n| format!("eth{n}"))
-                .find(|name| !inside.link_exists(name))
-                .expect("some ethN is free");
-            (veth::host_name(&format!("{}@{}", c.id, net.name)), free)
-        } else {
-            (veth::host_name(&c.id), CONTAINER_INTERFACE.to_string())
-        };
+        let (host_if, interface) = self.interface_names(net, c)?;
         let leases = self.store.leases(&net.name);
         let pool = self.pool(net, &leases);
         // A lease whose veth is missing is still held while a record names
@@ -315,73 +429,15 @@ impl BridgeDriver {
         };
         done.push(Done::Lease(lease.clone()));
         let mac = veth::mac_for(lease.ip);
-        // Decided once: detach and reload follow the record, not the host's
-        // br_netfilter setting of their day.
-        let isolate = !net.icc && !bridge_calls_ip_hooks();
-        let names: Vec<String> = if net.name_resolution {
-            std::iter::once(c.id.clone())
-                .chain(self.aliases.iter().cloned())
-                .collect()
-        } else {
-            Vec::new()
-        };
         // Before anything else exists: a killed attach leaves a record
         // detach and gc undo it from.
-        let mut record = Attachment {
-            container: c.id.clone(),
-            mode: "bridge".into(),
-            network: net.name.clone(),
-            bridge: net.bridge.clone(),
-            ip_address: lease.ip,
-            prefix_len: net.subnet.prefix(),
-            gateway: net.gateway,
-            mac_address: veth::mac_text(mac),
-            host_interface: host_if.clone(),
-            interface: interface.clone(),
-            mtu: net.mtu,
-            // The host ports asked for, whose claims a detach must find if
-            // this attach dies while claiming them (picked ones come later).
-            ports: self
-                .ports
-                .iter()
-                .filter(|m| m.host_port != 0)
-                .copied()
-                .collect(),
-            internal: net.internal,
-            no_icc: !net.icc,
-            anti_spoofing: net.anti_spoofing,
-            isolated_port: isolate,
-            names,
-            connected: self.connecting,
-            attaching: Some(Process::this_one()?),
-        };
+        let mut record = self.first_record(net, c, &lease, &host_if, &interface)?;
         self.store.save_attachment(&record)?;
         done.push(Done::Record(Box::new(record.clone())));
         trace.step("checks, lease and record");
 
-        let bridge_index = match bridge {
-            Some(b) => b.header.index,
-            None => {
-                write_whole(&self.store.bridge_marker(&net.name), net.bridge.as_bytes())?;
-                nl.add_link(
-                    &format!("creating bridge {}", net.bridge),
-                    LinkBridge::new(&net.bridge).mtu(net.mtu).up().build(),
-                )?;
-                nl.link_index(&net.bridge)?
-            }
-        };
-        nl.add_address(&net.bridge, bridge_index, net.gateway, net.subnet.prefix())?;
-        nl.set_up(&net.bridge, bridge_index)?;
-        enable_forwarding()?;
+        let bridge_index = self.ensure_bridge(nl, net, bridge.map(|b| b.header.index))?;
         trace.step("bridge");
-        // 127.0.0.1:PORT reaches published ports only if the kernel routes
-        // loopback sources out of the bridge; only minirun's bridges, never
-        // `all` (the firewall drops containers' own traffic to 127/8).
-        sysctl(
-            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
-            "1",
-        )?;
-
         // Ports and the port's guard go in before the veth exists (elements
         // are keyed by its name): no frame ever leaves it unguarded, which
         // matters for `network connect` of a container already running.
@@ -415,19 +471,7 @@ impl BridgeDriver {
         done.push(Done::Veth(host_if.clone()));
         trace.step("veth pair");
 
-        let inside = Netlink::open_in(c.netns.as_fd())?;
-        let index = inside.link_index(&interface)?;
-        inside.add_address(&interface, index, lease.ip, net.subnet.prefix())?;
-        inside.set_up(&interface, index)?;
-        let lo = inside.link_index("lo")?;
-        inside.set_up("lo", lo)?;
-        // An internal network has no way out; a connected one reaches its
-        // subnet only (the first network keeps the default route, as Docker).
-        if !net.internal && !self.connecting {
-            inside.add_default_route(net.gateway, index)?;
-        }
-        drop(inside);
-
+        self.configure_inside(net, c, &interface, lease.ip)?;
         trace.step("eth0, lo, route");
 
         if !self.connecting {
