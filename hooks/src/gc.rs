@@ -112,28 +112,25 @@ fn judge(nl: &Netlink, r: &Attachment) -> Verdict {
     }
 }
 
-/// Before a container's first attach: records its id already has are an
-/// earlier container's. Gone ones are detached now, so that nothing of them
-/// (their firewall elements above all) outlives them under a new record; a
-/// live one refuses the attach.
+/// Before a container's first attach: a first-network record its id already
+/// has (the one the new record would replace) is an earlier container's. A
+/// gone one is detached now, so that nothing of it (its firewall elements
+/// above all) outlives it under the new record; a live one refuses the
+/// attach. One file read, whatever else is attached.
 pub fn take_over_id(store: &Store, id: &str) -> Result<(), BridgeError> {
-    let earlier = store.attachments_of(id)?;
-    if earlier.is_empty() {
+    let Some(earlier) = store.load_attachment(id)? else {
         return Ok(());
+    };
+    if judge(&Netlink::open()?, &earlier) == Verdict::Live {
+        return Err(BridgeError::AlreadyOn {
+            container: id.into(),
+            network: earlier.network,
+        });
     }
-    let nl = Netlink::open()?;
-    for r in &earlier {
-        if judge(&nl, r) == Verdict::Live {
-            return Err(BridgeError::AlreadyOn {
-                container: id.into(),
-                network: r.network.clone(),
-            });
-        }
-        if let Some(e) = detach_record(store, r).into_iter().next() {
-            return Err(e);
-        }
+    match detach_record(store, &earlier).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The sweep; an error only when the store cannot be read at all.

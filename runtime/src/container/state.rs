@@ -186,11 +186,14 @@ impl Container {
             .create(root)
             .map_err(io_err(root))?;
         let dir = container_dir(root, id);
-        // Named after this process (pid and start time), not the id: an id
-        // of any length fits, and a dead creator's leftover is known by name.
-        let me = Creator::this_process()?;
+        // Named after the creator (pid and start time, as the state has it),
+        // not the id: an id of any length fits, a dead creator's leftover is
+        // known by name, and no earlier process can have left this one.
+        let me = match state.creator {
+            Some(c) => c,
+            None => Creator::this_process()?,
+        };
         let tmp = root.join(format!("{CREATING_PREFIX}{}.{}", me.pid, me.start_time));
-        let _ = fs::remove_dir_all(&tmp);
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&tmp)
