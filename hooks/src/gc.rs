@@ -182,7 +182,7 @@ pub fn sweep(store: &Store) -> Result<Swept, BridgeError> {
         }
         sweep_temporary(&claims, &mut swept);
     }
-    sweep_files(store, &mut swept)?;
+    sweep_files(store, &has_record, &mut swept)?;
     sweep_temporary(&store.run_dir.join("containers"), &mut swept);
     Ok(swept)
 }
@@ -190,14 +190,20 @@ pub fn sweep(store: &Store) -> Result<Swept, BridgeError> {
 /// /etc files of containers no record names (before records were written
 /// first, or an older minirun's under `containers/`); each judged again just
 /// before it goes, since a new attach writes its record before its files.
-fn sweep_files(store: &Store, swept: &mut Swept) -> Result<(), BridgeError> {
+fn sweep_files(
+    store: &Store,
+    has_record: &dyn Fn(&str) -> bool,
+    swept: &mut Swept,
+) -> Result<(), BridgeError> {
     for parent in [
         store.run_dir.join("files"),
         store.run_dir.join("containers"),
     ] {
         for entry in store::read_dir_or_empty(&parent)? {
             let id = entry.file_name().to_string_lossy().into_owned();
-            if !entry.path().is_dir() || !store.attachments_of(&id)?.is_empty() {
+            // The listing above, then the one record a new attach would
+            // have written since (files come only after it).
+            if !entry.path().is_dir() || has_record(&id) || store.load_attachment(&id)?.is_some() {
                 continue;
             }
             match fs::remove_dir_all(entry.path()) {
