@@ -283,6 +283,19 @@ leftovers() {
 }
 "#;
 
+/// A shell function for sandbox scripts: `netns_holder VAR` starts a process
+/// in network and mount namespaces of its own (a container as the network
+/// hook sees one) and sets VAR to its pid once it is in them: `unshare`
+/// keeps its parent's namespaces for a moment after it starts.
+pub const NETNS_HOLDER: &str = r#"
+netns_holder() {
+    unshare --net --mount sleep 1000 &
+    local pid=$! own=$(readlink /proc/self/ns/net)
+    while [ "$(readlink /proc/$pid/ns/net 2>/dev/null)" = "$own" ]; do sleep 0.005; done
+    eval "$1=$pid"
+}
+"#;
+
 /// What `leftovers` reported.
 pub fn net_left(out: &Output) -> &str {
     out.stdout

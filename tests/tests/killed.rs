@@ -4,7 +4,7 @@
 //! processes); what a killed network hook made, its container's detach or
 //! `minirun-net gc` removes.
 
-use minirun_tests::{net_left, Sandbox, LEFTOVERS};
+use minirun_tests::{net_left, Sandbox, LEFTOVERS, NETNS_HOLDER};
 
 #[test]
 fn a_create_killed_anywhere_is_listed_and_deleted_whole() {
@@ -66,12 +66,12 @@ fn a_network_hook_killed_anywhere_leaves_nothing_after_detach_or_gc() {
     let sb = Sandbox::new("hookkill");
     let b = sb.bundle("b", &["/bin/true"], |_| {});
     let out = sb.run(&format!(
-        r#"{LEFTOVERS}
+        r#"{LEFTOVERS}{NETNS_HOLDER}
         ip link set lo up
         state() {{ echo '{{"id":"'$1'","pid":'$2',"bundle":"{b}","annotations":{{"org.minirun.net.ports":"8080:80,9000-9040:9000-9040/udp"}}}}'; }}
         for ms in $(seq 0 2 58); do
             id=$ID-k$ms
-            unshare --net --mount sleep 1000 & holder=$!
+            netns_holder holder
             state $id $holder | $MINIRUN_NET attach >/dev/null 2>&1 & hook=$!
             sleep $(printf '0.%03d' $ms)
             kill -KILL $hook 2>/dev/null; wait $hook 2>/dev/null
@@ -86,7 +86,7 @@ fn a_network_hook_killed_anywhere_leaves_nothing_after_detach_or_gc() {
         done
         $MINIRUN_NET gc 2>&1 | sed 's/[0-9][0-9]* attachment.*/N/'
         # The same id publishes the same ports again.
-        unshare --net --mount sleep 1000 & holder=$!
+        netns_holder holder
         state $ID-k2 $holder | $MINIRUN_NET attach && echo reattached
         state $ID-k2 0 | $MINIRUN_NET detach
         kill -KILL $holder; wait $holder 2>/dev/null
@@ -110,9 +110,9 @@ fn a_publish_killed_half_way_leaves_no_claim() {
     let sb = Sandbox::new("pubkill");
     let b = sb.bundle("b", &["/bin/true"], |_| {});
     let out = sb.run(&format!(
-        r#"{LEFTOVERS}
+        r#"{LEFTOVERS}{NETNS_HOLDER}
         ip link set lo up
-        unshare --net --mount sleep 1000 & holder=$!
+        netns_holder holder
         state='{{"id":"'$ID'","pid":'$holder',"bundle":"{b}","annotations":{{"org.minirun.net.ports":"20000-22999:20000-22999"}}}}'
         echo "$state" | $MINIRUN_NET attach >/dev/null 2>&1 & hook=$!
         for i in $(seq 500); do [ $(ls $MINIRUN_NET_DIR/ports 2>/dev/null | wc -l) -gt 100 ] && break; sleep 0.01; done
@@ -141,19 +141,19 @@ fn an_id_is_taken_over_from_a_container_gone_without_detach() {
     let sb = Sandbox::new("takeover");
     let b = sb.bundle("b", &["/bin/true"], |_| {});
     let out = sb.run(&format!(
-        r#"{LEFTOVERS}
+        r#"{LEFTOVERS}{NETNS_HOLDER}
         state() {{ echo '{{"id":"'$1'","pid":'$2',"bundle":"{b}","annotations":{{"org.minirun.net.ports":"8080:80"}}}}'; }}
-        unshare --net --mount sleep 1000 & old=$!
+        netns_holder old
         state web $old | $MINIRUN_NET attach || exit 1
         kill -KILL $old; wait $old 2>/dev/null
         # The kernel takes the veth away with the namespace, a moment later.
         for i in $(seq 200); do ip -o link | grep -q veth || break; sleep 0.01; done
-        unshare --net --mount sleep 1000 & new=$!
+        netns_holder new
         state web $new | $MINIRUN_NET attach && echo taken-over
         echo "elements for 8080: $(nft list map ip minirun publish_any | grep -c 8080)"
         # A live one is not taken over.
         state web $new | $MINIRUN_NET attach 2>&1 | grep -o 'already on network bridge'
-        unshare --net --mount sleep 1000 & other=$!
+        netns_holder other
         echo '{{"id":"web.json","pid":'$other',"bundle":"{b}"}}' | $MINIRUN_NET attach && echo web.json-attached
         ls $MINIRUN_NET_DIR/containers
         echo '{{"id":"web.json","pid":0}}' | $MINIRUN_NET detach

@@ -3,7 +3,7 @@
 //! container leaves, isolation between networks, icc=false, internal
 //! networks, and nothing left after removal. All in a sandbox.
 
-use minirun_tests::{net_left, Sandbox, LEFTOVERS};
+use minirun_tests::{net_left, Sandbox, LEFTOVERS, NETNS_HOLDER};
 use serde_json::Value;
 
 fn sleeper(sb: &Sandbox) -> std::path::PathBuf {
@@ -403,8 +403,8 @@ fn the_hook_refuses_ids_that_are_no_file_names_and_a_full_disk_leaves_nothing() 
     let sb = Sandbox::new("hookinput");
     let b = sleeper(&sb);
     let out = sb.run(&format!(
-        r#"{LEFTOVERS}
-        unshare --net --mount sleep 1000 & holder=$!
+        r#"{LEFTOVERS}{NETNS_HOLDER}
+        netns_holder holder
         for id in '' 'a/b' '..'; do
             echo '{{"id":"'$id'","pid":'$holder',"bundle":"{b}"}}' | $MINIRUN_NET attach 2>&1 | sed 's/^/refused: /'
         done
