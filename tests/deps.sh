@@ -1,18 +1,19 @@
 #!/bin/bash
 # tests/deps.sh — installs the Debian packages the demo and the tests use, when
 # missing: busybox-static (bundles), runc, crun, podman, containerd and docker.io
-# (reference runtimes and the clients that drive minirun), python3
+# (reference runtimes and the clients that drive minirun), etcd-server (the
+# cluster store of overlay networks), python3
 # (console-socket receiver, conformance suite), util-linux (unshare), file,
 # curl (fetches from published ports), libnftables-dev and libseccomp-dev
 # (linked by minirun-net and minirun), nftables and iproute2 (tests inspect
 # rules and links with nft and ip; the product never runs them).
 #
-# The tests start containerd and dockerd themselves, inside their sandboxes.
+# The tests start containerd, dockerd and etcd themselves, inside their sandboxes.
 # Installing the packages must not start them on the host (dockerd would make
 # docker0 and firewall rules in the host's network): service starts are
 # refused while apt runs, and the units the packages enable are disabled.
 set -euo pipefail
-pkgs=(busybox-static runc crun podman containerd docker.io curl python3 util-linux file procps iproute2 libnftables-dev nftables libseccomp-dev)
+pkgs=(busybox-static runc crun podman containerd docker.io etcd-server curl python3 util-linux file procps iproute2 libnftables-dev nftables libseccomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -42,6 +43,7 @@ for p in "${missing[@]}"; do
     case $p in
     docker.io) units="docker.service docker.socket" ;;
     containerd) units="containerd.service" ;;
+    etcd-server) units="etcd.service" ;;
     *) continue ;;
     esac
     if [ -d /run/systemd/system ]; then

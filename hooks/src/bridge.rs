@@ -26,6 +26,8 @@ use std::path::PathBuf;
 use nix::fcntl::Flock;
 use rtnetlink::LinkBridge;
 
+use crate::cluster::ipam::Endpoint;
+use crate::cluster::{self, Cluster, ClusterError};
 use crate::conntrack::{self, UdpDestination};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files::{self, EtcError};
@@ -38,7 +40,7 @@ use crate::ports::{PortMapping, Protocol};
 use crate::store::{
     write_whole, Attachment, Network, Process, Store, StoreError, DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
-use crate::veth;
+use crate::{veth, vxlan};
 
 /// The interface name the container sees.
 pub const CONTAINER_INTERFACE: &str = "eth0";
@@ -77,6 +79,8 @@ pub enum BridgeError {
     HostPort(#[from] HostPortError),
     #[error("setting {path}: {source}")]
     Sysctl { path: String, source: io::Error },
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
 pub struct BridgeDriver {
@@ -94,8 +98,19 @@ pub struct BridgeDriver {
     pub connecting: bool,
 }
 
+/// What an attach to an overlay network needs besides the definition: the
+/// store, the revision the definition was read at (an address is taken
+/// only if it is still that one) and this host's lease.
+pub struct Overlay {
+    pub cluster: Cluster,
+    pub revision: i64,
+    pub lease: i64,
+}
+
 /// A finished attach step, for the undo.
 enum Done {
+    /// An address taken in the cluster store (overlay networks), by container.
+    ClusterAddress(Ipv4Addr, String),
     Lease(Lease),
     Record(Box<Attachment>),
     Veth(String),
@@ -118,11 +133,22 @@ fn dnats(ports: &[PortMapping], ip: Ipv4Addr) -> Vec<Dnat> {
 impl BridgeDriver {
     /// The network's definition; the default network is defined on first use
     /// with the first /16 of 172.20-172.31 no host route overlaps.
-    fn network(&self, nl: &Netlink) -> Result<Network, BridgeError> {
+    fn network(&self, nl: &Netlink) -> Result<(Network, Option<Overlay>), BridgeError> {
         if let Some(net) = Network::load(&self.store, &self.network)? {
-            return Ok(net);
+            return Ok((net, None));
         }
         if self.network != DEFAULT_NETWORK {
+            if let Some(cluster) = Cluster::open()? {
+                if let Some((net, revision)) = cluster::networks::get(&cluster, &self.network)? {
+                    let lease = Cluster::lease(&self.store)?;
+                    let overlay = Overlay {
+                        cluster,
+                        revision,
+                        lease,
+                    };
+                    return Ok((net, Some(overlay)));
+                }
+            }
             return Err(BridgeError::NoNetwork(
                 self.network.clone(),
                 self.store.network_config(&self.network),
@@ -132,7 +158,7 @@ impl BridgeDriver {
         // not take the same subnet.
         let _defs = self.store.lock_definitions()?;
         if let Some(net) = Network::load(&self.store, &self.network)? {
-            return Ok(net);
+            return Ok((net, None));
         }
         let routes = nl.ipv4_routes()?;
         let defined = crate::networks::definitions(&self.store)?;
@@ -145,7 +171,7 @@ impl BridgeDriver {
             .ok_or(BridgeError::NoFreeSubnet)?;
         let net = Network::new(DEFAULT_NETWORK, DEFAULT_BRIDGE, subnet, subnet.first_host());
         net.save(&self.store)?;
-        Ok(net)
+        Ok((net, None))
     }
 
     fn fw_err(net: &Network) -> impl FnOnce(FirewallError) -> BridgeError + '_ {
@@ -228,6 +254,23 @@ impl BridgeDriver {
             .map_err(Self::fw_err(net))
     }
 
+    /// With the last overlay network of the host gone, no VXLAN is accepted
+    /// here any more (nor filtered: the port is closed with the devices).
+    fn firewall_forget_vxlan(&self, net: &Network) -> Result<(), BridgeError> {
+        let _lock = self.store.lock_firewall()?;
+        let other_overlay = self
+            .store
+            .list_attachments()?
+            .iter()
+            .any(|a| a.vni.is_some() && a.network != net.name);
+        if other_overlay {
+            return Ok(());
+        }
+        Nftables::new()
+            .and_then(|nft| nft.vxlan_peers(None, &[]))
+            .map_err(Self::fw_err(net))
+    }
+
     /// Whether any network still has a lease (the firewall lock is held).
     fn any_network_in_use(&self) -> Result<bool, BridgeError> {
         let dir = self.store.run_dir.join("networks");
@@ -300,6 +343,7 @@ impl BridgeDriver {
             names,
             connected: self.connecting,
             attaching: Some(Process::this_one()?),
+            vni: net.vni,
         })
     }
 
@@ -390,11 +434,43 @@ impl BridgeDriver {
         Ok(bridge_index)
     }
 
+    /// An overlay network's vxlan port on the bridge, made on first use with
+    /// the other hosts' containers programmed into it, and the firewall told
+    /// which hosts may send VXLAN. Returns the other hosts' endpoints (for
+    /// the new container's /etc/hosts).
+    fn ensure_vxlan(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        o: &Overlay,
+        bridge_index: u32,
+    ) -> Result<Vec<Endpoint>, BridgeError> {
+        let (vx_index, created) = vxlan::ensure(nl, net, bridge_index, o.cluster.config.advertise)?;
+        // Read after the device exists: an endpoint the agent skipped for
+        // want of a device is in this read (both hold the network's lock).
+        let (all, _) = cluster::ipam::endpoints(&o.cluster, &net.name)?;
+        let remote: Vec<Endpoint> = all
+            .into_iter()
+            .filter(|e| e.host != o.cluster.config.advertise)
+            .collect();
+        if created {
+            vxlan::sync(nl, vx_index, &remote)?;
+            cluster::view::save_remote(&self.store, &net.name, &remote)?;
+            let peers = cluster::member_addresses(&o.cluster, "reading the cluster's hosts")?;
+            let _lock = self.store.lock_firewall()?;
+            Nftables::new()
+                .and_then(|nft| nft.vxlan_peers(Some(o.cluster.config.advertise), &peers))
+                .map_err(Self::fw_err(net))?;
+        }
+        Ok(remote)
+    }
+
     /// The steps of attach after the lock is taken; `done` records what to undo.
     fn attach_steps(
         &self,
         nl: &Netlink,
         net: &Network,
+        overlay: Option<&Overlay>,
         c: &Container,
         done: &mut Vec<Done>,
         firewall: &mut Option<Flock<File>>,
@@ -423,9 +499,16 @@ impl BridgeDriver {
         // new holder of the address publishes the same way.
         let is_live =
             |l: &Lease| nl.link_exists(&l.host_interface) || self.store.names_lease(l, &net.name);
-        let lease = match self.ip {
-            Some(ip) => pool.allocate_static(ip, &c.id, &host_if, is_live)?,
-            None => pool.allocate(&c.id, &host_if, is_live)?,
+        let lease = match (overlay, self.ip) {
+            // The cluster decides the address; the local lease mirrors it,
+            // so this host's count of users (and gc) works as for a bridge.
+            (Some(o), want) => {
+                let ip = cluster::ipam::take(&o.cluster, net, o.revision, &c.id, want, o.lease)?;
+                done.push(Done::ClusterAddress(ip, c.id.clone()));
+                pool.allocate_static(ip, &c.id, &host_if, is_live)?
+            }
+            (None, Some(ip)) => pool.allocate_static(ip, &c.id, &host_if, is_live)?,
+            (None, None) => pool.allocate(&c.id, &host_if, is_live)?,
         };
         done.push(Done::Lease(lease.clone()));
         let mac = veth::mac_for(lease.ip);
@@ -437,6 +520,10 @@ impl BridgeDriver {
         trace.step("checks, lease and record");
 
         let bridge_index = self.ensure_bridge(nl, net, bridge.map(|b| b.header.index))?;
+        let remote = match overlay {
+            Some(o) => self.ensure_vxlan(nl, net, o, bridge_index)?,
+            None => Vec::new(),
+        };
         trace.step("bridge");
         // Ports and the port's guard go in before the veth exists (elements
         // are keyed by its name): no frame ever leaves it unguarded, which
@@ -479,8 +566,12 @@ impl BridgeDriver {
             done.push(Done::Files(files.clone()));
             // Everyone already on the network; they learn of this container
             // once its record is saved.
-            let peers = if net.name_resolution {
+            let peers: Vec<etc_files::Peer> = if net.name_resolution {
                 crate::networks::attached(&self.store, &net.name)?
+                    .iter()
+                    .map(etc_files::Peer::from)
+                    .chain(remote.iter().map(Endpoint::as_peer))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -490,6 +581,20 @@ impl BridgeDriver {
             trace.step("/etc files mounted");
         }
 
+        if let Some(o) = overlay {
+            // Last: the other hosts program their forwarding to a container
+            // that is ready. Undone with the address, if a later step fails.
+            let endpoint = Endpoint {
+                container: c.id.clone(),
+                network: net.name.clone(),
+                host: o.cluster.config.advertise,
+                ip: lease.ip,
+                mac: record.mac_address.clone(),
+                names: record.names.clone(),
+            };
+            cluster::ipam::publish(&o.cluster, &endpoint, o.lease)?;
+            trace.step("endpoint announced");
+        }
         record.attaching = None;
         self.store.save_attachment(&record)?;
         *firewall = None;
@@ -507,11 +612,23 @@ impl BridgeDriver {
 
     /// Undoes finished attach steps in reverse; errors are secondary to the one
     /// that made attach fail, so they are only collected.
-    fn undo(&self, nl: &Netlink, net: &Network, done: Vec<Done>) -> Vec<BridgeError> {
+    fn undo(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        overlay: Option<&Overlay>,
+        done: Vec<Done>,
+    ) -> Vec<BridgeError> {
         let mut errors = Vec::new();
         let leases = self.store.leases(&net.name);
         for step in done.into_iter().rev() {
             let result = match step {
+                Done::ClusterAddress(ip, id) => match overlay {
+                    Some(o) => {
+                        cluster::ipam::give_back(&o.cluster, &net.name, ip, &id).map_err(Into::into)
+                    }
+                    None => Ok(()),
+                },
                 Done::Files(dir) => remove_dir(&dir),
                 // What could not be undone stays named, for detach or gc.
                 Done::Record(_) if !errors.is_empty() => Ok(()),
@@ -541,7 +658,16 @@ impl BridgeDriver {
             Err(e) => return vec![e.into()],
         }
         let mut errors = Vec::new();
+        if net.is_overlay() {
+            errors.extend(self.firewall_forget_vxlan(net).err());
+        }
         errors.extend(self.firewall_remove_network(net).err());
+        if net.is_overlay() {
+            // Enslaved, not owned: deleting the bridge leaves it.
+            let device = vxlan::device_name(&net.bridge);
+            errors.extend(nl.delete_link(&device).err().map(Into::into));
+            cluster::view::forget(&self.store, &net.name);
+        }
         let marker = self.store.bridge_marker(&net.name);
         if fs::read_to_string(&marker).is_ok_and(|b| b == net.bridge) {
             match nl.delete_link(&net.bridge) {
@@ -561,15 +687,15 @@ impl NetworkDriver for BridgeDriver {
     fn attach(&self, c: &Container) -> Result<Attachment, BridgeError> {
         let nl = Netlink::open()?;
         let _lock = self.store.lock_network(&self.network)?;
-        let net = self.network(&nl)?;
+        let (net, overlay) = self.network(&nl)?;
         let mut done = Vec::new();
         let mut firewall = None;
-        match self.attach_steps(&nl, &net, c, &mut done, &mut firewall) {
+        match self.attach_steps(&nl, &net, overlay.as_ref(), c, &mut done, &mut firewall) {
             Ok(record) => Ok(record),
             Err(e) => {
                 // The undo takes the firewall lock itself.
                 drop(firewall.take());
-                for undo_error in self.undo(&nl, &net, done) {
+                for undo_error in self.undo(&nl, &net, overlay.as_ref(), done) {
                     eprintln!(
                         "minirun-net: while undoing attach of {}: {undo_error}",
                         c.id
@@ -609,6 +735,9 @@ impl NetworkDriver for BridgeDriver {
                 .err()
                 .map(Into::into),
         );
+        if r.vni.is_some() {
+            give_back_overlay(r);
+        }
         errors.extend(self.teardown_if_unused(&nl, &net));
         if !r.connected {
             // The /etc files belong to the first network's attachment.
@@ -623,6 +752,23 @@ impl NetworkDriver for BridgeDriver {
             }
         }
         errors
+    }
+}
+
+/// Gives an overlay container's address and endpoint back to the cluster.
+/// A store that cannot be reached does not fail the detach: the keys stay
+/// on this host's lease, and the agent removes those no record names when
+/// it next reaches the store (the address is not reused meanwhile).
+fn give_back_overlay(r: &Attachment) {
+    let given = Cluster::open().and_then(|c| match c {
+        Some(c) => cluster::ipam::give_back(&c, &r.network, r.ip_address, &r.container),
+        None => Ok(()),
+    });
+    if let Err(e) = given {
+        eprintln!(
+            "minirun-net: detach {} from {}: {e} (the cluster agent removes its keys later)",
+            r.container, r.network
+        );
     }
 }
 

@@ -46,13 +46,35 @@ pub fn hosts(ip: Ipv4Addr, hostname: &str, id: &str) -> String {
 /// Marks the lines of a user network's other containers in /etc/hosts.
 const PEER_MARK: &str = "# minirun network peer";
 
+/// A container another one finds by name: on this host (from its record)
+/// or on another host of an overlay network (from the cluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Unique among the peers: the id, `id@host` for another host's.
+    pub container: String,
+    pub ip: Ipv4Addr,
+    pub names: Vec<String>,
+}
+
+impl From<&crate::store::Attachment> for Peer {
+    fn from(a: &crate::store::Attachment) -> Self {
+        Peer {
+            container: a.container.clone(),
+            ip: a.ip_address,
+            names: a.names.clone(),
+        }
+    }
+}
+
 /// /etc/hosts lines for the containers of a network but `own`: address,
 /// names (its id and aliases).
-pub fn peer_lines(members: &[crate::store::Attachment], own: &str) -> String {
-    members
+pub fn peer_lines(peers: &[Peer], own: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    peers
         .iter()
-        .filter(|m| m.container != own && !m.names.is_empty())
-        .map(|m| format!("{}\t{}\t{PEER_MARK}\n", m.ip_address, m.names.join(" ")))
+        .filter(|p| p.container != own && !p.names.is_empty())
+        .filter(|p| seen.insert((&p.container, p.ip)))
+        .map(|p| format!("{}\t{}\t{PEER_MARK}\n", p.ip, p.names.join(" ")))
         .collect()
 }
 
@@ -89,11 +111,18 @@ pub fn refresh_hosts(
             .filter(|a| a.container == id && !a.names.is_empty())
             .map(|a| a.network.as_str())
             .collect();
-        let peers: Vec<crate::store::Attachment> = all
+        let mut peers: Vec<Peer> = all
             .iter()
             .filter(|a| networks.contains(&a.network.as_str()))
-            .cloned()
+            .map(Peer::from)
             .collect();
+        for network in &networks {
+            peers.extend(
+                crate::cluster::view::remote(store, network)
+                    .iter()
+                    .map(crate::cluster::ipam::Endpoint::as_peer),
+            );
+        }
         let path = store.container_files(id).join("hosts");
         let Ok(current) = fs::read_to_string(&path) else {
             continue;
@@ -154,7 +183,7 @@ pub fn write_for(
     ip: Ipv4Addr,
     hostname: &str,
     id: &str,
-    peers: &[crate::store::Attachment],
+    peers: &[Peer],
 ) -> Result<(), EtcError> {
     let mut hosts_file = hosts(ip, hostname, id);
     hosts_file.push_str(&peer_lines(peers, id));

@@ -8,6 +8,7 @@
 //! and sweeps what killed attaches left.
 
 pub mod bridge;
+pub mod cluster;
 pub mod conntrack;
 pub mod driver;
 pub mod etc_files;
@@ -23,3 +24,4 @@ pub mod ports;
 pub mod state;
 pub mod store;
 pub mod veth;
+pub mod vxlan;

@@ -111,6 +111,7 @@ impl MacvlanDriver {
             names,
             connected: false,
             attaching: Some(Process::this_one()?),
+            vni: None,
         };
         self.store.save_attachment(&record)?;
         done.push(Done::Record(Box::new(record.clone())));
@@ -144,7 +145,10 @@ impl MacvlanDriver {
 
         let files = self.store.container_files(&c.id);
         done.push(Done::Files(files.clone()));
-        let peers = crate::networks::attached(&self.store, &net.name)?;
+        let peers: Vec<etc_files::Peer> = crate::networks::attached(&self.store, &net.name)?
+            .iter()
+            .map(etc_files::Peer::from)
+            .collect();
         etc_files::write_for(&files, lease.ip, &c.hostname, &c.id, &peers)?;
         etc_files::mount_into(&files, c.pid, &c.rootfs)?;
 

@@ -62,6 +62,10 @@ enum Command {
     /// poststop hook, left behind: their records, leases, host-port claims,
     /// firewall elements, veths and /etc files.
     Gc,
+    /// The cluster agent of a host that joined (`minirun cluster join`):
+    /// keeps its lease alive and programs the other hosts' containers of
+    /// overlay networks into this host's kernel. Runs until stopped.
+    Agent,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +130,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 );
             };
             detach_record(&store, &record)
+        }
+        Command::Agent => {
+            minirun_net::cluster::agent::run(&store).context("agent")?;
+            Ok(())
         }
         Command::Gc => {
             let swept = minirun_net::gc::sweep(&store).context("gc")?;

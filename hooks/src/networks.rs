@@ -13,6 +13,7 @@ use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
 
+use crate::cluster::networks::OVERLAY;
 use crate::ipam::Subnet;
 use crate::store::{Attachment, Network, Store, StoreError, DEFAULT_NETWORK, MACVLAN};
 
@@ -35,6 +36,14 @@ pub enum NetworksError {
     NoFreeSubnet(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+}
+
+impl From<crate::cluster::etcd::EtcdError> for NetworksError {
+    fn from(e: crate::cluster::etcd::EtcdError) -> Self {
+        NetworksError::Cluster(e.into())
+    }
 }
 
 fn invalid(what: impl Into<String>) -> NetworksError {
@@ -241,18 +250,28 @@ pub fn create(
     };
     let options = key_values(&req.options, "option")?;
     let labels = key_values(&req.labels, "label")?;
-    if driver != "bridge" && driver != MACVLAN {
+    if driver != "bridge" && driver != MACVLAN && driver != OVERLAY {
         return Err(invalid(format!(
-            "driver {driver:?}: unknown (minirun has bridge and macvlan)"
+            "driver {driver:?}: unknown (minirun has bridge, macvlan and overlay)"
         )));
     }
     let mut icc = true;
     let mut anti_spoofing = true;
     let mut parent = None;
+    let mut vni = None;
     for (k, v) in &options {
         match (driver, k.as_str()) {
-            ("bridge", "icc" | "com.docker.network.bridge.enable_icc") => icc = parse_bool(k, v)?,
-            ("bridge", "anti_spoofing") => anti_spoofing = parse_bool(k, v)?,
+            ("bridge" | OVERLAY, "icc" | "com.docker.network.bridge.enable_icc") => {
+                icc = parse_bool(k, v)?
+            }
+            ("bridge" | OVERLAY, "anti_spoofing") => anti_spoofing = parse_bool(k, v)?,
+            (OVERLAY, "vni" | "com.docker.network.driver.overlay.vxlanid_list") => {
+                vni = Some(v.parse::<u32>().map_err(|_| {
+                    invalid(format!(
+                        "option {k}={v}: a VXLAN id is a number, 1 to 16777215"
+                    ))
+                })?)
+            }
             (MACVLAN, "parent") => parent = Some(v.clone()),
             ("bridge", "parent") => {
                 return Err(invalid(format!(
@@ -306,6 +325,30 @@ pub fn create(
         .transpose()?;
     if subnet.is_none() && (gateway.is_some() || ip_range.is_some()) {
         return Err(invalid("gateway and ip-range need a subnet (--subnet)"));
+    }
+    if driver == OVERLAY {
+        // Subnet and gateway are settled by the cluster's create.
+        let placeholder =
+            Subnet::new(Ipv4Addr::new(10, 0, 0, 0), 24).expect("10.0.0.0/24 is a subnet");
+        let mut net = Network::new(
+            &req.name,
+            "",
+            subnet.unwrap_or(placeholder),
+            Ipv4Addr::UNSPECIFIED,
+        );
+        net.gateway = gateway.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        net.ip_range = ip_range;
+        net.internal = req.internal;
+        net.icc = icc;
+        net.anti_spoofing = anti_spoofing;
+        net.name_resolution = true;
+        net.labels = labels;
+        net.created = req.created.clone();
+        net.driver = OVERLAY.into();
+        net.mtu = req
+            .mtu
+            .unwrap_or(1500 - crate::cluster::networks::VXLAN_OVERHEAD);
+        return create_overlay(store, net, subnet, vni, routes);
     }
 
     let _lock = store.lock_definitions()?;
@@ -362,6 +405,55 @@ pub fn create(
     Ok(net)
 }
 
+/// `network create -d overlay`: checked against this host's networks and
+/// routes, then against every overlay network in the cluster store, where
+/// it is written.
+fn create_overlay(
+    store: &Store,
+    mut net: Network,
+    subnet: Option<Subnet>,
+    vni: Option<u32>,
+    routes: &[(Ipv4Addr, u8, Option<u32>)],
+) -> Result<Network, NetworksError> {
+    let cluster = crate::cluster::Cluster::required()?;
+    let _lock = store.lock_definitions()?;
+    if store.network_config(&net.name).exists() {
+        return Err(NetworksError::Exists(net.name.clone()));
+    }
+    let local = definitions(store)?;
+    let id = random_id();
+    net.bridge = format!("mr-{}", &id[..12]);
+    net.id = id;
+    let also_taken = |s: &Subnet| {
+        local
+            .iter()
+            .find(|n| n.subnet.overlaps(s))
+            .map(|n| format!("subnet {} of network {}", n.subnet, n.name))
+            .or_else(|| route_overlap(s, routes).map(|r| format!("the host's route to {r}")))
+    };
+    crate::cluster::networks::create(&cluster, net, subnet, vni, &also_taken)
+}
+
+/// A network by name: this host's definition, else the cluster's overlay
+/// network of that name (when the host is in a cluster).
+pub fn find(store: &Store, name: &str) -> Result<Option<Network>, NetworksError> {
+    if let Some(net) = Network::load(store, name)? {
+        return Ok(Some(net));
+    }
+    match crate::cluster::Cluster::open()? {
+        Some(cluster) => Ok(crate::cluster::networks::get(&cluster, name)?.map(|(n, _)| n)),
+        None => Ok(None),
+    }
+}
+
+/// The overlay networks, when this host is in a cluster.
+pub fn overlay_definitions() -> Result<Vec<Network>, NetworksError> {
+    match crate::cluster::Cluster::open()? {
+        Some(cluster) => Ok(crate::cluster::networks::list(&cluster)?),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The containers attached to `name`, by their records (not those whose
 /// attach is still at work, or died at it).
 pub fn attached(store: &Store, name: &str) -> Result<Vec<Attachment>, StoreError> {
@@ -377,25 +469,31 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
     if !valid_name(name) {
         return Err(NetworksError::NotFound(name.into()));
     }
-    let Some(net) = Network::load(store, name)? else {
-        return predefined(name).ok_or_else(|| NetworksError::NotFound(name.into()));
+    let (net, containers) = match Network::load(store, name)? {
+        Some(net) => {
+            let containers: serde_json::Map<String, serde_json::Value> = attached(store, name)?
+                .into_iter()
+                .map(|a| {
+                    (
+                        a.container.clone(),
+                        serde_json::json!({
+                            "Name": a.container,
+                            "EndpointID": a.host_interface,
+                            "MacAddress": a.mac_address,
+                            "IPv4Address": format!("{}/{}", a.ip_address, a.prefix_len),
+                            "IPv6Address": "",
+                            "Aliases": a.names,
+                        }),
+                    )
+                })
+                .collect();
+            (net, containers)
+        }
+        None => match inspect_overlay(name)? {
+            Some(found) => found,
+            None => return predefined(name).ok_or_else(|| NetworksError::NotFound(name.into())),
+        },
     };
-    let containers: serde_json::Map<String, serde_json::Value> = attached(store, name)?
-        .into_iter()
-        .map(|a| {
-            (
-                a.container.clone(),
-                serde_json::json!({
-                    "Name": a.container,
-                    "EndpointID": a.host_interface,
-                    "MacAddress": a.mac_address,
-                    "IPv4Address": format!("{}/{}", a.ip_address, a.prefix_len),
-                    "IPv6Address": "",
-                    "Aliases": a.names,
-                }),
-            )
-        })
-        .collect();
     let mut config = serde_json::json!({
         "Subnet": net.subnet.to_string(),
         "Gateway": net.gateway.to_string(),
@@ -419,12 +517,18 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
         "com.docker.network.driver.mtu".into(),
         net.mtu.to_string().into(),
     );
+    if let Some(vni) = net.vni {
+        options.insert(
+            "com.docker.network.driver.overlay.vxlanid_list".into(),
+            vni.to_string().into(),
+        );
+    }
     Ok(serde_json::json!({
         "Id": if net.id.is_empty() { predefined_id(&net.name) } else { net.id.clone() },
         "Name": net.name,
         "Created": net.created,
-        "Scope": "local",
-        "Driver": if net.is_macvlan() { MACVLAN } else { "bridge" },
+        "Scope": if net.is_overlay() { "global" } else { "local" },
+        "Driver": if net.is_macvlan() { MACVLAN } else if net.is_overlay() { OVERLAY } else { "bridge" },
         "EnableIPv6": false,
         "IPAM": {"Driver": "default", "Options": {}, "Config": [config]},
         "Internal": net.internal,
@@ -434,6 +538,47 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
         "Options": options,
         "Labels": net.labels,
     }))
+}
+
+/// `Containers` of `network inspect`, by name.
+type ContainersJson = serde_json::Map<String, serde_json::Value>;
+
+/// An overlay network and its containers on every host, each with its host.
+fn inspect_overlay(name: &str) -> Result<Option<(Network, ContainersJson)>, NetworksError> {
+    let Some(cluster) = crate::cluster::Cluster::open()? else {
+        return Ok(None);
+    };
+    let Some((net, _)) = crate::cluster::networks::get(&cluster, name)? else {
+        return Ok(None);
+    };
+    let hosts = crate::cluster::hosts(&cluster)?;
+    let (endpoints, _) = crate::cluster::ipam::endpoints(&cluster, name)?;
+    let mut containers = serde_json::Map::new();
+    for e in endpoints {
+        let host_name = hosts
+            .iter()
+            .find(|h| h.member.advertise == e.host)
+            .map_or_else(|| e.host.to_string(), |h| h.member.name.clone());
+        let key = if containers.contains_key(&e.container) {
+            format!("{}@{}", e.container, e.host)
+        } else {
+            e.container.clone()
+        };
+        containers.insert(
+            key,
+            serde_json::json!({
+                "Name": e.container,
+                "EndpointID": format!("{}/{}", e.host, e.container),
+                "MacAddress": e.mac,
+                "IPv4Address": format!("{}/{}", e.ip, net.subnet.prefix()),
+                "IPv6Address": "",
+                "Aliases": e.names,
+                "Host": host_name,
+                "HostAddress": e.host.to_string(),
+            }),
+        );
+    }
+    Ok(Some((net, containers)))
 }
 
 /// `host`, `none`, and `bridge` before its first container chose its subnet.
@@ -471,7 +616,10 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworksError> {
     }
     let _lock = store.lock_definitions()?;
     let Some(_net) = Network::load(store, name)? else {
-        return Err(NetworksError::NotFound(name.into()));
+        return match crate::cluster::Cluster::open()? {
+            Some(cluster) => crate::cluster::networks::remove(&cluster, name),
+            None => Err(NetworksError::NotFound(name.into())),
+        };
     };
     let _net_lock = store.lock_network(name)?;
     // Every record counts, also a killed attach's: its detach (or gc) needs
@@ -500,7 +648,10 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworksError> {
 /// `network prune`: every user network without containers goes.
 pub fn prune(store: &Store) -> Result<Vec<String>, NetworksError> {
     let mut removed = Vec::new();
-    for net in definitions(store)? {
+    for net in definitions(store)?
+        .into_iter()
+        .chain(overlay_definitions()?)
+    {
         if net.name == DEFAULT_NETWORK {
             continue;
         }
@@ -628,7 +779,15 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         .contains("ip-range 10.4.0.0/24 is not inside subnet 10.2.0.0/16"));
         assert!(e(&|r| r.subnet = Some("10.9.0.0/16".into()))
             .contains("overlaps the host's route to 10.9.0.0/24"));
-        assert!(e(&|r| r.driver = "overlay".into()).contains("driver \"overlay\": unknown"));
+        assert!(e(&|r| r.driver = "ipvlan".into()).contains("driver \"ipvlan\": unknown"));
+        if !crate::cluster::config_path().exists() {
+            assert!(e(&|r| r.driver = "overlay".into()).contains("not in a cluster"));
+        }
+        assert!(e(&|r| {
+            r.driver = "overlay".into();
+            r.options = vec!["vni=x".into()];
+        })
+        .contains("a VXLAN id is a number"));
         assert!(e(&|r| r.driver = "macvlan".into()).contains("needs -o parent=IFACE"));
         assert!(e(&|r| {
             r.driver = "macvlan".into();

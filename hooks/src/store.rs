@@ -319,6 +319,9 @@ pub struct Network {
     /// macvlan: the interface whose segment the containers join.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// overlay: the VXLAN id of the network, the same on every host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
 }
 
 /// Address blocks that are not for hosts on a network (RFC 6890): a bridge
@@ -368,11 +371,18 @@ impl Network {
             labels: Default::default(),
             driver: String::new(),
             parent: None,
+            vni: None,
         }
     }
 
     pub fn is_macvlan(&self) -> bool {
         self.driver == MACVLAN
+    }
+
+    /// An overlay network: defined in the cluster store, the same subnet on
+    /// every host, joined by VXLAN.
+    pub fn is_overlay(&self) -> bool {
+        self.vni.is_some()
     }
 
     /// Reads a network definition; `None` if there is none. Checks what a hand
@@ -509,6 +519,10 @@ pub struct Attachment {
     /// died) undoes whatever a killed attach made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attaching: Option<Process>,
+    /// On an overlay network: its VXLAN id (the address and the endpoint
+    /// are also in the cluster store, to give back on detach).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<u32>,
 }
 
 /// A process, by pid and start time (a pid alone may be reused).
@@ -561,6 +575,8 @@ impl Attachment {
         Ok(Network {
             internal: self.internal,
             icc: !self.no_icc,
+            mtu: self.mtu,
+            vni: self.vni,
             ..Network::new(
                 &self.network,
                 &self.bridge,

@@ -78,6 +78,38 @@ pub enum Command {
     /// Manage user-defined networks (as `docker network`).
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Join, list and leave the hosts that share overlay networks (etcd).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Register this host in the cluster store and keep its configuration
+    /// (then run `minirun-net agent`).
+    Join(ClusterJoin),
+    /// List the hosts that joined, alive or not.
+    #[command(visible_alias = "list")]
+    Ls,
+    /// Leave the cluster: this host's keys and configuration go.
+    Leave,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterJoin {
+    /// The etcd cluster: etcd://HOST:PORT[,HOST:PORT...].
+    #[arg(long, value_name = "URL")]
+    pub store: String,
+    /// This host's underlay address: the other hosts send VXLAN to it.
+    #[arg(long, value_name = "ADDR")]
+    pub advertise: String,
+    /// The name `cluster ls` shows (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seconds the host's lease outlives its last renewal: a dead host's
+    /// containers leave the others' views within it.
+    #[arg(long, default_value_t = 20)]
+    pub ttl: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,7 +152,7 @@ pub struct NetworkDisconnect {
 
 #[derive(Debug, Args)]
 pub struct NetworkCreate {
-    /// bridge (the default) or macvlan.
+    /// bridge (the default), macvlan, or overlay (across the cluster's hosts).
     #[arg(short, long, default_value = "bridge")]
     pub driver: String,
     /// The network's IPv4 subnet (CIDR); picked when not given.
@@ -138,7 +170,8 @@ pub struct NetworkCreate {
     /// The MTU of the bridge and the containers' interfaces.
     #[arg(long)]
     pub mtu: Option<u32>,
-    /// Driver options: icc=false (containers may not talk to each other).
+    /// Driver options: icc=false (containers may not talk to each other),
+    /// anti_spoofing=false, parent=IFACE (macvlan), vni=N (overlay).
     #[arg(short = 'o', long = "opt", value_name = "KEY=VALUE")]
     pub opt: Vec<String>,
     /// Labels kept with the network.

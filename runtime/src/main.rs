@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Spec(s) => commands::spec::run(s),
         Command::Features => commands::features::run(),
         Command::Network(n) => commands::network::run(&cli, n),
+        Command::Cluster(c) => commands::cluster::run(c),
     };
     match result {
         Ok(code) => code,

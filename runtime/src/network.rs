@@ -69,6 +69,11 @@ pub enum NetworkError {
         origin: String,
         source: minirun_net::store::StoreError,
     },
+    #[error("{origin}: {source}")]
+    Lookup {
+        origin: String,
+        source: minirun_net::networks::NetworksError,
+    },
     #[error("--ip {ip}: {why}")]
     Ip { ip: String, why: String },
     #[error("--alias: {0}")]
@@ -98,8 +103,8 @@ fn user_network(origin: &str, name: &str) -> Result<Network, NetworkError> {
             name: name.into(),
         });
     }
-    Network::load(&Store::from_env(), name)
-        .map_err(|source| NetworkError::Store {
+    minirun_net::networks::find(&Store::from_env(), name)
+        .map_err(|source| NetworkError::Lookup {
             origin: origin.into(),
             source,
         })?
@@ -434,6 +439,8 @@ fn hook_binary() -> Result<PathBuf, NetworkError> {
 
 /// Adds attach (createRuntime) and detach (poststop) unless the config already
 /// runs minirun-net itself (a bundle written for runc).
+const CLUSTER_CONFIG_ENV: &str = minirun_net::cluster::CONFIG_ENV;
+
 fn add_hooks(spec: &mut Spec, binary: &Path) {
     let mut hooks = spec.hooks().clone().unwrap_or_default();
     let ours = |h: &Hook| h.path().file_name().is_some_and(|n| n == HOOK_BIN);
@@ -445,7 +452,7 @@ fn add_hooks(spec: &mut Spec, binary: &Path) {
     }
     // The hook inherits none of the runtime's environment: pass on where the
     // network state lives if it was moved.
-    let env: Vec<String> = [RUN_DIR_ENV, CONFIG_DIR_ENV, "PATH"]
+    let env: Vec<String> = [RUN_DIR_ENV, CONFIG_DIR_ENV, CLUSTER_CONFIG_ENV, "PATH"]
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
         .collect();

@@ -74,4 +74,8 @@ pub trait FirewallDriver {
         ports: &[Dnat],
         ports_of_bridges: &[Port],
     ) -> Result<(), FirewallError>;
+    /// One transaction: VXLAN to `here` (this host's underlay address) is
+    /// accepted only from `peers`, the cluster's members; `None` when the
+    /// host has no overlay network left.
+    fn vxlan_peers(&self, here: Option<Ipv4Addr>, peers: &[Ipv4Addr]) -> Result<(), FirewallError>;
 }

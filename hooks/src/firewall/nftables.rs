@@ -65,8 +65,11 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr::NonNull;
 
+use std::net::Ipv4Addr;
+
 use super::{Dnat, FirewallDriver, FirewallError, Port};
 use crate::store::Network;
+use crate::vxlan::VXLAN_PORT;
 
 #[allow(non_camel_case_types)]
 #[repr(C)]
@@ -158,6 +161,8 @@ add set ip {TABLE} bridges {{ type ifname; }}
 add set ip {TABLE} bridge_pairs {{ type ifname . ifname; }}
 add set ip {TABLE} internal {{ type ifname; }}
 add set ip {TABLE} no_icc {{ type ifname; }}
+add set ip {TABLE} vxlan_here {{ type ipv4_addr; }}
+add set ip {TABLE} vxlan_peers {{ type ipv4_addr; }}
 add map ip {TABLE} publish_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
 add map ip {TABLE} publish_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
 add chain ip {TABLE} publish
@@ -180,6 +185,7 @@ add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr 127.0.0
 add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr @subnets masquerade
 add rule ip {TABLE} postrouting ip saddr @subnets oifname != @bridges masquerade
 add rule ip {TABLE} input iifname @bridges ip daddr 127.0.0.0/8 ct state != {{ established, related }} drop
+add rule ip {TABLE} input ip daddr @vxlan_here udp dport {VXLAN_PORT} ip saddr != @vxlan_peers drop
 add rule ip {TABLE} forward ct status dnat accept
 add rule ip {TABLE} forward iifname @no_icc iifname . oifname @bridge_pairs drop
 add rule ip {TABLE} forward iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
@@ -324,6 +330,20 @@ pub fn detach_commands(
     c
 }
 
+/// The host's own VXLAN address and the cluster members allowed to send
+/// to it, replacing what the sets held; `None`: no VXLAN filtered (and
+/// none received: the devices are gone).
+pub fn vxlan_commands(here: Option<Ipv4Addr>, peers: &[Ipv4Addr]) -> String {
+    let mut c = format!("flush set ip {TABLE} vxlan_here\nflush set ip {TABLE} vxlan_peers\n");
+    if let Some(here) = here {
+        add(&mut c, "vxlan_here", &here.to_string());
+        for p in peers {
+            add(&mut c, "vxlan_peers", &p.to_string());
+        }
+    }
+    c
+}
+
 pub fn rebuild_commands(networks: &[Network], ports: &[Dnat], bridge_ports: &[Port]) -> String {
     let mut c = format!(
         "add table ip {TABLE}\ndelete table ip {TABLE}\nadd table bridge {TABLE}\ndelete table bridge {TABLE}\n"
@@ -426,6 +446,12 @@ impl FirewallDriver for Nftables {
         bridge_ports: &[Port],
     ) -> Result<(), FirewallError> {
         self.run(&rebuild_commands(networks, ports, bridge_ports))
+    }
+
+    fn vxlan_peers(&self, here: Option<Ipv4Addr>, peers: &[Ipv4Addr]) -> Result<(), FirewallError> {
+        let sets = vxlan_commands(here, peers);
+        self.run(&sets)
+            .or_else(|_| self.run(&(ensure_table() + &sets)))
     }
 }
 

@@ -9,6 +9,7 @@ macro_rules! out {
     }};
 }
 
+pub mod cluster;
 pub mod create;
 pub mod delete;
 pub mod exec;

@@ -28,12 +28,12 @@ pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<Exit
             if !l.quiet {
                 out!("{:<14} {:<20} {:<8} SCOPE", "NETWORK ID", "NAME", "DRIVER");
             }
-            let row = |id: &str, name: &str, driver: &str| {
+            let row = |id: &str, name: &str, driver: &str, scope: &str| {
                 if l.quiet {
                     out!("{name}");
                 } else {
                     out!(
-                        "{:<14} {name:<20} {driver:<8} local",
+                        "{:<14} {name:<20} {driver:<8} {scope}",
                         &id[..12.min(id.len())]
                     );
                 }
@@ -43,13 +43,22 @@ pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<Exit
                     .iter()
                     .find(|n| n.name == name && !n.id.is_empty())
                     .map_or_else(|| networks::predefined_id(name), |n| n.id.clone());
-                row(&id, name, driver);
+                row(&id, name, driver, "local");
             }
             for n in defined
                 .iter()
                 .filter(|n| !PREDEFINED.iter().any(|(p, _)| *p == n.name))
             {
-                row(&n.id, &n.name, "bridge");
+                let driver = if n.is_macvlan() { "macvlan" } else { "bridge" };
+                row(&n.id, &n.name, driver, "local");
+            }
+            // The cluster's networks; one of this host's own of the same
+            // name hides it here as it does for containers.
+            for n in networks::overlay_definitions()?
+                .iter()
+                .filter(|n| !defined.iter().any(|d| d.name == n.name))
+            {
+                row(&n.id, &n.name, "overlay", "global");
             }
         }
         NetworkCommand::Inspect(i) => {
