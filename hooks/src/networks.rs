@@ -355,12 +355,23 @@ pub fn create(
     if store.network_config(&req.name).exists() {
         return Err(NetworksError::Exists(req.name.clone()));
     }
-    let existing = definitions(store)?;
+    // On a cluster host the overlay networks are this host's too: their
+    // subnets are routed to their bridges here once a container attaches.
+    let overlays = overlay_definitions()?;
+    if overlays.iter().any(|n| n.name == req.name) {
+        return Err(NetworksError::Exists(req.name.clone()));
+    }
+    let existing: Vec<Network> = definitions(store)?.into_iter().chain(overlays).collect();
     let subnet = match subnet {
         Some(s) => {
             if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&s)) {
+                let kind = if other.is_overlay() {
+                    "overlay network"
+                } else {
+                    "network"
+                };
                 return Err(invalid(format!(
-                    "subnet {s} overlaps subnet {} of network {}",
+                    "subnet {s} overlaps subnet {} of {kind} {}",
                     other.subnet, other.name
                 )));
             }

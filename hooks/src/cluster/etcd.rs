@@ -298,6 +298,9 @@ impl Etcd {
                         message,
                     });
                 }
+                Err(ureq::Error::Transport(t)) if self.endpoints.len() == 1 => {
+                    reasons.push(transport_reason(&t));
+                }
                 Err(ureq::Error::Transport(t)) => {
                     reasons.push(format!("{shown}: {}", transport_reason(&t)));
                 }
