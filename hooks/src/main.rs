@@ -154,6 +154,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 eprintln!("minirun-net: reload: {e}");
             }
             let n = bridge::reload(&store).context("reload")?;
+            // VXLAN is filtered by the cluster's members, which only the
+            // store knows.
+            minirun_net::cluster::agent::restore_vxlan_filter(&store).context("reload")?;
             eprintln!(
                 "minirun-net: firewall rebuilt; published ports of {n} container(s) restored"
             );

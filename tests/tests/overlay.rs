@@ -87,6 +87,8 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         for c in late p3; do mr 3 delete -f $ID-$c; done
         mr 1 network rm app priv local >/dev/null
         for h in 1 2 3; do mr $h cluster leave >/dev/null; done
+        alive() { for h in 1 2 3; do kill -0 ${AGENT[$h]} 2>/dev/null && return 0; done; return 1; }
+        wait_for 5 "! alive" && echo "agents-stopped: yes"
         echo "--left--"
         for h in 1 2 3; do host_leftovers $h; done
         etcd_keys
@@ -135,6 +137,7 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         "elements={10.99.0.11,10.99.0.12,10.99.0.13}",
         "{out:?}"
     );
+    assert_eq!(out.field("agents-stopped"), "yes", "{out:?}");
     assert_eq!(lines_after(&out, "--left--"), "", "{out:?}");
     assert!(out.stdout.ends_with("--end--\n"), "agent errors: {out:?}");
 }

@@ -21,7 +21,10 @@ use std::time::Duration;
 
 use super::etcd::{Compare, Event, Op, WatchMessage};
 use super::ipam::{Endpoint, Holder};
-use super::{announce, keys, lease_path, member_addresses, view, Cluster, ClusterError, Member};
+use super::{
+    announce, keys, lease_path, member_addresses, view, Cluster, ClusterConfig, ClusterError,
+    Member,
+};
 use crate::firewall::nftables::Nftables;
 use crate::firewall::FirewallDriver;
 use crate::netlink::Netlink;
@@ -54,6 +57,7 @@ pub fn run(store: &Store) -> Result<(), ClusterError> {
     });
     let mut backoff = Duration::from_millis(200);
     loop {
+        stop_if_left();
         let followed = reconcile(&cluster, store, &nl).and_then(|(revision, mut state)| {
             backoff = Duration::from_millis(200);
             follow(&cluster, store, &nl, revision, &mut state)
@@ -65,6 +69,16 @@ pub fn run(store: &Store) -> Result<(), ClusterError> {
         }
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Once the host left the cluster (`minirun cluster leave` removed its
+/// configuration and revoked its lease), the agent must not announce it
+/// again: it stops.
+fn stop_if_left() {
+    if matches!(ClusterConfig::load(), Ok(None)) {
+        log("this host left the cluster; stopping");
+        std::process::exit(0);
     }
 }
 
@@ -127,6 +141,7 @@ fn keep_alive(store: Store, mut lease: i64, ttl: u32) {
                 }
             }
             Ok(None) => {
+                stop_if_left();
                 log(format!("lease {lease:x} expired; taking a new one"));
                 let _ = std::fs::remove_file(lease_path(&store));
                 match obtain_lease(&cluster, &store) {
@@ -400,6 +415,17 @@ fn set_vxlan_peers(
         .map_err(|e| ClusterError::Invalid(format!("firewall: {e}")))
 }
 
+/// After `reload` rebuilt the firewall: the VXLAN filter again, if this
+/// host has overlay containers.
+pub fn restore_vxlan_filter(store: &Store) -> Result<(), ClusterError> {
+    if local_overlay(store)?.is_empty() {
+        return Ok(());
+    }
+    let cluster = Cluster::required()?;
+    let members = member_addresses(&cluster, "reload: reading the cluster's hosts")?;
+    set_vxlan_peers(&cluster, store, &members)
+}
+
 /// Follows the store from `revision`; returns when the stream breaks.
 fn follow(
     cluster: &Cluster,
@@ -460,6 +486,7 @@ fn follow(
                         }
                     }
                 }
+                keys::Key::Alive(h) if h == me.to_string() => stop_if_left(),
                 keys::Key::Member(_) => members_changed = true,
                 _ => {}
             }
