@@ -10,7 +10,7 @@ Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-spoof, docker: that part alone, the others kept from an earlier results.json),
+spoof, docker, overlay: that part alone, the others kept from an earlier results.json),
 BENCH_SPOOF_CONTAINERS (default 100), CNI_PATH.
 """
 
@@ -435,6 +435,25 @@ def docker_bench():
             "refused_cgroups_left": left}
 
 
+# ------------------------------------------------------------------ overlay
+
+def overlay_bench():
+    """bench/overlay.sh: a two-host cluster with etcd in this sandbox;
+    overlay attach against bridge attach, cross-host throughput and latency
+    against the underlay, time until a new container is seen by name."""
+    work = f"{WORK}/overlay"
+    os.makedirs(work, exist_ok=True)
+    bundle = f"{work}/sleeper"
+    shutil.copytree(f"{BUNDLES}/sleeper", bundle, symlinks=True)
+    env = dict(os.environ, T=work, MINIRUN_BIN=MINIRUN, BUNDLE=bundle, ID="ovbench")
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run(["bash", f"{here}/overlay.sh"], env=env, capture_output=True, text=True)
+    remove_cgroup_tree("/ovbench")
+    if p.returncode != 0:
+        raise RuntimeError(f"bench/overlay.sh: exit {p.returncode}: {p.stderr}")
+    return json.loads(p.stdout)
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     results = {
@@ -473,6 +492,9 @@ def main():
     if ONLY in ("", "docker"):
         log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
         results["docker"] = docker_bench()
+    if ONLY in ("", "overlay"):
+        log("overlay: two hosts and etcd; attach vs bridge, throughput and rtt vs underlay, time to be seen")
+        results["overlay"] = overlay_bench()
     with open(f"{OUT}/results.json", "w") as f:
         json.dump(results, f, indent=2)
 

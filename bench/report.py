@@ -109,6 +109,27 @@ if dk:
     lines.append(
         f"| container cgroups left behind by {n} refused creates | {left['minirun']} | {left['runc']} | {left['crun']} | | |"
     )
+ov = r.get("overlay")
+if ov:
+    a, t, rtt, vis = ov["attach_ms"], ov["throughput_gbps"], ov["rtt_ms"], ov["visible_ms"]
+    lines.append("")
+    lines.append("Overlay networks (bench/overlay.sh: two hosts of one sandbox, etcd on the underlay):")
+    lines.append("")
+    lines.append("| | overlay | local bridge / underlay | ratio |")
+    lines.append("|---|---:|---:|---:|")
+    for verb in ("attach", "detach"):
+        o, b = a[f"overlay_{verb}"]["median"], a[f"bridge_{verb}"]["median"]
+        lines.append(f"| hook {verb}, ms, median of {a['overlay_' + verb]['n']} (overlay: with its etcd round trips) "
+                     f"| {o:.1f} | {b:.1f} | {o / b:.2f} |")
+    lines.append(f"| TCP throughput host 1 → host 2, one stream, Gbit/s | {t['overlay']:.2f} | {t['underlay']:.2f} "
+                 f"| {t['overlay'] / t['underlay']:.2f} |")
+    if "overlay_4_streams" in t:
+        lines.append(f"| the same, four streams | {t['overlay_4_streams']:.2f} | {t['underlay_4_streams']:.2f} "
+                     f"| {t['overlay_4_streams'] / t['underlay_4_streams']:.2f} |")
+    lines.append(f"| ping round trip, ms (avg of 50) | {rtt['overlay']:.3f} | {rtt['underlay']:.3f} "
+                 f"| {rtt['overlay'] / rtt['underlay']:.2f} |")
+    lines.append(f"| `run -d` on host 2 until a container of host 1 has it in /etc/hosts, ms | "
+                 f"{vis['after_run']:.1f} after `run` returned ({vis['run']:.0f}) | | |")
 with open(f"{out}/report.md", "w") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -15,7 +15,7 @@ echo "== building bundles"
 bash "$here/build.sh" "$here/out"
 
 export MINIRUN="$bin --root /run/minirun-demo"
-export HELLO=$here/out/hello SLEEPER=$here/out/sleeper WEB=$here/out/web
+export HELLO=$here/out/hello SLEEPER=$here/out/sleeper WEB=$here/out/web TOP=$top
 unshare --mount --net --pid --fork --kill-child --mount-proc --propagation private bash -euo pipefail -c '
     # The sandbox stands in for the host: its own /run, network definitions
     # kept under it, and a network namespace with nothing but lo.
@@ -53,6 +53,32 @@ unshare --mount --net --pid --fork --kill-child --mount-proc --propagation priva
     $MINIRUN delete -f shop-web
     $MINIRUN delete -f shop-client
     $MINIRUN network rm shop
+
+    echo "== two hosts sharing an overlay network through etcd"
+    # Inside the sandbox: an underlay bridge with etcd on 10.99.0.1, and two
+    # "hosts", each a network namespace with its own state and agent
+    # (tests/scripts/cluster.sh, what the overlay tests use).
+    mkdir -p /run/cluster-demo
+    (
+        export T=/run/cluster-demo MINIRUN_BIN=${MINIRUN%% *} MINIRUN_NET=$(dirname ${MINIRUN%% *})/minirun-net BUNDLE=$WEB ID=demo CGROUP_PARENT=
+        source "$TOP/tests/scripts/cluster.sh"
+        cluster_up 2 > /dev/null
+        echo "-- host1: minirun cluster join --store $STORE --advertise 10.99.0.11 (host2 likewise), then minirun-net agent"
+        mr 1 cluster ls
+        echo "-- host1: minirun network create -d overlay --subnet 10.200.0.0/16 app"
+        mr 1 network create -d overlay --subnet 10.200.0.0/16 app > /dev/null
+        mr 2 network ls | grep -e NAME -e app
+        echo "-- host1: a web server (alias db); host2: a client"
+        mr 1 run -d --net app --alias db -b "$(bundle db1)" db1
+        mr 2 run -d --net app -b "$(bundle web1)" web1
+        mr 2 network inspect app | grep -e "\"Name\"" -e IPv4Address -e "\"Host\""
+        echo "-- host2: web1 fetches http://db:8080/ across the VXLAN"
+        mr 2 exec web1 wget -qO- http://db:8080/
+        mr 1 delete -f db1; mr 2 delete -f web1
+        mr 1 network rm app > /dev/null
+        for h in 1 2; do mr $h cluster leave > /dev/null; done
+        cluster_down
+    )
 
     echo "== create / start / state / kill / delete of a long-running container"
     (cd "$SLEEPER" && $MINIRUN create --net none --pid-file /run/sleeper.pid sleeper)

@@ -104,6 +104,8 @@ pub struct BridgeDriver {
 pub struct Overlay {
     pub cluster: Cluster,
     pub revision: i64,
+    /// The addresses held on the network when it was read.
+    pub held: std::collections::HashSet<u32>,
     pub lease: i64,
 }
 
@@ -139,11 +141,14 @@ impl BridgeDriver {
         }
         if self.network != DEFAULT_NETWORK {
             if let Some(cluster) = Cluster::open()? {
-                if let Some((net, revision)) = cluster::networks::get(&cluster, &self.network)? {
+                if let Some((net, revision, held)) =
+                    cluster::networks::get_for_attach(&cluster, &self.network)?
+                {
                     let lease = Cluster::lease(&self.store)?;
                     let overlay = Overlay {
                         cluster,
                         revision,
+                        held,
                         lease,
                     };
                     return Ok((net, Some(overlay)));
@@ -444,12 +449,13 @@ impl BridgeDriver {
         net: &Network,
         o: &Overlay,
         bridge_index: u32,
+        endpoints: Vec<Endpoint>,
     ) -> Result<Vec<Endpoint>, BridgeError> {
         let (vx_index, created) = vxlan::ensure(nl, net, bridge_index, o.cluster.config.advertise)?;
-        // Read after the device exists: an endpoint the agent skipped for
-        // want of a device is in this read (both hold the network's lock).
-        let (all, _) = cluster::ipam::endpoints(&o.cluster, &net.name)?;
-        let remote: Vec<Endpoint> = all
+        // Read with the address, under the network's lock: an endpoint the
+        // agent skipped for want of a device is in that read, and any later
+        // change waits for the lock, when the device exists.
+        let remote: Vec<Endpoint> = endpoints
             .into_iter()
             .filter(|e| e.host != o.cluster.config.advertise)
             .collect();
@@ -499,11 +505,20 @@ impl BridgeDriver {
         // new holder of the address publishes the same way.
         let is_live =
             |l: &Lease| nl.link_exists(&l.host_interface) || self.store.names_lease(l, &net.name);
+        let mut endpoints = Vec::new();
         let lease = match (overlay, self.ip) {
             // The cluster decides the address; the local lease mirrors it,
             // so this host's count of users (and gc) works as for a bridge.
             (Some(o), want) => {
-                let ip = cluster::ipam::take(&o.cluster, net, o.revision, &c.id, want, o.lease)?;
+                let (ip, all) = cluster::ipam::take(
+                    &o.cluster,
+                    net,
+                    (o.revision, &o.held),
+                    &c.id,
+                    want,
+                    o.lease,
+                )?;
+                endpoints = all;
                 done.push(Done::ClusterAddress(ip, c.id.clone()));
                 pool.allocate_static(ip, &c.id, &host_if, is_live)?
             }
@@ -521,7 +536,7 @@ impl BridgeDriver {
 
         let bridge_index = self.ensure_bridge(nl, net, bridge.map(|b| b.header.index))?;
         let remote = match overlay {
-            Some(o) => self.ensure_vxlan(nl, net, o, bridge_index)?,
+            Some(o) => self.ensure_vxlan(nl, net, o, bridge_index, endpoints)?,
             None => Vec::new(),
         };
         trace.step("bridge");

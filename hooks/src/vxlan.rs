@@ -52,6 +52,9 @@ pub fn ensure(
             .local(local)
             .learning(false)
             .proxy(true)
+            // RFC 7348: the outer UDP checksum of VXLAN over IPv4 SHOULD be
+            // zero (the inner frame carries its own); it also saves a sum.
+            .udp_csum(false)
             .mtu(net.mtu)
             .controller(bridge_index)
             .up()

@@ -9,7 +9,7 @@
 # `on N cmd` runs a command on host N, `mr N args` runs minirun there.
 #
 # Needs: $T (a private directory), $MINIRUN_BIN, $MINIRUN_NET, $BUNDLE (a
-# busybox bundle to copy), $ID (a prefix for container ids and cgroups).
+# busybox bundle to copy), $ID (the tests' prefix for cgroups).
 
 STORE=etcd://10.99.0.1:2379
 declare -A HOLDER AGENT
@@ -101,16 +101,19 @@ wait_for() {
     done
 }
 
-# bundle NAME: a copy of $BUNDLE for a container, its cgroup under /$ID.
+# bundle NAME: a copy of $BUNDLE for a container, its cgroup under
+# $CGROUP_PARENT (default /$ID, which the tests remove; empty: the runtime's
+# default place).
 bundle() {
     local dir=$T/bundles/$1
     mkdir -p "$T/bundles"
     cp -a "$BUNDLE" "$dir"
-    python3 - "$dir/config.json" "/$ID/$1" <<'PY'
+    python3 - "$dir/config.json" "${CGROUP_PARENT-/$ID}" "$1" <<'PY'
 import json, sys
-path, cgroup = sys.argv[1], sys.argv[2]
+path, parent, name = sys.argv[1:4]
 c = json.load(open(path))
-c["linux"]["cgroupsPath"] = cgroup
+if parent:
+    c["linux"]["cgroupsPath"] = f"{parent}/{name}"
 c.get("annotations", {}).pop("org.minirun.net.mode", None)
 json.dump(c, open(path, "w"))
 PY
@@ -150,5 +153,19 @@ kill_host() {
     done
     kill -9 "${HOLDER[$h]}" 2>/dev/null
     wait "${HOLDER[$h]}" 2>/dev/null
+    true
+}
+
+# cluster_down: the agents, hosts, etcd and the underlay go (containers must
+# have been deleted first).
+cluster_down() {
+    local h
+    for h in "${!AGENT[@]}"; do kill "${AGENT[$h]}" 2>/dev/null; done
+    for h in "${!HOLDER[@]}"; do
+        kill "${HOLDER[$h]}" 2>/dev/null
+        wait "${HOLDER[$h]}" 2>/dev/null
+    done
+    etcd_stop
+    ip link del ul0 2>/dev/null
     true
 }

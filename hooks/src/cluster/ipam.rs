@@ -95,16 +95,27 @@ fn pick(net: &Network, taken: &HashSet<u32>, seed: &str, round: u32) -> Option<I
         .map(Ipv4Addr::from)
 }
 
-/// Takes an address on `net` (read at `revision`) for `container`: `want`
-/// or a free one. The key is put on `lease`, this host's.
+/// The addresses named by keys under `addresses/<network>/`.
+pub fn addresses_of(kvs: &[super::etcd::Kv]) -> HashSet<u32> {
+    kvs.iter()
+        .filter_map(|kv| kv.key.rsplit('/').next()?.parse::<Ipv4Addr>().ok())
+        .map(u32::from)
+        .collect()
+}
+
+/// Takes an address on `net` (read at `revision`, with the addresses
+/// `held` then) for `container`: `want` or a free one. The key is put on
+/// `lease`, this host's. Returns it with the network's endpoints as the
+/// same transaction read them: the hook holds the network's lock, so every
+/// later change reaches this host through the agent, after the attach.
 pub fn take(
     cluster: &Cluster,
     net: &Network,
-    revision: i64,
+    (revision, held): (i64, &HashSet<u32>),
     container: &str,
     want: Option<Ipv4Addr>,
     lease: i64,
-) -> Result<Ipv4Addr, ClusterError> {
+) -> Result<(Ipv4Addr, Vec<Endpoint>), ClusterError> {
     let host = cluster.host();
     let what = format!("network {}: taking an address for {container}", net.name);
     let holder = serde_json::to_vec(&Holder {
@@ -126,14 +137,15 @@ pub fn take(
         let ip = match want {
             Some(ip) => ip,
             None => {
-                let (held, _) = cluster
-                    .etcd
-                    .get_prefix(&keys::addresses(&net.name), &what)?;
-                let taken: HashSet<u32> = held
-                    .iter()
-                    .filter_map(|kv| kv.key.rsplit('/').next()?.parse::<Ipv4Addr>().ok())
-                    .map(u32::from)
-                    .collect();
+                // The first round goes by what the definition's read saw.
+                let taken = if round == 0 {
+                    held.clone()
+                } else {
+                    let (now, _) = cluster
+                        .etcd
+                        .get_prefix(&keys::addresses(&net.name), &what)?;
+                    addresses_of(&now)
+                };
                 pick(net, &taken, &seed, round).ok_or_else(|| {
                     ClusterError::Invalid(format!(
                         "network {}: {} has no free address ({} taken)",
@@ -150,11 +162,14 @@ pub fn take(
                 Compare::Absent(key.clone()),
                 super::network_unchanged(&net.name, revision),
             ],
-            &[Op::Put {
-                key: key.clone(),
-                value: holder.clone(),
-                lease,
-            }],
+            &[
+                Op::Put {
+                    key: key.clone(),
+                    value: holder.clone(),
+                    lease,
+                },
+                Op::GetPrefix(keys::endpoints(&net.name)),
+            ],
             &[Op::Get(key), Op::Get(keys::network(&net.name))],
             &what,
         );
@@ -167,7 +182,16 @@ pub fn take(
             other => other?,
         };
         if result.succeeded {
-            return Ok(ip);
+            let endpoints = result
+                .ranges
+                .first()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Ok((ip, endpoints));
         }
         let holder_now = result.ranges.first().and_then(|r| r.first());
         let network_now = result.ranges.get(1).and_then(|r| r.first());

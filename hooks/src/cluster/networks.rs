@@ -3,6 +3,7 @@
 //! (no other network written since the read, the name and the VXLAN id
 //! still free; no address leased anywhere, for a removal).
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use super::etcd::{Compare, Op};
@@ -28,6 +29,33 @@ pub fn get(cluster: &Cluster, name: &str) -> Result<Option<(Network, i64)>, Clus
     )?;
     kv.map(|kv| decode(&kv.key, &kv.value).map(|n| (n, kv.mod_revision)))
         .transpose()
+}
+
+/// What an attach reads in one round trip: the definition, the revision it
+/// was written at, and the addresses held on the network then.
+pub fn get_for_attach(
+    cluster: &Cluster,
+    name: &str,
+) -> Result<Option<(Network, i64, HashSet<u32>)>, ClusterError> {
+    let read = cluster.etcd.txn(
+        &[],
+        &[
+            Op::Get(keys::network(name)),
+            Op::GetPrefix(keys::addresses(name)),
+        ],
+        &[],
+        &format!("reading overlay network {name}"),
+    )?;
+    let Some(kv) = read.ranges.first().and_then(|r| r.first()) else {
+        return Ok(None);
+    };
+    let net = decode(&kv.key, &kv.value)?;
+    let held = read
+        .ranges
+        .get(1)
+        .map(|r| super::ipam::addresses_of(r))
+        .unwrap_or_default();
+    Ok(Some((net, kv.mod_revision, held)))
 }
 
 fn decode(key: &str, value: &[u8]) -> Result<Network, ClusterError> {
