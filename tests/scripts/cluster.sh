@@ -31,10 +31,11 @@ etcd_start() {
     return 1
 }
 
+# (Every kill and wait may fail harmlessly: `|| true` keeps callers under
+# `set -e`, as the demo is, going.)
 etcd_stop() {
-    kill "$ETCD" 2>/dev/null
-    wait "$ETCD" 2>/dev/null
-    true
+    kill "$ETCD" 2>/dev/null || true
+    wait "$ETCD" 2>/dev/null || true
 }
 
 # Host N's environment: its own state, network and cluster files.
@@ -146,26 +147,24 @@ host_leftovers() {
 # namespace, with nothing of minirun running its teardown.
 kill_host() {
     local h=$1 id pid
-    kill -9 "${AGENT[$h]}" 2>/dev/null
+    kill -9 "${AGENT[$h]}" 2>/dev/null || true
     for id in $(ls "$T/h$h/state" 2>/dev/null); do
         pid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("pid", 0))' "$T/h$h/state/$id/state.json" 2>/dev/null)
-        [ -n "$pid" ] && [ "$pid" != 0 ] && kill -9 "$pid" 2>/dev/null
+        if [ -n "$pid" ] && [ "$pid" != 0 ]; then kill -9 "$pid" 2>/dev/null || true; fi
     done
-    kill -9 "${HOLDER[$h]}" 2>/dev/null
-    wait "${HOLDER[$h]}" 2>/dev/null
-    true
+    kill -9 "${HOLDER[$h]}" 2>/dev/null || true
+    wait "${HOLDER[$h]}" 2>/dev/null || true
 }
 
 # cluster_down: the agents, hosts, etcd and the underlay go (containers must
 # have been deleted first).
 cluster_down() {
     local h
-    for h in "${!AGENT[@]}"; do kill "${AGENT[$h]}" 2>/dev/null; done
+    for h in "${!AGENT[@]}"; do kill "${AGENT[$h]}" 2>/dev/null || true; done
     for h in "${!HOLDER[@]}"; do
-        kill "${HOLDER[$h]}" 2>/dev/null
-        wait "${HOLDER[$h]}" 2>/dev/null
+        kill "${HOLDER[$h]}" 2>/dev/null || true
+        wait "${HOLDER[$h]}" 2>/dev/null || true
     done
     etcd_stop
-    ip link del ul0 2>/dev/null
-    true
+    ip link del ul0 2>/dev/null || true
 }

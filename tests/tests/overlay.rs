@@ -74,6 +74,11 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         mr 1 network create --subnet 10.88.0.0/24 local >/dev/null || exit 1
         mr 1 run -d --net local --bundle $(bundle loc) $ID-loc || exit 1
         mr 1 exec $ID-loc ping -c1 -W1 $db >/dev/null && echo "local-to-overlay: reached" || echo "local-to-overlay: blocked"
+        # network connect puts it on the overlay too (eth1), found by alias from host 2.
+        mr 1 network connect --alias joined app $ID-loc || exit 1
+        mr 2 exec $ID-web1 ping -c1 -W2 joined >/dev/null && echo "connected-reached: ok"
+        mr 1 network disconnect app $ID-loc || exit 1
+        wait_for 2 "! mr 2 exec $ID-web1 grep -q joined /etc/hosts" && echo "disconnected-forgotten: ok"
         # An internal overlay reaches across hosts and nothing else.
         mr 1 network create -d overlay --internal --subnet 10.201.0.0/24 priv >/dev/null || exit 1
         mr 1 run -d --net priv --bundle $(bundle p1) $ID-p1 || exit 1
@@ -110,6 +115,8 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         "db-knows-late",
         "db-reaches-late",
         "internal-across",
+        "connected-reached",
+        "disconnected-forgotten",
     ] {
         assert_eq!(out.field(key), "ok", "{key}: {out:?}");
     }

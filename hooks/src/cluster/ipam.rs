@@ -242,8 +242,7 @@ pub fn give_back(
     }
     // A holder that changed in between is someone else's now: only the
     // endpoint (whose key is this host's alone) goes then.
-    let done = cluster.etcd.txn(&compare, &ops, &ops[..1], &what)?;
-    let _ = done;
+    cluster.etcd.txn(&compare, &ops, &ops[..1], &what)?;
     Ok(())
 }
 

@@ -54,7 +54,11 @@ pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<Exit
             }
             // The cluster's networks; one of this host's own of the same
             // name hides it here as it does for containers.
-            for n in networks::overlay_definitions()?
+            let overlays = networks::overlay_definitions().unwrap_or_else(|e| {
+                eprintln!("minirun: network ls: overlay networks not listed: {e}");
+                Vec::new()
+            });
+            for n in overlays
                 .iter()
                 .filter(|n| !defined.iter().any(|d| d.name == n.name))
             {
