@@ -137,6 +137,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Gc => {
             let swept = minirun_net::gc::sweep(&store).context("gc")?;
+            // Then the store: what is left of this host there that no record
+            // (after the sweep) names.
+            let keys = minirun_net::cluster::agent::sweep(&store).context("gc: cluster store")?;
+            if keys > 0 {
+                eprintln!(
+                    "minirun-net: gc: {keys} key(s) of this host removed from the cluster store"
+                );
+            }
             eprintln!(
                 "minirun-net: gc: {} attachment(s) undone, {} lease(s), {} port claim(s), {} /etc file set(s) removed",
                 swept.records, swept.leases, swept.claims, swept.files

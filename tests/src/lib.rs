@@ -148,7 +148,8 @@ impl Sandbox {
     /// for the host. The script sees $MINIRUN (the binary with --root set),
     /// $ROOT (the private state dir), $T (this sandbox's directory), $RUNC,
     /// $MINIRUN_NET (the hook binary), $MINIRUN_NET_DIR and
-    /// $MINIRUN_NET_CONFIG_DIR (the hook's state and networks, in $T) and
+    /// $MINIRUN_NET_CONFIG_DIR (the hook's state and networks, in $T),
+    /// $MINIRUN_CLUSTER_CONFIG (a cluster configuration in $T, absent) and
     /// $ID (a container id no other test uses).
     pub fn run(&self, script: &str) -> Output {
         let out = Command::new("unshare")
@@ -176,6 +177,8 @@ impl Sandbox {
             // The network hook's state and network definitions stay in the sandbox.
             .env("MINIRUN_NET_DIR", self.dir.join("net"))
             .env("MINIRUN_NET_CONFIG_DIR", self.dir.join("networks"))
+            // Never the machine's own cluster (/etc/minirun/cluster.json).
+            .env("MINIRUN_CLUSTER_CONFIG", self.dir.join("cluster.json"))
             .env("ROOT", self.dir.join("state"))
             .env("T", &self.dir)
             .env("ID", &self.id)

@@ -197,7 +197,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         try $M network create --subnet 10.92.0.128/25 two
         try $M network create --subnet 10.93.0.0/24 --gateway 10.94.0.1 two
         try $M network create --subnet 10.93.0.0/24 --ip-range 10.95.0.0/28 two
-        try $M network create -d overlay two
+        try $M network create -d ipvlan two
         try $M network create -o colour=blue two
         try $M network create --subnet 10.93.0.0/33 two
         try $M network create -d macvlan two
@@ -223,7 +223,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         "rc=1 minirun: subnet 10.92.0.128/25 overlaps subnet 10.92.0.0/24 of network one",
         "rc=1 minirun: gateway 10.94.0.1 is not a host address of subnet 10.93.0.0/24",
         "rc=1 minirun: ip-range 10.95.0.0/28 is not inside subnet 10.93.0.0/24",
-        "rc=1 minirun: driver \"overlay\": unknown (minirun has bridge and macvlan)",
+        "rc=1 minirun: driver \"ipvlan\": unknown (minirun has bridge, macvlan and overlay)",
         "rc=1 minirun: option \"colour\": unknown for driver bridge",
         "rc=1 minirun: subnet 10.93.0.0/33:",
         "rc=1 minirun: driver macvlan needs -o parent=IFACE",

@@ -344,3 +344,51 @@ fn bad_cluster_input_gets_one_clear_error_and_leaves_nothing() {
     );
     assert_eq!(lines_after(&out, "--left--"), "", "{out:?}");
 }
+
+#[test]
+fn an_overlay_attach_killed_anywhere_leaves_nothing_after_gc() {
+    let sb = Sandbox::new("overlaykilled");
+    let out = cluster(
+        &sb,
+        r#"
+        cluster_up 1 || exit 1
+        mr 1 network create -d overlay --subnet 10.240.0.0/24 app >/dev/null || exit 1
+        host_ns=$(on 1 readlink /proc/self/ns/net)
+        mkdir -p $T/kb/rootfs/etc
+        echo '{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": "k"}' > $T/kb/config.json
+        # SIGKILL after 0 to 38 ms: every step of the attach (the store's
+        # round trips among them) is hit by some round.
+        for ms in $(seq 0 2 38); do
+            # The container: a process in a network namespace of its own,
+            # made from host 1's (its pid from inside: nsenter forks).
+            rm -f $T/holder.pid
+            on 1 sh -c "echo \$\$ > $T/holder.pid; exec unshare --net --mount sleep 1000" &
+            wait_for 2 "[ -s $T/holder.pid ]"; holder=$(cat $T/holder.pid)
+            wait_for 2 "[ \"\$(readlink /proc/$holder/ns/net)\" != \"$host_ns\" ]"
+            state="{\"id\": \"k$ms\", \"pid\": $holder, \"bundle\": \"$T/kb\", \"annotations\": {\"org.minirun.net.network\": \"app\"}}"
+            rm -f $T/hook.pid
+            echo "$state" > $T/state.json
+            on 1 sh -c "echo \$\$ > $T/hook.pid; exec $MINIRUN_NET attach < $T/state.json" >/dev/null 2>&1 &
+            wait_for 2 "[ -s $T/hook.pid ]"
+            sleep $(printf '0.%03d' $ms)
+            kill -KILL $(cat $T/hook.pid) 2>/dev/null
+            wait_for 2 "! kill -0 $(cat $T/hook.pid) 2>/dev/null"
+            kill -KILL $holder 2>/dev/null
+        done
+        echo "held-before-gc: $(etcd_keys | grep -c /addresses/)"
+        sleep 0.5
+        on 1 $MINIRUN_NET gc 2>&1 | tail -2
+        echo "held-after-gc: $(etcd_keys | grep -c -e /addresses/ -e /endpoints/)"
+        mr 1 network rm app >/dev/null && echo "removed: yes"
+        echo "--left--"
+        host_leftovers 1
+        echo "--end--"
+        "#,
+    );
+    out.ok();
+    let held: u32 = out.field("held-before-gc").parse().unwrap();
+    assert!(held > 0, "no attach got as far as its address: {out:?}");
+    assert_eq!(out.field("held-after-gc"), "0", "{out:?}");
+    assert_eq!(out.field("removed"), "yes", "{out:?}");
+    assert_eq!(lines_after(&out, "--left--"), "", "{out:?}");
+}

@@ -131,8 +131,15 @@ fn keep_alive(store: Store, mut lease: i64, ttl: u32) {
     };
     let period = Duration::from_millis(u64::from(ttl) * 1000 / 3).max(Duration::from_millis(500));
     let mut failing = false;
+    let mut last_sweep = std::time::Instant::now();
     loop {
         std::thread::sleep(period);
+        if last_sweep.elapsed() >= Duration::from_secs(60) {
+            last_sweep = std::time::Instant::now();
+            if let Err(e) = sweep_with(&cluster, &store) {
+                log(format!("sweeping this host's keys: {e}"));
+            }
+        }
         match cluster.etcd.keep_alive(lease, "renewing this host's lease") {
             Ok(Some(_)) => {
                 if failing {
@@ -299,8 +306,9 @@ fn remove_unrecorded(
     store: &Store,
     endpoints: &[super::etcd::Kv],
     addresses: &[super::etcd::Kv],
-) -> Result<(), ClusterError> {
+) -> Result<usize, ClusterError> {
     let host = cluster.host();
+    let mut removed = 0;
     let recorded =
         |network: &str, container: &str, ip: Option<Ipv4Addr>| -> Result<bool, ClusterError> {
             let _lock = store.lock_network(network)?;
@@ -325,6 +333,7 @@ fn remove_unrecorded(
                     &[],
                     "removing an unrecorded endpoint",
                 )?;
+                removed += 1;
             }
         }
     }
@@ -350,9 +359,39 @@ fn remove_unrecorded(
                 &[],
                 "giving back an unrecorded address",
             )?;
+            removed += 1;
         }
     }
-    Ok(())
+    Ok(removed)
+}
+
+/// This host's keys in the store that no record names (an attach killed
+/// between taking its address and writing its record, a detach that could
+/// not reach the store): removed. `minirun-net gc` runs it, and the agent
+/// every minute. How many keys went; nothing when the host is in no cluster.
+pub fn sweep(store: &Store) -> Result<usize, ClusterError> {
+    let Some(cluster) = Cluster::open()? else {
+        return Ok(0);
+    };
+    sweep_with(&cluster, store)
+}
+
+fn sweep_with(cluster: &Cluster, store: &Store) -> Result<usize, ClusterError> {
+    let read = cluster.etcd.txn(
+        &[],
+        &[
+            Op::GetPrefix(keys::all_endpoints()),
+            Op::GetPrefix(format!("{}addresses/", keys::PREFIX)),
+        ],
+        &[],
+        "reading this host's keys",
+    )?;
+    match &read.ranges[..] {
+        [endpoints, addresses] => remove_unrecorded(cluster, store, endpoints, addresses),
+        _ => Err(ClusterError::Invalid(
+            "reading this host's keys: etcd answered without the ranges asked".into(),
+        )),
+    }
 }
 
 /// Programs one network's changes under its lock, if this host has its
