@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("minirun-net: {e:#}");
+            eprintln!("minirun-net: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -171,6 +171,23 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The error and its causes on one line; a cause whose text its error
+/// already shows (`path: source`) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn check_aliases(aliases: &[String], origin: &str) -> anyhow::Result<()> {
@@ -271,7 +288,7 @@ fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for r in &records {
         if let Err(e) = detach_record(&store, r) {
-            failed.push(format!("{e:#}"));
+            failed.push(one_line(&e));
         }
     }
     if failed.is_empty() {
