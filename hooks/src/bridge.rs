@@ -96,6 +96,10 @@ pub struct BridgeDriver {
     /// `network connect`: a further network of a running container, on
     /// the next free `ethN`, without a default route or /etc files of its own.
     pub connecting: bool,
+    /// CNI: the interface the runtime named (`CNI_IFNAME`); the attachment
+    /// is keyed by container id and interface, and has no /etc files (the
+    /// CRI runtime writes them).
+    pub cni_ifname: Option<String>,
 }
 
 /// What an attach to an overlay network needs besides the definition: the
@@ -349,6 +353,7 @@ impl BridgeDriver {
             connected: self.connecting,
             attaching: Some(Process::this_one()?),
             vni: net.vni,
+            cni_ifname: self.cni_ifname.clone(),
         })
     }
 
@@ -384,6 +389,18 @@ impl BridgeDriver {
         net: &Network,
         c: &Container,
     ) -> Result<(String, String), BridgeError> {
+        if let Some(ifname) = &self.cni_ifname {
+            if self.store.load_cni_attachment(&c.id, ifname)?.is_some() {
+                return Err(BridgeError::AlreadyOn {
+                    container: format!("{} ({ifname})", c.id),
+                    network: net.name.clone(),
+                });
+            }
+            return Ok((
+                veth::host_name(&format!("{}%{ifname}", c.id)),
+                ifname.clone(),
+            ));
+        }
         Ok(if self.connecting {
             if self.store.load_connection(&c.id, &net.name)?.is_some()
                 || self
@@ -576,7 +593,7 @@ impl BridgeDriver {
         self.configure_inside(net, c, &interface, lease.ip)?;
         trace.step("eth0, lo, route");
 
-        if !self.connecting {
+        if !self.connecting && self.cni_ifname.is_none() {
             let files = self.store.container_files(&c.id);
             done.push(Done::Files(files.clone()));
             // Everyone already on the network; they learn of this container
@@ -754,7 +771,7 @@ impl NetworkDriver for BridgeDriver {
             give_back_overlay(r);
         }
         errors.extend(self.teardown_if_unused(&nl, &net));
-        if !r.connected {
+        if !r.connected && r.cni_ifname.is_none() {
             // The /etc files belong to the first network's attachment.
             errors.extend(remove_dir(&self.store.container_files(&r.container)).err());
         }

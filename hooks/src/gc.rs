@@ -70,6 +70,7 @@ fn detach_locked(store: &Store, record: &Attachment) -> Vec<BridgeError> {
             ip: None,
             aliases: Vec::new(),
             connecting: record.connected,
+            cni_ifname: record.cni_ifname.clone(),
         }
         .detach(record)
     }

@@ -9,6 +9,7 @@
 
 pub mod bridge;
 pub mod cluster;
+pub mod cni;
 pub mod conntrack;
 pub mod driver;
 pub mod etc_files;

@@ -112,6 +112,7 @@ impl MacvlanDriver {
             connected: false,
             attaching: Some(Process::this_one()?),
             vni: None,
+            cni_ifname: None,
         };
         self.store.save_attachment(&record)?;
         done.push(Done::Record(Box::new(record.clone())));

@@ -69,6 +69,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A CNI runtime (containerd, kubelet's) says so in the environment and
+    // passes no arguments.
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return match minirun_net::cni::main(Store::from_env()) {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        };
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -105,6 +113,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 ip: parse_ip(ip.as_deref(), "--ip")?,
                 aliases: alias.clone(),
                 connecting: true,
+                cni_ifname: None,
             };
             driver
                 .attach(&container)
@@ -274,6 +283,7 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         ip,
         aliases,
         connecting: false,
+        cni_ifname: None,
     };
     driver
         .attach(&container)

@@ -85,8 +85,26 @@ impl Store {
             .join(format!("{id}@{network}.json"))
     }
 
+    /// The record of a CNI attachment: keyed by the runtime's container id
+    /// and the interface name, as CNI keys attachments.
+    pub fn cni_attachment(&self, id: &str, ifname: &str) -> PathBuf {
+        self.run_dir
+            .join("containers")
+            .join(format!("{id}%{ifname}.json"))
+    }
+
+    pub fn load_cni_attachment(
+        &self,
+        id: &str,
+        ifname: &str,
+    ) -> Result<Option<Attachment>, StoreError> {
+        load_record(&self.cni_attachment(id, ifname))
+    }
+
     fn record_path(&self, a: &Attachment) -> PathBuf {
-        if a.connected {
+        if let Some(ifname) = &a.cni_ifname {
+            self.cni_attachment(&a.container, ifname)
+        } else if a.connected {
             self.connection(&a.container, &a.network)
         } else {
             self.attachment(&a.container)
@@ -523,6 +541,10 @@ pub struct Attachment {
     /// are also in the cluster store, to give back on detach).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
+    /// Attached by `minirun-net` as a CNI plugin (`CNI_IFNAME`): the
+    /// container runtime owns the container's /etc files then.
+    #[serde(default, rename = "cniIfname", skip_serializing_if = "Option::is_none")]
+    pub cni_ifname: Option<String>,
 }
 
 /// A process, by pid and start time (a pid alone may be reused).

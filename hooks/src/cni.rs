@@ -1,0 +1,664 @@
+//! `minirun-net` as a CNI plugin: when `CNI_COMMAND` is set, the binary
+//! speaks the CNI protocol (spec 1.1, and 1.0.0 and 0.4.0 for older
+//! callers) instead of the OCI hook's: the network configuration on stdin,
+//! the container in `CNI_CONTAINERID`, `CNI_NETNS` and `CNI_IFNAME`, the
+//! result or the error as JSON on stdout.
+//!
+//! ADD attaches with the bridge driver exactly as the hook does (same IPAM,
+//! leases, nftables table and isolation, so pods and `minirun run`
+//! containers of one network reach each other), with these differences: the
+//! attachment is keyed by container id and interface name, its interface
+//! is the one the runtime named, and no /etc file is written (the CRI
+//! runtime owns /etc/hosts and resolv.conf). Ports come from
+//! `runtimeConfig.portMappings`. DEL always succeeds when there is nothing
+//! to remove, also when the namespace is gone; GC removes every CNI
+//! attachment not in `cni.dev/valid-attachments`; STATUS says whether ADDs
+//! can work (the firewall can be written, the network is defined).
+//!
+//! The configuration's own keys: `network` (a minirun network: `bridge`
+//! by default, a user-defined or an overlay one) and `aliases` (more names
+//! the pod is found by on a user network); Kubernetes' `K8S_POD_NAME` from
+//! `CNI_ARGS` is such a name too.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::bridge::BridgeDriver;
+use crate::driver::{Container, NetworkDriver};
+use crate::ports::{PortMapping, Protocol};
+use crate::store::{Attachment, Network, Store};
+
+/// The versions this plugin answers, newest last.
+pub const SUPPORTED: [&str; 3] = ["0.4.0", "1.0.0", "1.1.0"];
+
+/// An error as CNI reports it: a well-known code (spec, "Error codes"),
+/// a message and details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CniError {
+    pub code: u32,
+    pub msg: String,
+    pub details: String,
+}
+
+/// Codes of the spec used here.
+pub const INCOMPATIBLE_VERSION: u32 = 1;
+pub const UNKNOWN_CONTAINER: u32 = 3;
+pub const INVALID_ENVIRONMENT: u32 = 4;
+pub const IO_FAILURE: u32 = 5;
+pub const DECODE_FAILURE: u32 = 6;
+pub const INVALID_CONFIG: u32 = 7;
+pub const TRY_AGAIN_LATER: u32 = 11;
+pub const NOT_AVAILABLE: u32 = 50;
+
+impl CniError {
+    fn new(code: u32, msg: impl Into<String>, details: impl Into<String>) -> Self {
+        CniError {
+            code,
+            msg: msg.into(),
+            details: details.into(),
+        }
+    }
+
+    pub fn to_json(&self, version: &str) -> Value {
+        json!({"cniVersion": version, "code": self.code, "msg": self.msg, "details": self.details})
+    }
+}
+
+/// A port mapping as Kubernetes passes it (`runtimeConfig.portMappings`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CniPort {
+    host_port: u16,
+    container_port: u16,
+    #[serde(default)]
+    protocol: String,
+    #[serde(default, rename = "hostIP")]
+    host_ip: String,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeConfig {
+    #[serde(default)]
+    port_mappings: Vec<CniPort>,
+}
+
+/// One attachment GC must keep.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+struct ValidAttachment {
+    #[serde(rename = "containerID")]
+    container_id: String,
+    ifname: String,
+}
+
+/// The network configuration on stdin (the plugin's entry of a conflist,
+/// with `name` and `cniVersion` from the list). Unknown keys are another
+/// plugin's or the runtime's business, and pass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NetConf {
+    cni_version: String,
+    /// The minirun network (default `bridge`).
+    #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    runtime_config: RuntimeConfig,
+    #[serde(default, rename = "cni.dev/valid-attachments")]
+    valid_attachments: Option<Vec<ValidAttachment>>,
+}
+
+impl NetConf {
+    fn network(&self) -> &str {
+        self.network
+            .as_deref()
+            .unwrap_or(crate::store::DEFAULT_NETWORK)
+    }
+}
+
+/// What the runtime says in the environment.
+#[derive(Debug, Default, Clone)]
+struct Env {
+    container_id: String,
+    netns: String,
+    ifname: String,
+    args: BTreeMap<String, String>,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
+/// A Linux interface name that is also a file name.
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name.contains(|c: char| c == '/' || c == ':' || c == '%' || c.is_whitespace())
+}
+
+impl Env {
+    fn read(needs_netns: bool) -> Result<Env, CniError> {
+        let e = Env {
+            container_id: env("CNI_CONTAINERID"),
+            netns: env("CNI_NETNS"),
+            ifname: env("CNI_IFNAME"),
+            args: env("CNI_ARGS")
+                .split(';')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let bad = |what: String| Err(CniError::new(INVALID_ENVIRONMENT, what, ""));
+        if !crate::state::valid_id(&e.container_id) {
+            return bad(format!(
+                "CNI_CONTAINERID {:?} is not a container id (letters, digits and _+-.)",
+                e.container_id
+            ));
+        }
+        if !valid_ifname(&e.ifname) {
+            return bad(format!(
+                "CNI_IFNAME {:?} is not an interface name (1-15 characters, no '/', ':', '%' or spaces)",
+                e.ifname
+            ));
+        }
+        if needs_netns && e.netns.is_empty() {
+            return bad("CNI_NETNS is not set".into());
+        }
+        Ok(e)
+    }
+}
+
+fn decode(input: &[u8]) -> Result<NetConf, CniError> {
+    let conf: NetConf = serde_json::from_slice(input).map_err(|e| {
+        CniError::new(
+            DECODE_FAILURE,
+            "the network configuration on stdin is not valid",
+            e.to_string(),
+        )
+    })?;
+    if !SUPPORTED.contains(&conf.cni_version.as_str()) {
+        return Err(CniError::new(
+            INCOMPATIBLE_VERSION,
+            format!("cniVersion {:?} is not supported", conf.cni_version),
+            format!("supported: {}", SUPPORTED.join(", ")),
+        ));
+    }
+    if !crate::networks::valid_name(conf.network()) {
+        return Err(CniError::new(
+            INVALID_CONFIG,
+            format!("network {:?} is not a network name", conf.network()),
+            "",
+        ));
+    }
+    if let Some(bad) = conf
+        .aliases
+        .iter()
+        .find(|a| !crate::networks::valid_alias(a))
+    {
+        return Err(CniError::new(
+            INVALID_CONFIG,
+            format!("aliases: {bad:?} is not a host name"),
+            "",
+        ));
+    }
+    Ok(conf)
+}
+
+fn ports(conf: &NetConf) -> Result<Vec<PortMapping>, CniError> {
+    conf.runtime_config
+        .port_mappings
+        .iter()
+        .map(|p| {
+            let protocol = match p.protocol.to_ascii_lowercase().as_str() {
+                "" | "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                other => {
+                    return Err(CniError::new(
+                        INVALID_CONFIG,
+                        format!("runtimeConfig.portMappings: protocol {other:?} (tcp or udp)"),
+                        "",
+                    ))
+                }
+            };
+            let host_ip = match p.host_ip.as_str() {
+                "" | "0.0.0.0" => None,
+                ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
+                    CniError::new(
+                        INVALID_CONFIG,
+                        format!("runtimeConfig.portMappings: hostIP {ip:?} is not an IPv4 address"),
+                        "",
+                    )
+                })?),
+            };
+            if p.host_port == 0 || p.container_port == 0 {
+                return Err(CniError::new(
+                    INVALID_CONFIG,
+                    format!(
+                        "runtimeConfig.portMappings: {}:{} (ports are 1-65535)",
+                        p.host_port, p.container_port
+                    ),
+                    "",
+                ));
+            }
+            Ok(PortMapping {
+                host_ip,
+                host_port: p.host_port,
+                container_port: p.container_port,
+                protocol,
+            })
+        })
+        .collect()
+}
+
+/// Maps an attach or detach failure to the spec's codes: a store that
+/// cannot be reached is worth a retry, anything else is the plugin's.
+fn failure(what: &str, e: &dyn std::fmt::Display) -> CniError {
+    let text = e.to_string();
+    let code = if text.contains("is unreachable") || text.contains("no live cluster lease") {
+        TRY_AGAIN_LATER
+    } else if text.contains("does not exist (no ") {
+        INVALID_CONFIG
+    } else {
+        IO_FAILURE
+    };
+    CniError::new(code, format!("{what}: {text}"), "")
+}
+
+/// The result of an ADD, in the caller's version.
+fn result(version: &str, r: &Attachment, host_mac: &str, netns: &str) -> Value {
+    let mut ip = json!({
+        "address": format!("{}/{}", r.ip_address, r.prefix_len),
+        "gateway": r.gateway.to_string(),
+        "interface": 1,
+    });
+    if version == "0.4.0" {
+        ip["version"] = "4".into();
+    }
+    let mut routes = Vec::new();
+    if !r.internal {
+        routes.push(json!({"dst": "0.0.0.0/0", "gw": r.gateway.to_string()}));
+    }
+    json!({
+        "cniVersion": version,
+        "interfaces": [
+            {"name": r.host_interface, "mac": host_mac},
+            {"name": r.interface, "mac": r.mac_address, "sandbox": netns},
+        ],
+        "ips": [ip],
+        "routes": routes,
+        "dns": {},
+    })
+}
+
+/// The host end's MAC, as the kernel gave it (asked through netlink:
+/// /sys/class/net is the namespace of whoever mounted /sys).
+fn host_mac(name: &str) -> String {
+    use netlink_packet_route::link::LinkAttribute;
+    crate::netlink::Netlink::open()
+        .ok()
+        .and_then(|nl| nl.link_by_name(name).ok().flatten())
+        .and_then(|link| {
+            link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Address(mac) if mac.len() == 6 => Some(crate::veth::mac_text([
+                    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+                ])),
+                _ => None,
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
+    let netns = File::open(&e.netns).map_err(|err| {
+        CniError::new(
+            INVALID_ENVIRONMENT,
+            format!("CNI_NETNS {}: {err}", e.netns),
+            "",
+        )
+    })?;
+    let own = std::fs::metadata("/proc/self/ns/net").map_err(|err| {
+        CniError::new(
+            IO_FAILURE,
+            format!("reading this process's network namespace: {err}"),
+            "",
+        )
+    })?;
+    let theirs = netns
+        .metadata()
+        .map_err(|err| CniError::new(IO_FAILURE, format!("CNI_NETNS {}: {err}", e.netns), ""))?;
+    if (own.dev(), own.ino()) == (theirs.dev(), theirs.ino()) {
+        return Err(CniError::new(
+            INVALID_ENVIRONMENT,
+            format!("CNI_NETNS {} is the host's own network namespace", e.netns),
+            "",
+        ));
+    }
+    let network = conf.network().to_string();
+    if Network::load(&store, &network)
+        .ok()
+        .flatten()
+        .is_some_and(|n| n.is_macvlan())
+    {
+        return Err(CniError::new(
+            INVALID_CONFIG,
+            format!("network {network} is macvlan: the CNI plugin attaches to bridge and overlay networks"),
+            "",
+        ));
+    }
+    let ports = ports(conf)?;
+    let mut aliases = conf.aliases.clone();
+    if let Some(pod) = e
+        .args
+        .get("K8S_POD_NAME")
+        .filter(|p| crate::networks::valid_alias(p))
+    {
+        aliases.push(pod.clone());
+    }
+    let container = Container {
+        id: e.container_id.clone(),
+        pid: 0,
+        netns,
+        rootfs: PathBuf::new(),
+        hostname: e.container_id.chars().take(12).collect(),
+    };
+    let driver = BridgeDriver {
+        store,
+        network: network.clone(),
+        ports,
+        ip: None,
+        aliases,
+        connecting: false,
+        cni_ifname: Some(e.ifname.clone()),
+    };
+    let record = driver
+        .attach(&container)
+        .map_err(|err| failure(&format!("attach {} to {network}", e.container_id), &err))?;
+    let mac = host_mac(&record.host_interface);
+    Ok(result(&conf.cni_version, &record, &mac, &e.netns))
+}
+
+fn del(store: &Store, e: &Env) -> Result<(), CniError> {
+    let Some(record) = store
+        .load_cni_attachment(&e.container_id, &e.ifname)
+        .map_err(|err| failure("reading the attachment", &err))?
+    else {
+        return Ok(());
+    };
+    let errors = crate::gc::detach_record(store, &record);
+    match errors.first() {
+        None => Ok(()),
+        Some(_) => {
+            let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            Err(failure(
+                &format!("detach {} from {}", record.container, record.network),
+                &all.join("; "),
+            ))
+        }
+    }
+}
+
+/// CHECK: the attachment is there and whole: its record, its host veth,
+/// and the address on the interface inside.
+fn check(store: &Store, conf: &NetConf, e: &Env) -> Result<(), CniError> {
+    let record = store
+        .load_cni_attachment(&e.container_id, &e.ifname)
+        .map_err(|err| failure("reading the attachment", &err))?
+        .ok_or_else(|| {
+            CniError::new(
+                UNKNOWN_CONTAINER,
+                format!(
+                    "container {} has no attachment on {}",
+                    e.container_id, e.ifname
+                ),
+                "",
+            )
+        })?;
+    if record.network != conf.network() {
+        return Err(CniError::new(
+            INVALID_CONFIG,
+            format!(
+                "container {} ({}) is on network {}, not {}",
+                e.container_id,
+                e.ifname,
+                record.network,
+                conf.network()
+            ),
+            "",
+        ));
+    }
+    let nl = crate::netlink::Netlink::open().map_err(|err| failure("netlink", &err))?;
+    if !nl.link_exists(&record.host_interface) {
+        return Err(CniError::new(
+            IO_FAILURE,
+            format!(
+                "the host end {} of {}'s veth is gone",
+                record.host_interface, e.container_id
+            ),
+            "",
+        ));
+    }
+    let netns = File::open(&e.netns).map_err(|err| {
+        CniError::new(
+            INVALID_ENVIRONMENT,
+            format!("CNI_NETNS {}: {err}", e.netns),
+            "",
+        )
+    })?;
+    let inside = crate::netlink::Netlink::open_in(std::os::fd::AsFd::as_fd(&netns))
+        .map_err(|err| failure("netlink in the container", &err))?;
+    if !inside.link_exists(&record.interface) {
+        return Err(CniError::new(
+            IO_FAILURE,
+            format!("interface {} is gone from {}", record.interface, e.netns),
+            "",
+        ));
+    }
+    Ok(())
+}
+
+/// STATUS: ADDs can work when the firewall can be written and the
+/// default network (or the configured one) is usable.
+fn status(store: &Store, conf: &NetConf) -> Result<(), CniError> {
+    use crate::firewall::nftables::Nftables;
+    Nftables::new()
+        .and_then(|nft| nft.run("list tables"))
+        .map_err(|err| {
+            CniError::new(
+                NOT_AVAILABLE,
+                format!("the firewall cannot be written: {err}"),
+                "",
+            )
+        })?;
+    let network = conf.network();
+    if network != crate::store::DEFAULT_NETWORK
+        && crate::networks::find(store, network)
+            .map_err(|err| CniError::new(NOT_AVAILABLE, err.to_string(), ""))?
+            .is_none()
+    {
+        return Err(CniError::new(
+            NOT_AVAILABLE,
+            format!("network {network} is not defined (minirun network create)"),
+            "",
+        ));
+    }
+    Ok(())
+}
+
+/// GC: every CNI attachment of this network not named valid goes.
+fn gc(store: &Store, conf: &NetConf) -> Result<(), CniError> {
+    let valid = conf.valid_attachments.clone().unwrap_or_default();
+    let records = store
+        .list_attachments()
+        .map_err(|err| failure("listing attachments", &err))?;
+    let mut errors = Vec::new();
+    for r in records.iter().filter(|r| r.network == conf.network()) {
+        let Some(ifname) = &r.cni_ifname else {
+            continue;
+        };
+        if valid
+            .iter()
+            .any(|v| v.container_id == r.container && &v.ifname == ifname)
+        {
+            continue;
+        }
+        errors.extend(
+            crate::gc::detach_record(store, r)
+                .iter()
+                .map(ToString::to_string),
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CniError::new(
+            IO_FAILURE,
+            format!("gc: {}", errors.join("; ")),
+            "",
+        ))
+    }
+}
+
+/// The plugin: reads the command, prints the result or the error, and
+/// returns the exit status.
+pub fn main(store: Store) -> i32 {
+    let command = env("CNI_COMMAND");
+    let mut input = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut input);
+    let newest = SUPPORTED[SUPPORTED.len() - 1];
+    // Errors answer in the caller's version when it said one it can read.
+    let version = serde_json::from_slice::<Value>(&input)
+        .ok()
+        .and_then(|v| v["cniVersion"].as_str().map(String::from))
+        .filter(|v| SUPPORTED.contains(&v.as_str()))
+        .unwrap_or_else(|| newest.to_string());
+    let outcome = match command.as_str() {
+        "VERSION" => Ok(Some(
+            json!({"cniVersion": newest, "supportedVersions": SUPPORTED}),
+        )),
+        "ADD" | "DEL" | "CHECK" | "STATUS" | "GC" => decode(&input).and_then(|conf| {
+            match command.as_str() {
+                "ADD" => Env::read(true)
+                    .and_then(|e| add(store, &conf, &e))
+                    .map(Some),
+                // DEL must succeed with whatever is left: no netns needed.
+                "DEL" => Env::read(false)
+                    .and_then(|e| del(&store, &e))
+                    .map(|()| None),
+                "CHECK" => Env::read(true)
+                    .and_then(|e| check(&store, &conf, &e))
+                    .map(|()| None),
+                "STATUS" => status(&store, &conf).map(|()| None),
+                _ => gc(&store, &conf).map(|()| None),
+            }
+        }),
+        "" => Err(CniError::new(
+            INVALID_ENVIRONMENT,
+            "CNI_COMMAND is empty",
+            "",
+        )),
+        other => Err(CniError::new(
+            INVALID_ENVIRONMENT,
+            format!("CNI_COMMAND {other:?}: expected ADD, DEL, CHECK, STATUS, GC or VERSION"),
+            "",
+        )),
+    };
+    match outcome {
+        Ok(Some(v)) => {
+            println!("{v}");
+            0
+        }
+        Ok(None) => 0,
+        Err(e) => {
+            println!("{}", e.to_json(&version));
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_are_read_as_the_spec_writes_them() {
+        let conf = decode(
+            br#"{"cniVersion":"1.1.0","name":"k8s-pod-network","type":"minirun-net","network":"bridge",
+                "capabilities":{"portMappings":true},
+                "runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP","hostIP":""}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(conf.network(), "bridge");
+        let p = ports(&conf).unwrap();
+        assert_eq!(
+            (
+                p[0].host_port,
+                p[0].container_port,
+                p[0].protocol,
+                p[0].host_ip
+            ),
+            (8080, 80, Protocol::Tcp, None)
+        );
+        assert_eq!(
+            decode(br#"{"cniVersion":"0.3.1"}"#).unwrap_err().code,
+            INCOMPATIBLE_VERSION
+        );
+        assert_eq!(decode(b"{").unwrap_err().code, DECODE_FAILURE);
+        assert_eq!(
+            decode(br#"{"cniVersion":"1.0.0","network":"../x"}"#)
+                .unwrap_err()
+                .code,
+            INVALID_CONFIG
+        );
+        let gc = decode(
+            br#"{"cniVersion":"1.1.0","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(gc.valid_attachments.unwrap()[0].container_id, "a");
+    }
+
+    #[test]
+    fn results_follow_the_callers_version() {
+        let r = Attachment {
+            container: "c".into(),
+            mode: "bridge".into(),
+            network: "bridge".into(),
+            bridge: "minirun0".into(),
+            ip_address: Ipv4Addr::new(172, 20, 0, 2),
+            prefix_len: 16,
+            gateway: Ipv4Addr::new(172, 20, 0, 1),
+            mac_address: "02:42:ac:14:00:02".into(),
+            host_interface: "vethx".into(),
+            interface: "eth0".into(),
+            mtu: 1500,
+            ports: vec![],
+            internal: false,
+            no_icc: false,
+            anti_spoofing: true,
+            isolated_port: false,
+            names: vec![],
+            connected: false,
+            attaching: None,
+            vni: None,
+            cni_ifname: Some("eth0".into()),
+        };
+        let v = result("1.1.0", &r, "02:00:00:00:00:01", "/run/netns/p");
+        assert_eq!(v["ips"][0]["address"], "172.20.0.2/16");
+        assert_eq!(v["ips"][0]["interface"], 1);
+        assert_eq!(v["interfaces"][1]["sandbox"], "/run/netns/p");
+        assert!(v["ips"][0].get("version").is_none());
+        assert_eq!(result("0.4.0", &r, "", "/p")["ips"][0]["version"], "4");
+        assert_eq!(v["interfaces"][0]["mac"], "02:00:00:00:00:01");
+        assert_eq!(v["routes"][0]["dst"], "0.0.0.0/0");
+    }
+}
