@@ -71,15 +71,19 @@ impl CniError {
     }
 }
 
-/// A port mapping as Kubernetes passes it (`runtimeConfig.portMappings`).
+/// A port mapping as Kubernetes passes it (`runtimeConfig.portMappings`):
+/// the spec's keys, or go-cni's capitalised ones (containerd 1.6 sends
+/// `HostPort`, `ContainerPort`, `Protocol`, `HostIP`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CniPort {
+    #[serde(alias = "HostPort")]
     host_port: u16,
+    #[serde(alias = "ContainerPort")]
     container_port: u16,
-    #[serde(default)]
+    #[serde(default, alias = "Protocol")]
     protocol: String,
-    #[serde(default, rename = "hostIP")]
+    #[serde(default, rename = "hostIP", alias = "HostIP")]
     host_ip: String,
 }
 
@@ -625,6 +629,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(gc.valid_attachments.unwrap()[0].container_id, "a");
+    }
+
+    #[test]
+    fn containerds_capitalised_port_mappings_are_read() {
+        let conf = decode(
+            br#"{"cniVersion":"1.0.0","runtimeConfig":{"portMappings":[
+                {"HostPort":8080,"ContainerPort":80,"Protocol":"tcp","HostIP":""}]}}"#,
+        )
+        .unwrap();
+        let p = ports(&conf).unwrap();
+        assert_eq!((p[0].host_port, p[0].container_port), (8080, 80));
     }
 
     #[test]
