@@ -2,7 +2,9 @@
 # tests/deps.sh — installs the Debian packages the demo and the tests use, when
 # missing: busybox-static (bundles), runc, crun, podman, containerd and docker.io
 # (reference runtimes and the clients that drive minirun), etcd-server (the
-# cluster store of overlay networks), python3
+# cluster store of overlay networks), containernetworking-plugins (the
+# loopback plugin containerd's CRI calls), protobuf-compiler (the CRI
+# client's stubs are generated at build time), python3
 # (console-socket receiver, conformance suite), util-linux (unshare), file,
 # curl (fetches from published ports), libnftables-dev and libseccomp-dev
 # (linked by minirun-net and minirun), nftables and iproute2 (tests inspect
@@ -13,7 +15,7 @@
 # docker0 and firewall rules in the host's network): service starts are
 # refused while apt runs, and the units the packages enable are disabled.
 set -euo pipefail
-pkgs=(busybox-static runc crun podman containerd docker.io etcd-server curl python3 util-linux file procps iproute2 libnftables-dev nftables libseccomp-dev)
+pkgs=(busybox-static runc crun podman containerd docker.io etcd-server containernetworking-plugins protobuf-compiler curl python3 util-linux file procps iproute2 libnftables-dev nftables libseccomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
