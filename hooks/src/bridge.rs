@@ -476,14 +476,13 @@ impl BridgeDriver {
             .into_iter()
             .filter(|e| e.host != o.cluster.config.advertise)
             .collect();
-        if created {
+        // The agent keeps a device and its view in step only while a
+        // finished attachment of the network is here; it forgets the view
+        // otherwise (a device left by a killed attach or a failed teardown).
+        if created || !cluster::view::exists(&self.store, &net.name) {
             vxlan::sync(nl, vx_index, &remote)?;
             cluster::view::save_remote(&self.store, &net.name, &remote)?;
-            let peers = cluster::member_addresses(&o.cluster, "reading the cluster's hosts")?;
-            let _lock = self.store.lock_firewall()?;
-            Nftables::new()
-                .and_then(|nft| nft.vxlan_peers(Some(o.cluster.config.advertise), &peers))
-                .map_err(Self::fw_err(net))?;
+            cluster::agent::set_vxlan_peers(&o.cluster, &self.store)?;
         }
         Ok(remote)
     }
@@ -613,9 +612,14 @@ impl BridgeDriver {
             trace.step("/etc files mounted");
         }
 
+        record.attaching = None;
+        self.store.save_attachment(&record)?;
+        *firewall = None;
         if let Some(o) = overlay {
-            // Last: the other hosts program their forwarding to a container
-            // that is ready. Undone with the address, if a later step fails.
+            // Last, and with the host's firewall lock let go (the store may
+            // be slow): the other hosts program their forwarding to a
+            // container that is ready. Undone with the address and the
+            // record if it fails.
             let endpoint = Endpoint {
                 container: c.id.clone(),
                 network: net.name.clone(),
@@ -627,9 +631,6 @@ impl BridgeDriver {
             cluster::ipam::publish(&o.cluster, &endpoint, o.lease)?;
             trace.step("endpoint announced");
         }
-        record.attaching = None;
-        self.store.save_attachment(&record)?;
-        *firewall = None;
         if net.name_resolution {
             // The container is attached; a hosts file that could not be
             // rewritten does not undo that.

@@ -145,14 +145,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Gc => {
-            let swept = minirun_net::gc::sweep(&store).context("gc")?;
+            let mut swept = minirun_net::gc::sweep(&store).context("gc")?;
             // Then the store: what is left of this host there that no record
-            // (after the sweep) names.
-            let keys = minirun_net::cluster::agent::sweep(&store).context("gc: cluster store")?;
-            if keys > 0 {
-                eprintln!(
+            // (after the sweep) names. Its failure is one more error.
+            match minirun_net::cluster::agent::sweep(&store) {
+                Ok(0) => {}
+                Ok(keys) => eprintln!(
                     "minirun-net: gc: {keys} key(s) of this host removed from the cluster store"
-                );
+                ),
+                Err(e) => swept.errors.push(format!("cluster store: {e}")),
             }
             eprintln!(
                 "minirun-net: gc: {} attachment(s) undone, {} lease(s), {} port claim(s), {} /etc file set(s) removed",

@@ -357,7 +357,15 @@ pub fn create(
     }
     // On a cluster host the overlay networks are this host's too: their
     // subnets are routed to their bridges here once a container attaches.
-    let overlays = overlay_definitions()?;
+    let overlays = overlay_definitions().unwrap_or_else(|e| {
+        // A local network needs no store; it is only checked against
+        // what the store could have said.
+        eprintln!(
+            "minirun: network create {}: overlay networks not checked: {e}",
+            req.name
+        );
+        Vec::new()
+    });
     if overlays.iter().any(|n| n.name == req.name) {
         return Err(NetworksError::Exists(req.name.clone()));
     }
@@ -656,13 +664,13 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworksError> {
     Ok(())
 }
 
-/// `network prune`: every user network without containers goes.
+/// `network prune`: every user network of this host without containers
+/// goes (overlay networks are removed by name).
 pub fn prune(store: &Store) -> Result<Vec<String>, NetworksError> {
     let mut removed = Vec::new();
-    for net in definitions(store)?
-        .into_iter()
-        .chain(overlay_definitions()?)
-    {
+    // This host's networks only: an overlay network is the cluster's, and
+    // an unused one may be about to be used on another host.
+    for net in definitions(store)? {
         if net.name == DEFAULT_NETWORK {
             continue;
         }

@@ -148,11 +148,8 @@ fn neigh_message(vx_index: u32, ip: Ipv4Addr) -> NeighbourMessage {
 /// gone are fine.
 pub fn remove_remote(nl: &Netlink, vx_index: u32, ep: &Endpoint) -> Result<(), NetlinkError> {
     let what = |e: &str| format!("{e} for {} ({} on {})", ep.ip, ep.container, ep.host);
-    delete(
-        nl,
-        neigh_message(vx_index, ep.ip),
-        what("deleting the neighbour entry"),
-    )?;
+    // Forwarding entries first: the neighbour entry is what `sync` finds
+    // stale entries by, so it goes last, once nothing of it is left.
     if let Some(mac) = mac_bytes(&ep.mac) {
         delete(
             nl,
@@ -165,7 +162,11 @@ pub fn remove_remote(nl: &Netlink, vx_index: u32, ep: &Endpoint) -> Result<(), N
             what("deleting the bridge forwarding entry"),
         )?;
     }
-    Ok(())
+    delete(
+        nl,
+        neigh_message(vx_index, ep.ip),
+        what("deleting the neighbour entry"),
+    )
 }
 
 /// Makes the device's entries exactly `remote`: each programmed, and the

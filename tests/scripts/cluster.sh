@@ -78,7 +78,9 @@ agent_start() {
 # $TTL seconds (default 5), each running its agent.
 cluster_up() {
     ip link set lo up
-    ip link add ul0 type bridge
+    # A bridge takes the lowest MAC of its ports unless given one: a host
+    # leaving would change it under the others' ARP caches.
+    ip link add ul0 address 02:99:00:00:00:01 type bridge
     ip addr add 10.99.0.1/24 dev ul0
     ip link set ul0 up
     etcd_start || return 1

@@ -304,6 +304,11 @@ fn bad_cluster_input_gets_one_clear_error_and_leaves_nothing() {
         try vni mr 1 network create -d overlay --subnet 10.231.0.0/24 -o vni=7000 second
         try slash mr 1 network create -d overlay 'a/b'
         try local-overlap mr 1 network create --subnet 10.230.1.0/24 loc
+        # No agent, and a lease the store does not know.
+        kill ${AGENT[1]}; wait_for 2 "! kill -0 ${AGENT[1]} 2>/dev/null"
+        echo 12345 > $T/h1/net/cluster/lease
+        try no-lease mr 1 run -d --net first --bundle $(bundle nl) $ID-nl
+        echo "no-lease-left: $(ls $T/h1/state | wc -l) $(etcd_keys | grep -c /addresses/)"
         mr 1 network rm first >/dev/null
         mr 1 cluster leave >/dev/null
         echo "--left--"
@@ -342,6 +347,8 @@ fn bad_cluster_input_gets_one_clear_error_and_leaves_nothing() {
         "local-overlap",
         "subnet 10.230.1.0/24 overlaps subnet 10.230.0.0/16 of overlay network first",
     );
+    check("no-lease", "this host has no live cluster lease");
+    assert_eq!(out.field("no-lease-left"), "0 0", "{out:?}");
     assert_eq!(lines_after(&out, "--left--"), "", "{out:?}");
 }
 

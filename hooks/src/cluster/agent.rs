@@ -23,7 +23,6 @@ use super::etcd::{Compare, Event, Op, WatchMessage};
 use super::ipam::{Endpoint, Holder};
 use super::{
     announce, keys, lease_path, member_addresses, view, Cluster, ClusterConfig, ClusterError,
-    Member,
 };
 use crate::firewall::nftables::Nftables;
 use crate::firewall::FirewallDriver;
@@ -52,6 +51,13 @@ pub fn run(store: &Store) -> Result<(), ClusterError> {
         .name("keepalive".into())
         .spawn(move || keep_alive(keeper_store, lease, ttl))
         .map_err(|e| ClusterError::Invalid(format!("starting the keepalive thread: {e}")))?;
+    // Apart from the renewals: a sweep waits on network locks and the store,
+    // and a renewal must never wait for either.
+    let sweeper_store = store.clone();
+    std::thread::Builder::new()
+        .name("sweep".into())
+        .spawn(move || sweep_every_minute(sweeper_store))
+        .map_err(|e| ClusterError::Invalid(format!("starting the sweep thread: {e}")))?;
     let nl = retry("opening netlink", || {
         Netlink::open().map_err(|e| e.to_string())
     });
@@ -95,6 +101,36 @@ fn retry<T, E: std::fmt::Display>(what: &str, mut f: impl FnMut() -> Result<T, E
     }
 }
 
+/// The sweep of this host's unrecorded keys, once a minute.
+fn sweep_every_minute(store: Store) {
+    let cluster = match Cluster::required() {
+        Ok(c) => c,
+        Err(e) => return log(format!("sweep: {e}")),
+    };
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+        if let Err(e) = sweep_with(&cluster, &store) {
+            log(format!("sweeping this host's keys: {e}"));
+        }
+    }
+}
+
+/// A new lease after the old one ended, the host announced on it only if
+/// it is still a member (`cluster leave` may have just revoked the old one).
+fn renew_lease(cluster: &Cluster, store: &Store) -> Result<i64, ClusterError> {
+    let id = cluster
+        .etcd
+        .grant(cluster.config.ttl, "taking a new lease for this host")?;
+    if !announce(cluster, id, true)? {
+        stop_if_left();
+        return Err(ClusterError::Invalid(
+            "this host is no longer a member of the cluster (cluster leave elsewhere?)".into(),
+        ));
+    }
+    write_whole(&lease_path(store), format!("{id}\n").as_bytes())?;
+    Ok(id)
+}
+
 /// The lease of the last run if it still lives (an agent restarted within
 /// the TTL loses nothing), else a new one; this host announced on it.
 fn obtain_lease(cluster: &Cluster, store: &Store) -> Result<i64, ClusterError> {
@@ -117,7 +153,7 @@ fn obtain_lease(cluster: &Cluster, store: &Store) -> Result<i64, ClusterError> {
             id
         }
     };
-    announce(cluster, id)?;
+    announce(cluster, id, false)?;
     Ok(id)
 }
 
@@ -131,15 +167,14 @@ fn keep_alive(store: Store, mut lease: i64, ttl: u32) {
     };
     let period = Duration::from_millis(u64::from(ttl) * 1000 / 3).max(Duration::from_millis(500));
     let mut failing = false;
-    let mut last_sweep = std::time::Instant::now();
+    // Renewed at once, then every period: a lease kept from before a
+    // restart may have less than a period left.
+    let mut first = true;
     loop {
-        std::thread::sleep(period);
-        if last_sweep.elapsed() >= Duration::from_secs(60) {
-            last_sweep = std::time::Instant::now();
-            if let Err(e) = sweep_with(&cluster, &store) {
-                log(format!("sweeping this host's keys: {e}"));
-            }
+        if !first {
+            std::thread::sleep(period);
         }
+        first = false;
         match cluster.etcd.keep_alive(lease, "renewing this host's lease") {
             Ok(Some(_)) => {
                 if failing {
@@ -150,8 +185,9 @@ fn keep_alive(store: Store, mut lease: i64, ttl: u32) {
             Ok(None) => {
                 stop_if_left();
                 log(format!("lease {lease:x} expired; taking a new one"));
-                let _ = std::fs::remove_file(lease_path(&store));
-                match obtain_lease(&cluster, &store) {
+                // The file is replaced by the new lease's, not removed first:
+                // an attach meanwhile fails on the store, not on a missing file.
+                match renew_lease(&cluster, &store) {
                     Ok(new) => {
                         lease = new;
                         if let Err(e) = publish_local(&cluster, &store, lease) {
@@ -188,8 +224,27 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
     for r in local_overlay(store)? {
         let what = format!("putting back {} on {}", r.container, r.network);
         let key = keys::address(&r.network, r.ip_address);
-        let (current, _) = cluster.etcd.get(&key, &what)?;
-        let compare = match &current {
+        let read = cluster.etcd.txn(
+            &[],
+            &[Op::Get(key.clone()), Op::Get(keys::network(&r.network))],
+            &[],
+            &what,
+        )?;
+        let current = read.ranges.first().and_then(|r| r.first());
+        // The network may have been removed while the store could not be
+        // reached (its addresses were gone with this host's lease), and
+        // made again since: nothing of the old one is put into the new.
+        let Some(definition) = read.ranges.get(1).and_then(|r| r.first()).filter(|kv| {
+            serde_json::from_slice::<crate::store::Network>(&kv.value)
+                .is_ok_and(|n| n.vni == r.vni && n.bridge == r.bridge)
+        }) else {
+            log(format!(
+                "{what}: network {} is no longer the one it attached to; its container stays unreachable from other hosts",
+                r.network
+            ));
+            continue;
+        };
+        let compare = match current {
             None => Compare::Absent(key.clone()),
             Some(kv) => {
                 let ours = serde_json::from_slice::<Holder>(&kv.value)
@@ -211,7 +266,10 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
         };
         let endpoint = endpoint_of(cluster, &r);
         cluster.etcd.txn(
-            &[compare],
+            &[
+                compare,
+                Compare::ModRevision(definition.key.clone(), definition.mod_revision),
+            ],
             &[
                 Op::Put {
                     key,
@@ -247,7 +305,6 @@ fn endpoint_of(cluster: &Cluster, r: &Attachment) -> Endpoint {
 struct State {
     /// Per network, the other hosts' endpoints.
     remote: HashMap<String, Vec<Endpoint>>,
-    members: Vec<Ipv4Addr>,
 }
 
 /// Brings everything in step with the store; the revision it read at.
@@ -258,13 +315,12 @@ fn reconcile(cluster: &Cluster, store: &Store, nl: &Netlink) -> Result<(i64, Sta
         &[],
         &[
             Op::GetPrefix(keys::all_endpoints()),
-            Op::GetPrefix(keys::members()),
             Op::GetPrefix(format!("{}addresses/", keys::PREFIX)),
         ],
         &[],
         "reading the cluster",
     )?;
-    let [endpoints, members, addresses] = &read.ranges[..] else {
+    let [endpoints, addresses] = &read.ranges[..] else {
         return Err(ClusterError::Invalid(
             "reading the cluster: etcd answered without the ranges asked".into(),
         ));
@@ -273,14 +329,7 @@ fn reconcile(cluster: &Cluster, store: &Store, nl: &Netlink) -> Result<(i64, Sta
     let records = local_overlay(store)?;
     remove_unrecorded(cluster, store, endpoints, addresses)?;
 
-    let mut state = State {
-        members: members
-            .iter()
-            .filter_map(|kv| serde_json::from_slice::<Member>(&kv.value).ok())
-            .map(|m| m.advertise)
-            .collect(),
-        ..State::default()
-    };
+    let mut state = State::default();
     for kv in endpoints {
         if let Ok(e) = serde_json::from_slice::<Endpoint>(&kv.value) {
             if e.host != me {
@@ -291,9 +340,13 @@ fn reconcile(cluster: &Cluster, store: &Store, nl: &Netlink) -> Result<(i64, Sta
     let here: BTreeSet<&str> = records.iter().map(|r| r.network.as_str()).collect();
     for network in &here {
         let remote = state.remote.get(*network).cloned().unwrap_or_default();
-        apply(store, nl, network, &remote, &[], &remote)?;
+        // One network's trouble (a bad entry, a hosts file) is its own:
+        // the others, and the watch, go on.
+        if let Err(e) = apply(store, nl, network, &remote, &[], &remote) {
+            log(format!("network {network}: {e}"));
+        }
     }
-    set_vxlan_peers(cluster, store, &state.members)?;
+    set_vxlan_peers(cluster, store)?;
     Ok((read.revision, state))
 }
 
@@ -439,19 +492,39 @@ fn netlink(e: crate::netlink::NetlinkError) -> ClusterError {
 }
 
 /// The firewall's VXLAN filter: this host's address and the members', when
-/// it has overlay containers.
-fn set_vxlan_peers(
+/// it has overlay containers (also one still attaching: its attach may
+/// have read the members before this change). Read and written under the
+/// firewall lock, as an attach that makes a vxlan device does, so the last
+/// writer wrote the newest list.
+pub(crate) fn set_vxlan_peers(cluster: &Cluster, store: &Store) -> Result<(), ClusterError> {
+    let _lock = store.lock_firewall()?;
+    let any_overlay = store.list_attachments()?.iter().any(|a| a.vni.is_some());
+    if !any_overlay {
+        return Ok(());
+    }
+    let members = member_addresses(cluster, "reading the cluster's hosts")?;
+    write_vxlan_filter(cluster, store, &members)
+}
+
+/// Writes the filter (the firewall lock is held) and keeps the list, from
+/// which `reload` restores it when the store cannot be asked.
+pub(crate) fn write_vxlan_filter(
     cluster: &Cluster,
     store: &Store,
     members: &[Ipv4Addr],
 ) -> Result<(), ClusterError> {
-    let _lock = store.lock_firewall()?;
-    if local_overlay(store)?.is_empty() {
-        return Ok(());
-    }
     Nftables::new()
         .and_then(|nft| nft.vxlan_peers(Some(cluster.config.advertise), members))
-        .map_err(|e| ClusterError::Invalid(format!("firewall: {e}")))
+        .map_err(|e| ClusterError::Invalid(format!("firewall: {e}")))?;
+    write_whole(
+        &members_path(store),
+        &serde_json::to_vec(members).expect("addresses serialize"),
+    )?;
+    Ok(())
+}
+
+fn members_path(store: &Store) -> std::path::PathBuf {
+    store.run_dir.join("cluster").join("members.json")
 }
 
 /// After `reload` rebuilt the firewall: the VXLAN filter again, if this
@@ -461,8 +534,19 @@ pub fn restore_vxlan_filter(store: &Store) -> Result<(), ClusterError> {
         return Ok(());
     }
     let cluster = Cluster::required()?;
-    let members = member_addresses(&cluster, "reload: reading the cluster's hosts")?;
-    set_vxlan_peers(&cluster, store, &members)
+    match set_vxlan_peers(&cluster, store) {
+        Err(ClusterError::Etcd(e)) => {
+            // The store is away: the list last written, rather than no
+            // filter at all until the agent next writes one.
+            let kept: Vec<Ipv4Addr> = std::fs::read(members_path(store))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or(ClusterError::Etcd(e))?;
+            let _lock = store.lock_firewall()?;
+            write_vxlan_filter(&cluster, store, &kept)
+        }
+        other => other,
+    }
 }
 
 /// Follows the store from `revision`; returns when the stream breaks.
@@ -534,11 +618,12 @@ fn follow(
             let all = state.remote.get(network).cloned().unwrap_or_default();
             // An endpoint that came and went within one batch is gone.
             let added: Vec<Endpoint> = added.iter().filter(|e| all.contains(e)).cloned().collect();
-            apply(store, nl, network, &added, gone, &all)?;
+            if let Err(e) = apply(store, nl, network, &added, gone, &all) {
+                log(format!("network {network}: {e}"));
+            }
         }
         if members_changed {
-            state.members = member_addresses(cluster, "reading the cluster's hosts")?;
-            set_vxlan_peers(cluster, store, &state.members)?;
+            set_vxlan_peers(cluster, store)?;
         }
     }
 }

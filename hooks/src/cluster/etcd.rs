@@ -13,6 +13,7 @@
 //! and moves on to the next endpoint when one does not answer.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -72,6 +73,8 @@ pub struct Kv {
 pub enum Compare {
     /// The key does not exist (its create revision is 0).
     Absent(String),
+    /// The key exists.
+    Present(String),
     /// No key under the prefix exists.
     NoneUnder(String),
     /// The key was last written at this revision.
@@ -173,6 +176,9 @@ fn compare_json(c: &Compare) -> Value {
         Compare::Absent(key) => json!({
             "target": "CREATE", "result": "EQUAL", "key": b64(key.as_bytes()), "create_revision": "0"
         }),
+        Compare::Present(key) => json!({
+            "target": "CREATE", "result": "GREATER", "key": b64(key.as_bytes()), "create_revision": "0"
+        }),
         Compare::NoneUnder(prefix) => json!({
             "target": "CREATE", "result": "EQUAL", "key": b64(prefix.as_bytes()),
             "range_end": b64(&prefix_end(prefix)), "create_revision": "0"
@@ -207,6 +213,8 @@ fn op_json(op: &Op) -> Value {
 /// A connection to an etcd cluster: its client URLs, tried in order.
 pub struct Etcd {
     endpoints: Vec<String>,
+    /// The endpoint that answered last: tried first.
+    preferred: AtomicUsize,
     agent: ureq::Agent,
     /// The agent for watches: no read timeout (a watch waits for events).
     streaming: ureq::Agent,
@@ -245,11 +253,15 @@ impl Etcd {
             .timeout_connect(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .build();
+        // A watch waits for events, but not forever: etcd sends a progress
+        // notification every 10 minutes, so a silent stream is a dead one.
         let streaming = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(2))
+            .timeout_read(Duration::from_secs(11 * 60))
             .build();
         Etcd {
             endpoints,
+            preferred: AtomicUsize::new(0),
             agent,
             streaming,
         }
@@ -271,26 +283,55 @@ impl Etcd {
         body: &Value,
         what: &str,
     ) -> Result<(String, ureq::Response), EtcdError> {
+        let n = self.endpoints.len();
+        let first = self.preferred.load(Ordering::Relaxed) % n;
         let mut reasons = Vec::new();
-        for base in &self.endpoints {
+        let unreachable = |reasons: Vec<String>| EtcdError::Unreachable {
+            what: what.into(),
+            endpoints: self.endpoints(),
+            reason: reasons.join("; "),
+        };
+        for i in 0..n {
+            let at = (first + i) % n;
+            let base = &self.endpoints[at];
             let shown = base.replacen("http://", "etcd://", 1);
+            let named = |reason: String| {
+                if n == 1 {
+                    reason
+                } else {
+                    format!("{shown}: {reason}")
+                }
+            };
             match agent
                 .post(&format!("{base}{path}"))
                 .set("Content-Type", "application/json")
+                // A member cut off from its leader refuses watches and
+                // keepalives at once (503) instead of accepting them and
+                // never answering.
+                .set("Grpc-Metadata-hasleader", "true")
                 .send_string(&body.to_string())
             {
-                Ok(response) => return Ok((shown, response)),
+                Ok(response) => {
+                    self.preferred.store(at, Ordering::Relaxed);
+                    return Ok((shown, response));
+                }
                 Err(ureq::Error::Status(status, response)) => {
-                    let text = response.into_string().unwrap_or_default();
+                    let text = body_text(response);
                     let message = serde_json::from_str::<Value>(&text)
                         .ok()
                         .and_then(|v| {
                             v.get("message")
                                 .or_else(|| v.get("error"))
-                                .and_then(Value::as_str)
+                                .and_then(|m| m.as_str().or_else(|| m["message"].as_str()))
                                 .map(String::from)
                         })
                         .unwrap_or(text);
+                    // Unavailable (no leader, shutting down): another member
+                    // may serve it, and nothing was applied.
+                    if status >= 500 && i + 1 < n {
+                        reasons.push(named(format!("{status} {message}")));
+                        continue;
+                    }
                     return Err(EtcdError::Server {
                         what: what.into(),
                         endpoint: shown,
@@ -298,19 +339,21 @@ impl Etcd {
                         message,
                     });
                 }
-                Err(ureq::Error::Transport(t)) if self.endpoints.len() == 1 => {
-                    reasons.push(transport_reason(&t));
-                }
                 Err(ureq::Error::Transport(t)) => {
-                    reasons.push(format!("{shown}: {}", transport_reason(&t)));
+                    reasons.push(named(transport_reason(&t)));
+                    // Only a connection never made is safe to try elsewhere:
+                    // a request that was sent may have been applied, and a
+                    // transaction sent twice would find its own write.
+                    if !matches!(
+                        t.kind(),
+                        ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns
+                    ) {
+                        return Err(unreachable(reasons));
+                    }
                 }
             }
         }
-        Err(EtcdError::Unreachable {
-            what: what.into(),
-            endpoints: self.endpoints(),
-            reason: reasons.join("; "),
-        })
+        Err(unreachable(reasons))
     }
 
     fn call(&self, path: &str, body: Value, what: &str) -> Result<Value, EtcdError> {
@@ -446,6 +489,22 @@ impl Etcd {
             lines: BufReader::new(response.into_reader()),
         })
     }
+}
+
+/// A response's body as far as it can be read: the gateway ends its error
+/// answers with a chunked trailer (`Grpc-Trailer-Content-Type`) that the
+/// client refuses after the JSON has arrived whole.
+fn body_text(response: ureq::Response) -> String {
+    let mut reader = response.into_reader();
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = reader.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 fn transport_reason(t: &ureq::Transport) -> String {

@@ -316,16 +316,23 @@ pub fn member_addresses(cluster: &Cluster, what: &str) -> Result<Vec<Ipv4Addr>, 
 }
 
 /// Puts this host's `alive` key on `lease` (the agent, at start and after
-/// a new lease).
-pub fn announce(cluster: &Cluster, lease: i64) -> Result<(), ClusterError> {
+/// a new lease), and its member key. With `only_if_member`, nothing is put
+/// unless the member key is still there (after a lease ended, a `cluster
+/// leave` may have just removed it: it must not come back); false then.
+pub fn announce(cluster: &Cluster, lease: i64, only_if_member: bool) -> Result<bool, ClusterError> {
     let host = cluster.host();
     let member = Member {
         name: cluster.config.name.clone(),
         advertise: cluster.config.advertise,
     };
     let value = serde_json::to_vec(&member).expect("a member serializes");
-    cluster.etcd.txn(
-        &[],
+    let compare = if only_if_member {
+        vec![Compare::Present(keys::member(&host))]
+    } else {
+        Vec::new()
+    };
+    let done = cluster.etcd.txn(
+        &compare,
         &[
             Op::Put {
                 key: keys::member(&host),
@@ -341,7 +348,7 @@ pub fn announce(cluster: &Cluster, lease: i64) -> Result<(), ClusterError> {
         &[],
         &format!("announcing host {host}"),
     )?;
-    Ok(())
+    Ok(done.succeeded)
 }
 
 /// Whether a compare-and-put failed because the lease it named is gone.

@@ -35,6 +35,11 @@ pub fn save_remote(store: &Store, network: &str, endpoints: &[Endpoint]) -> Resu
     )
 }
 
+/// Whether the view of `network` is kept (see `bridge.rs`' ensure_vxlan).
+pub fn exists(store: &Store, network: &str) -> bool {
+    path(store, network).exists()
+}
+
 /// Forgets a network this host no longer has a vxlan device for.
 pub fn forget(store: &Store, network: &str) {
     let _ = fs::remove_file(path(store, network));
