@@ -10,7 +10,7 @@ Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-spoof, docker, overlay: that part alone, the others kept from an earlier results.json),
+spoof, docker, overlay, cni: that part alone, the others kept from an earlier results.json),
 BENCH_SPOOF_CONTAINERS (default 100), CNI_PATH.
 """
 
@@ -233,6 +233,61 @@ def attach_series():
     for i in range(1, CONTAINERS + 1):
         run(["ip", "netns", "del", f"m{i}"])
         run(["ip", "netns", "del", f"c{i}"])
+    return rows
+
+
+def minirun_cni(command, cid, port=None):
+    """minirun-net as a CNI plugin, invoked as containerd invokes one."""
+    conf = {"cniVersion": "1.0.0", "name": "benchnet", "type": "minirun-net", "network": "bridge",
+            "capabilities": {"portMappings": True}}
+    if port is not None:
+        conf["runtimeConfig"] = {"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}]}
+    env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=cid, CNI_NETNS=f"/run/netns/{cid}",
+               CNI_IFNAME="eth0", CNI_PATH=CNI_PATH)
+    t0 = time.perf_counter()
+    p = subprocess.run([MINIRUN_NET], input=json.dumps(conf).encode(), env=env, capture_output=True)
+    ms = (time.perf_counter() - t0) * 1000
+    if p.returncode != 0:
+        raise RuntimeError(f"minirun-net CNI {command} {cid}: {p.stdout.decode()} {p.stderr.decode()}")
+    return ms
+
+
+def cni_series():
+    """Pods 1..N: minirun-net's CNI ADD (one published port) against the
+    reference chain (bridge + host-local, then portmap), alternating; then
+    every DEL."""
+    rows, procs, ref = [], [], {}
+    for i in range(1, CONTAINERS + 1):
+        m_ns, c_ns = f"pm{i}", f"pc{i}"
+        procs += [make_netns(m_ns), make_netns(c_ns)]
+        row = {"container": i}
+        for side in (["minirun", "cni"] if i % 2 else ["cni", "minirun"]):
+            if side == "minirun":
+                row["minirun_attach_ms"] = minirun_cni("ADD", m_ns, 30000 + i)
+            else:
+                ms1, res = cni("ADD", "bridge", c_ns, f"/run/netns/{c_ns}")
+                ms2, res2 = cni("ADD", "portmap", c_ns, f"/run/netns/{c_ns}", prev=res, port=45000 + i)
+                ref[i] = (res, res2 or res)
+                row["cni_attach_ms"] = ms1 + ms2
+        rows.append(row)
+        if i % 50 == 0:
+            log(f"  pods {i}")
+    for row in rows:
+        i = row["container"]
+        for side in (["minirun", "cni"] if i % 2 else ["cni", "minirun"]):
+            if side == "minirun":
+                row["minirun_detach_ms"] = minirun_cni("DEL", f"pm{i}")
+            else:
+                bridge_res, port_res = ref[i]
+                ms1, _ = cni("DEL", "portmap", f"pc{i}", f"/run/netns/pc{i}", prev=port_res, port=45000 + i)
+                ms2, _ = cni("DEL", "bridge", f"pc{i}", f"/run/netns/pc{i}", prev=bridge_res)
+                row["cni_detach_ms"] = ms1 + ms2
+    for p in procs:
+        p.kill()
+        p.wait()
+    for i in range(1, CONTAINERS + 1):
+        run(["ip", "netns", "del", f"pm{i}"])
+        run(["ip", "netns", "del", f"pc{i}"])
     return rows
 
 
@@ -492,6 +547,9 @@ def main():
     if ONLY in ("", "docker"):
         log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
         results["docker"] = docker_bench()
+    if ONLY in ("", "cni"):
+        log(f"CNI: {CONTAINERS} pods, minirun-net as a CNI plugin and the reference chain interleaved")
+        results["cni_buckets"] = buckets(cni_series())
     if ONLY in ("", "overlay"):
         log("overlay: two hosts and etcd; attach vs bridge, throughput and rtt vs underlay, time to be seen")
         results["overlay"] = overlay_bench()

@@ -109,6 +109,24 @@ if dk:
     lines.append(
         f"| container cgroups left behind by {n} refused creates | {left['minirun']} | {left['runc']} | {left['crun']} | | |"
     )
+cb = r.get("cni_buckets")
+if cb:
+    lines.append("")
+    lines.append("minirun-net as a CNI plugin (ADD with one hostPort; DEL), invoked as containerd invokes it, "
+                 "against the reference chain (bridge + host-local, then portmap), pods alternating:")
+    lines.append("")
+    lines.append("| pods already attached | minirun-net ADD ms | reference ADD ms | ratio | minirun-net DEL ms | reference DEL ms | ratio |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
+    for b in cb:
+        lines.append(
+            f"| {b['containers']} | {b['minirun_attach_ms']:.1f} | {b['cni_attach_ms']:.1f} | "
+            f"{b['minirun_attach_ms'] / b['cni_attach_ms']:.2f} | {b['minirun_detach_ms']:.1f} | "
+            f"{b['cni_detach_ms']:.1f} | {b['minirun_detach_ms'] / b['cni_detach_ms']:.2f} |"
+        )
+    first, last = cb[0]["minirun_attach_ms"], cb[-1]["minirun_attach_ms"]
+    lines.append("")
+    lines.append(f"ADD growth from the first to the last bucket: minirun-net {last / first:.2f}x, "
+                 f"reference {cb[-1]['cni_attach_ms'] / cb[0]['cni_attach_ms']:.2f}x.")
 ov = r.get("overlay")
 if ov:
     a, t, rtt, vis = ov["attach_ms"], ov["throughput_gbps"], ov["rtt_ms"], ov["visible_ms"]

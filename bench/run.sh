@@ -8,7 +8,8 @@
 #   as Docker's runtimes (a dockerd of the sandbox's own), succeeding and
 #   refused at create; attach, detach and throughput with anti-spoofing and
 #   without; overlay networks on two hosts with etcd (bench/overlay.sh).
-#   BENCH_ONLY=lifecycle|attach|data|spoof|docker|overlay runs one part.
+#   minirun-net as a CNI plugin against the reference plugins, pods 1..300.
+#   BENCH_ONLY=lifecycle|attach|data|spoof|docker|overlay|cni runs one part.
 # Installs what it needs from Debian (runc, crun, containernetworking-plugins,
 # iptables, iperf3, gnuplot-nox, time), builds minirun in release mode, runs
 # everything in a sandbox of fresh mount, network and pid namespaces, and

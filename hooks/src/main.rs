@@ -294,7 +294,13 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
 
 /// Every network the container is on: the connected ones, then its first.
 fn detach(state: &HookState, store: Store) -> anyhow::Result<()> {
-    let mut records = store.attachments_of(&state.id)?;
+    // A CNI attachment of the same id (the pod sandbox's, under a CRI
+    // runtime) is the CNI runtime's to remove, with DEL.
+    let mut records: Vec<_> = store
+        .attachments_of(&state.id)?
+        .into_iter()
+        .filter(|r| r.cni_ifname.is_none())
+        .collect();
     records.sort_by_key(|r| !r.connected);
     let mut failed = Vec::new();
     for r in &records {
