@@ -10,7 +10,7 @@ Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-spoof, docker, overlay, cni: that part alone, the others kept from an earlier results.json),
+spoof, docker, overlay, cni, cri: that part alone, the others kept from an earlier results.json),
 BENCH_SPOOF_CONTAINERS (default 100), CNI_PATH.
 """
 
@@ -509,6 +509,28 @@ def overlay_bench():
     return json.loads(p.stdout)
 
 
+# ------------------------------------------------------------- containerd CRI
+
+CRI_PODS = int(os.environ.get("BENCH_CRI_PODS", "20"))
+
+
+def cri_bench():
+    """bench/cri.sh: RunPodSandbox + CreateContainer + StartContainer through
+    containerd 1.6's CRI, minirun + minirun-net against runc + the reference
+    plugins, two containerd instances, pods alternating."""
+    work = f"{WORK}/cri"
+    os.makedirs(work, exist_ok=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    client = os.path.join(os.path.dirname(MINIRUN), "cri-client")
+    env = dict(os.environ, T=work, MINIRUN_BIN=MINIRUN, CRI_CLIENT=client, CNI_PATH=CNI_PATH,
+               PODS=str(CRI_PODS))
+    p = subprocess.run(["bash", f"{here}/cri.sh"], env=env, capture_output=True, text=True)
+    remove_cgroup_tree("/bench-cri")
+    if p.returncode != 0:
+        raise RuntimeError(f"bench/cri.sh: exit {p.returncode}: {p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     results = {
@@ -550,6 +572,9 @@ def main():
     if ONLY in ("", "cni"):
         log(f"CNI: {CONTAINERS} pods, minirun-net as a CNI plugin and the reference chain interleaved")
         results["cni_buckets"] = buckets(cni_series())
+    if ONLY in ("", "cri"):
+        log(f"containerd CRI: {CRI_PODS} pods each, minirun + minirun-net and runc + CNI plugins alternating")
+        results["cri"] = cri_bench()
     if ONLY in ("", "overlay"):
         log("overlay: two hosts and etcd; attach vs bridge, throughput and rtt vs underlay, time to be seen")
         results["overlay"] = overlay_bench()

@@ -127,6 +127,15 @@ if cb:
     lines.append("")
     lines.append(f"ADD growth from the first to the last bucket: minirun-net {last / first:.2f}x, "
                  f"reference {cb[-1]['cni_attach_ms'] / cb[0]['cni_attach_ms']:.2f}x.")
+cr = r.get("cri")
+if cr:
+    m, c = cr["minirun"], cr["runc"]
+    lines.append("")
+    lines.append("| through containerd 1.6's CRI, ms, median (min-max) | minirun + minirun-net | runc + bridge, host-local, portmap | ratio |")
+    lines.append("|---|---:|---:|---:|")
+    lines.append(f"| RunPodSandbox (one hostPort) + CreateContainer + StartContainer, {m['n']} pods each | "
+                 f"{m['median']:.1f} ({m['min']:.1f}-{m['max']:.1f}) | {c['median']:.1f} ({c['min']:.1f}-{c['max']:.1f}) | "
+                 f"{m['median'] / c['median']:.2f} |")
 ov = r.get("overlay")
 if ov:
     a, t, rtt, vis = ov["attach_ms"], ov["throughput_gbps"], ov["rtt_ms"], ov["visible_ms"]

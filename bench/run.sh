@@ -9,7 +9,9 @@
 #   refused at create; attach, detach and throughput with anti-spoofing and
 #   without; overlay networks on two hosts with etcd (bench/overlay.sh).
 #   minirun-net as a CNI plugin against the reference plugins, pods 1..300.
-#   BENCH_ONLY=lifecycle|attach|data|spoof|docker|overlay|cni runs one part.
+#   a pod through containerd's CRI with minirun + minirun-net and with runc +
+#   the CNI plugins. BENCH_ONLY=lifecycle|attach|data|spoof|docker|overlay|cni|cri
+#   runs one part.
 # Installs what it needs from Debian (runc, crun, containernetworking-plugins,
 # iptables, iperf3, gnuplot-nox, time), builds minirun in release mode, runs
 # everything in a sandbox of fresh mount, network and pid namespaces, and

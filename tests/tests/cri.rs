@@ -116,3 +116,89 @@ C
     assert_eq!(out.field("netns-left"), "0", "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
 }
+
+#[test]
+fn pods_on_two_nodes_share_an_overlay_network() {
+    let sb = Sandbox::new("crinodes");
+    let bundle = sb.bundle("sleeper", &["/bin/sleep", "100000"], |_| {});
+    let out = sb.run(&format!(
+        r#"
+        mount -t tmpfs tmpfs /run
+        mount -t tmpfs tmpfs /sys/fs/cgroup/unified 2>/dev/null
+        mkdir -p /var/lib/cni && mount -t tmpfs tmpfs /var/lib/cni
+        BUNDLE={bundle}; MINIRUN_NET={net}
+        source {harness}
+        cluster_up 2 || exit 1
+        mr 1 network create -d overlay --subnet 10.250.0.0/24 pods >/dev/null || exit 1
+        python3 {image} docker.io/library/busybox:test $T/busybox.tar
+        python3 {image} registry.k8s.io/pause:3.6 $T/pause.tar /bin/sleep 2147483647
+        # A containerd per node, in the node's network namespace, with the
+        # node's minirun state and one conflist naming the overlay network.
+        for n in 1 2; do
+            d=$T/node$n; mkdir -p $d/cnibin $d/net.d
+            ln -s $MINIRUN_NET $d/cnibin/minirun-net; ln -s /usr/lib/cni/loopback $d/cnibin/loopback
+            echo '{{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{{"type":"minirun-net","network":"pods"}}]}}' > $d/net.d/10-pods.conflist
+            cat > $d/config.toml <<C
+version = 2
+root = "$d/root"
+state = "/run/node$n"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
+[grpc]
+  address = "/run/node$n.sock"
+[ttrpc]
+  address = "/run/node$n.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.6"
+  netns_mounts_under_state_dir = true
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$d/cnibin"
+    conf_dir = "$d/net.d"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "minirun"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minirun]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minirun.options]
+        BinaryName = "$MINIRUN_BIN"
+        SystemdCgroup = false
+C
+            on $n containerd --config $d/config.toml > $d/containerd.log 2>&1 &
+            wait_for 10 "[ -S /run/node$n.sock ]" || exit 1
+            for i in busybox pause; do ctr -a /run/node$n.sock -n k8s.io images import $T/$i.tar >/dev/null || exit 1; done
+        done
+        CRI="{client}"
+        read pod1 ip1 < <($CRI /run/node1.sock run-pod alpha /$ID) || {{ tail $T/node1/containerd.log; exit 1; }}
+        read pod2 ip2 < <($CRI /run/node2.sock run-pod beta /$ID) || {{ tail $T/node2/containerd.log; exit 1; }}
+        echo "pod-ips: $ip1 $ip2"
+        c1=$($CRI /run/node1.sock create $pod1 a /$ID -- /bin/sleep 1000) && $CRI /run/node1.sock start $c1 || exit 1
+        c2=$($CRI /run/node2.sock create $pod2 b /$ID -- /bin/sleep 1000) && $CRI /run/node2.sock start $c2 || exit 1
+        echo "across: $($CRI /run/node1.sock exec $c1 -- ping -c1 -W2 $ip2 | tail -1)"
+        echo "inspect: $(mr 1 network inspect pods | python3 -c 'import json,sys; print(sorted(v["Host"] for v in json.load(sys.stdin)[0]["Containers"].values()))')"
+        for n in 1 2; do
+            pod=$([ $n = 1 ] && echo $pod1 || echo $pod2)
+            $CRI /run/node$n.sock stop-pod $pod && $CRI /run/node$n.sock remove-pod $pod
+        done
+        echo "keys-left: $(etcd_keys | grep -c -e /addresses/ -e /endpoints/)"
+        echo "links-left: $(for n in 1 2; do on $n ip -o link show | grep -v -e ': lo:' -e ': eth0@'; done | wc -l)"
+        "#,
+        bundle = bundle.display(),
+        net = bin("minirun-net").display(),
+        harness = repo_dir().join("tests/scripts/cluster.sh").display(),
+        image = repo_dir().join("tests/scripts/oci_image.py").display(),
+        client = bin("cri-client").display(),
+    ));
+    remove_cgroup_tree(&sb.id);
+    out.ok();
+    let ips = out.field("pod-ips");
+    assert!(ips.starts_with("10.250.0.2 10.250.0.3"), "{out:?}");
+    assert!(out.field("across").contains("exit 0"), "{out:?}");
+    assert_eq!(out.field("inspect"), "['host1', 'host2']", "{out:?}");
+    assert_eq!(out.field("keys-left"), "0", "{out:?}");
+    assert_eq!(out.field("links-left"), "0", "{out:?}");
+}
