@@ -70,7 +70,7 @@ pod() {
     local t0 t1 id ip c
     [ "$kind" = runc ] && port=$((port + 1))
     t0=$(date +%s%N)
-    read -r id ip < <("$CRI_CLIENT" "$sock" run-pod "$kind$i" /bench-cri "$port:80") || return 1
+    read -r id ip < <(CRI_HANDLER=$kind "$CRI_CLIENT" "$sock" run-pod "$kind$i" /bench-cri "$port:80") || return 1
     c=$("$CRI_CLIENT" "$sock" create "$id" srv /bench-cri "$port:80" -- /bin/sleep 1000) || return 1
     "$CRI_CLIENT" "$sock" start "$c" || return 1
     t1=$(date +%s%N)

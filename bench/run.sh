@@ -51,4 +51,8 @@ unshare --mount --net --pid --fork --kill-child --mount-proc --propagation priva
     python3 '"$here"'/bench.py
     echo "left in the sandbox: $(ip -o link | grep -vc ": lo:") links besides lo, $(nft list ruleset | grep -c "^table") nftables tables"
 '
+# What the clients of the sandbox left in the host's cgroup tree goes with it.
+for d in /sys/fs/cgroup/*/bench-cri /sys/fs/cgroup/*/ovbench; do
+    if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
+done
 python3 "$here/report.py" "$out"

@@ -11,6 +11,7 @@
 //! cri-client SOCKET update CONTAINER_ID MEMORY_BYTES CPU_QUOTA
 //! cri-client SOCKET stop-pod|remove-pod POD_ID
 //!
+//! Pods run with the runtime handler `CRI_HANDLER` (default `minirun`).
 //! A pod's configuration is made again from its name, cgroup parent and
 //! port for `create` (the CRI wants the sandbox's config with every
 //! container), as the kubelet keeps it.
@@ -21,7 +22,11 @@ use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 const IMAGE: &str = "docker.io/library/busybox:test";
-const HANDLER: &str = "minirun";
+
+/// The runtime handler pods are run with: `CRI_HANDLER`, default `minirun`.
+fn handler() -> String {
+    std::env::var("CRI_HANDLER").unwrap_or_else(|_| "minirun".into())
+}
 
 fn usage() -> ! {
     eprintln!("usage: cri-client SOCKET version|run-pod|create|start|stop|remove|exec|update|stop-pod|remove-pod ...");
@@ -113,7 +118,7 @@ async fn main() {
             let id = c
                 .run_pod_sandbox(RunPodSandboxRequest {
                     config: Some(config),
-                    runtime_handler: HANDLER.into(),
+                    runtime_handler: handler(),
                 })
                 .await
                 .unwrap_or_else(|e| fail("RunPodSandbox", e))
