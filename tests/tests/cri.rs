@@ -88,7 +88,7 @@ C
         $CRI stop-pod $pod && $CRI remove-pod $pod && echo "pod-removed: yes"
         echo "netns-left: $(ls /run/containerd-cri/io.containerd.grpc.v1.cri/netns 2>/dev/null | wc -l)"
         kill %1; wait %1 2>/dev/null
-        ip netns del beyond
+        ip link del out0; ip netns del beyond
         leftovers
         "#,
         image = repo_dir().join("tests/scripts/oci_image.py").display(),
