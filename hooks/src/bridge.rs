@@ -100,6 +100,8 @@ pub struct BridgeDriver {
     /// is keyed by container id and interface, and has no /etc files (the
     /// CRI runtime writes them).
     pub cni_ifname: Option<String>,
+    /// CNI: the network configuration's name, kept in the record for GC.
+    pub cni_network: Option<String>,
 }
 
 /// What an attach to an overlay network needs besides the definition: the
@@ -222,7 +224,7 @@ impl BridgeDriver {
                 .map_err(Self::fw_err(net))
         });
         if let Err(e) = installed {
-            host_ports::release(&claims, &ports, &record.container);
+            host_ports::release(&claims, &ports, &record.container, &host_if);
             record.ports.clear();
             return Err(e);
         }
@@ -249,7 +251,12 @@ impl BridgeDriver {
                 false,
             )
             .map_err(Self::fw_err(net));
-        host_ports::release(&self.store.ports_dir(), &r.ports, &r.container);
+        host_ports::release(
+            &self.store.ports_dir(),
+            &r.ports,
+            &r.container,
+            &r.host_interface,
+        );
         removed
     }
 
@@ -354,6 +361,7 @@ impl BridgeDriver {
             attaching: Some(Process::this_one()?),
             vni: net.vni,
             cni_ifname: self.cni_ifname.clone(),
+            cni_network: self.cni_network.clone(),
         })
     }
 
@@ -376,7 +384,11 @@ impl BridgeDriver {
         // An internal network has no way out; a connected one reaches its
         // subnet only (the first network keeps the default route, as Docker).
         if !net.internal && !self.connecting {
-            inside.add_default_route(net.gateway, index)?;
+            match inside.add_default_route(net.gateway, index) {
+                // A pod's second CNI interface: its first keeps the route.
+                Err(e) if self.cni_ifname.is_some() && e.errno() == Some(libc::EEXIST) => {}
+                other => other?,
+            }
         }
         Ok(())
     }

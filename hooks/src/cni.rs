@@ -110,6 +110,9 @@ struct ValidAttachment {
 #[serde(rename_all = "camelCase")]
 struct NetConf {
     cni_version: String,
+    /// The CNI network's name (kept with each attachment: GC is per name).
+    #[serde(default)]
+    name: String,
     /// The minirun network (default `bridge`).
     #[serde(default)]
     network: Option<String>,
@@ -119,6 +122,9 @@ struct NetConf {
     runtime_config: RuntimeConfig,
     #[serde(default, rename = "cni.dev/valid-attachments")]
     valid_attachments: Option<Vec<ValidAttachment>>,
+    /// CHECK: the result the attachment was made with.
+    #[serde(default)]
+    prev_result: Option<Value>,
 }
 
 impl NetConf {
@@ -140,6 +146,20 @@ struct Env {
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
+}
+
+/// The longest container id: `<id>%<ifname>.json`, written under a
+/// temporary `.<name>.<pid>`, must stay a file name (255 bytes).
+const MAX_ID: usize = 200;
+
+/// The spec's container id (`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`), short
+/// enough to name the attachment's record.
+fn valid_container_id(id: &str) -> bool {
+    id.len() <= MAX_ID
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// A Linux interface name that is also a file name.
@@ -164,9 +184,9 @@ impl Env {
                 .collect(),
         };
         let bad = |what: String| Err(CniError::new(INVALID_ENVIRONMENT, what, ""));
-        if !crate::state::valid_id(&e.container_id) {
+        if !valid_container_id(&e.container_id) {
             return bad(format!(
-                "CNI_CONTAINERID {:?} is not a container id (letters, digits and _+-.)",
+                "CNI_CONTAINERID {:?} is not a container id (a letter or digit, then letters, digits, '_', '.', '-'; at most {MAX_ID} characters)",
                 e.container_id
             ));
         }
@@ -220,49 +240,57 @@ fn decode(input: &[u8]) -> Result<NetConf, CniError> {
 }
 
 fn ports(conf: &NetConf) -> Result<Vec<PortMapping>, CniError> {
-    conf.runtime_config
-        .port_mappings
-        .iter()
-        .map(|p| {
-            let protocol = match p.protocol.to_ascii_lowercase().as_str() {
-                "" | "tcp" => Protocol::Tcp,
-                "udp" => Protocol::Udp,
-                other => {
-                    return Err(CniError::new(
-                        INVALID_CONFIG,
-                        format!("runtimeConfig.portMappings: protocol {other:?} (tcp or udp)"),
-                        "",
-                    ))
-                }
-            };
-            let host_ip = match p.host_ip.as_str() {
-                "" | "0.0.0.0" => None,
-                ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
-                    CniError::new(
-                        INVALID_CONFIG,
-                        format!("runtimeConfig.portMappings: hostIP {ip:?} is not an IPv4 address"),
-                        "",
-                    )
-                })?),
-            };
-            if p.host_port == 0 || p.container_port == 0 {
-                return Err(CniError::new(
-                    INVALID_CONFIG,
-                    format!(
-                        "runtimeConfig.portMappings: {}:{} (ports are 1-65535)",
-                        p.host_port, p.container_port
-                    ),
-                    "",
-                ));
+    let mut out = Vec::new();
+    for p in &conf.runtime_config.port_mappings {
+        let invalid = |what: String| CniError::new(INVALID_CONFIG, what, "");
+        let protocol = match p.protocol.to_ascii_lowercase().as_str() {
+            "" | "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            // Kubernetes allows it, and the pod must still start: skipped,
+            // as the reference portmap plugin skips what it cannot map.
+            "sctp" => {
+                eprintln!(
+                    "minirun-net: hostPort {}/sctp not published: minirun publishes tcp and udp",
+                    p.host_port
+                );
+                continue;
             }
-            Ok(PortMapping {
-                host_ip,
-                host_port: p.host_port,
-                container_port: p.container_port,
-                protocol,
-            })
-        })
-        .collect()
+            other => {
+                return Err(invalid(format!(
+                    "runtimeConfig.portMappings: protocol {other:?} (tcp, udp or sctp)"
+                )))
+            }
+        };
+        if p.host_ip.contains(':') {
+            // The other family's host address, skipped as portmap does.
+            eprintln!(
+                "minirun-net: hostPort {} on {} not published: the network is IPv4",
+                p.host_port, p.host_ip
+            );
+            continue;
+        }
+        let host_ip = match p.host_ip.as_str() {
+            "" | "0.0.0.0" => None,
+            ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
+                invalid(format!(
+                    "runtimeConfig.portMappings: hostIP {ip:?} is not an IPv4 address"
+                ))
+            })?),
+        };
+        if p.host_port == 0 || p.container_port == 0 {
+            return Err(invalid(format!(
+                "runtimeConfig.portMappings: {}:{} (ports are 1-65535)",
+                p.host_port, p.container_port
+            )));
+        }
+        out.push(PortMapping {
+            host_ip,
+            host_port: p.host_port,
+            container_port: p.container_port,
+            protocol,
+        });
+    }
+    Ok(out)
 }
 
 /// Maps an attach or detach failure to the spec's codes: a store that
@@ -384,6 +412,7 @@ fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
         aliases,
         connecting: false,
         cni_ifname: Some(e.ifname.clone()),
+        cni_network: Some(conf.name.clone()),
     };
     let record = driver
         .attach(&container)
@@ -412,12 +441,19 @@ fn del(store: &Store, e: &Env) -> Result<(), CniError> {
     }
 }
 
-/// CHECK: the attachment is there and whole: its record, its host veth,
-/// and the address on the interface inside.
+/// CHECK: the attachment is there and whole, as `prevResult` says it was
+/// made: its record finished, the address the result names, its host veth,
+/// and inside the namespace the interface with that address.
 fn check(store: &Store, conf: &NetConf, e: &Env) -> Result<(), CniError> {
+    let invalid = |what: String| CniError::new(INVALID_CONFIG, what, "");
+    let prev = conf
+        .prev_result
+        .as_ref()
+        .ok_or_else(|| invalid("CHECK needs prevResult (the result of the ADD)".into()))?;
     let record = store
         .load_cni_attachment(&e.container_id, &e.ifname)
         .map_err(|err| failure("reading the attachment", &err))?
+        .filter(|r| r.attaching.is_none())
         .ok_or_else(|| {
             CniError::new(
                 UNKNOWN_CONTAINER,
@@ -429,28 +465,31 @@ fn check(store: &Store, conf: &NetConf, e: &Env) -> Result<(), CniError> {
             )
         })?;
     if record.network != conf.network() {
-        return Err(CniError::new(
-            INVALID_CONFIG,
-            format!(
-                "container {} ({}) is on network {}, not {}",
-                e.container_id,
-                e.ifname,
-                record.network,
-                conf.network()
-            ),
-            "",
-        ));
+        return Err(invalid(format!(
+            "container {} ({}) is on network {}, not {}",
+            e.container_id,
+            e.ifname,
+            record.network,
+            conf.network()
+        )));
     }
+    let address = format!("{}/{}", record.ip_address, record.prefix_len);
+    let named = prev["ips"]
+        .as_array()
+        .is_some_and(|ips| ips.iter().any(|ip| ip["address"] == address.as_str()));
+    if !named {
+        return Err(invalid(format!(
+            "prevResult does not name {address}, the address of {} ({})",
+            e.container_id, e.ifname
+        )));
+    }
+    let gone = |what: String| CniError::new(IO_FAILURE, what, "");
     let nl = crate::netlink::Netlink::open().map_err(|err| failure("netlink", &err))?;
     if !nl.link_exists(&record.host_interface) {
-        return Err(CniError::new(
-            IO_FAILURE,
-            format!(
-                "the host end {} of {}'s veth is gone",
-                record.host_interface, e.container_id
-            ),
-            "",
-        ));
+        return Err(gone(format!(
+            "the host end {} of {}'s veth is gone",
+            record.host_interface, e.container_id
+        )));
     }
     let netns = File::open(&e.netns).map_err(|err| {
         CniError::new(
@@ -461,58 +500,70 @@ fn check(store: &Store, conf: &NetConf, e: &Env) -> Result<(), CniError> {
     })?;
     let inside = crate::netlink::Netlink::open_in(std::os::fd::AsFd::as_fd(&netns))
         .map_err(|err| failure("netlink in the container", &err))?;
-    if !inside.link_exists(&record.interface) {
-        return Err(CniError::new(
-            IO_FAILURE,
-            format!("interface {} is gone from {}", record.interface, e.netns),
-            "",
-        ));
+    let index = inside.link_index(&record.interface).map_err(|_| {
+        gone(format!(
+            "interface {} is gone from {}",
+            record.interface, e.netns
+        ))
+    })?;
+    let has = inside
+        .ipv4_addresses(index)
+        .map_err(|err| failure("listing the interface's addresses", &err))?;
+    if !has.contains(&(record.ip_address, record.prefix_len)) {
+        return Err(gone(format!(
+            "interface {} in {} lost its address {address}",
+            record.interface, e.netns
+        )));
     }
     Ok(())
 }
 
 /// STATUS: ADDs can work when the firewall can be written and the
-/// default network (or the configured one) is usable.
+/// network exists and is one the plugin attaches to.
 fn status(store: &Store, conf: &NetConf) -> Result<(), CniError> {
     use crate::firewall::nftables::Nftables;
+    let unavailable = |what: String| CniError::new(NOT_AVAILABLE, what, "");
     Nftables::new()
         .and_then(|nft| nft.run("list tables"))
-        .map_err(|err| {
-            CniError::new(
-                NOT_AVAILABLE,
-                format!("the firewall cannot be written: {err}"),
-                "",
-            )
-        })?;
+        .map_err(|err| unavailable(format!("the firewall cannot be written: {err}")))?;
     let network = conf.network();
-    if network != crate::store::DEFAULT_NETWORK
-        && crate::networks::find(store, network)
-            .map_err(|err| CniError::new(NOT_AVAILABLE, err.to_string(), ""))?
-            .is_none()
-    {
-        return Err(CniError::new(
-            NOT_AVAILABLE,
-            format!("network {network} is not defined (minirun network create)"),
-            "",
-        ));
+    if network == crate::store::DEFAULT_NETWORK {
+        return Ok(());
     }
-    Ok(())
+    match crate::networks::find(store, network).map_err(|err| unavailable(err.to_string()))? {
+        None => Err(unavailable(format!(
+            "network {network} is not defined (minirun network create)"
+        ))),
+        Some(net) if net.is_macvlan() => Err(unavailable(format!(
+            "network {network} is macvlan: the CNI plugin attaches to bridge and overlay networks"
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
-/// GC: every CNI attachment of this network not named valid goes.
+/// GC: every attachment added for this CNI network (its configuration's
+/// `name`) and not named valid goes; one whose ADD is still at work stays.
 fn gc(store: &Store, conf: &NetConf) -> Result<(), CniError> {
-    let valid = conf.valid_attachments.clone().unwrap_or_default();
+    let valid = conf.valid_attachments.as_ref().ok_or_else(|| {
+        CniError::new(
+            INVALID_CONFIG,
+            "GC needs cni.dev/valid-attachments (the spec's list of attachments to keep)",
+            "",
+        )
+    })?;
     let records = store
         .list_attachments()
         .map_err(|err| failure("listing attachments", &err))?;
     let mut errors = Vec::new();
-    for r in records.iter().filter(|r| r.network == conf.network()) {
-        let Some(ifname) = &r.cni_ifname else {
+    for r in &records {
+        let (Some(ifname), Some(cni_network)) = (&r.cni_ifname, &r.cni_network) else {
             continue;
         };
-        if valid
-            .iter()
-            .any(|v| v.container_id == r.container && &v.ifname == ifname)
+        if cni_network != &conf.name
+            || r.attaching.is_some_and(|p| p.alive())
+            || valid
+                .iter()
+                .any(|v| v.container_id == r.container && &v.ifname == ifname)
         {
             continue;
         }
@@ -547,18 +598,23 @@ pub fn main(store: Store) -> i32 {
         .filter(|v| SUPPORTED.contains(&v.as_str()))
         .unwrap_or_else(|| newest.to_string());
     let outcome = match command.as_str() {
+        // Answered in the caller's version, as the spec asks.
         "VERSION" => Ok(Some(
-            json!({"cniVersion": newest, "supportedVersions": SUPPORTED}),
+            json!({"cniVersion": version, "supportedVersions": SUPPORTED}),
         )),
         "ADD" | "DEL" | "CHECK" | "STATUS" | "GC" => decode(&input).and_then(|conf| {
             match command.as_str() {
                 "ADD" => Env::read(true)
                     .and_then(|e| add(store, &conf, &e))
                     .map(Some),
-                // DEL must succeed with whatever is left: no netns needed.
-                "DEL" => Env::read(false)
-                    .and_then(|e| del(&store, &e))
-                    .map(|()| None),
+                // DEL must succeed with whatever is left: no netns needed,
+                // and an id or interface no ADD could have taken has
+                // nothing to remove.
+                "DEL" => match Env::read(false) {
+                    Ok(e) => del(&store, &e).map(|()| None),
+                    Err(e) if e.code == INVALID_ENVIRONMENT => Ok(None),
+                    Err(e) => Err(e),
+                },
                 "CHECK" => Env::read(true)
                     .and_then(|e| check(&store, &conf, &e))
                     .map(|()| None),
@@ -643,6 +699,25 @@ mod tests {
     }
 
     #[test]
+    fn what_cannot_be_published_is_skipped_and_ids_are_the_specs() {
+        let conf = decode(
+            br#"{"cniVersion":"1.0.0","runtimeConfig":{"portMappings":[
+                {"hostPort":81,"containerPort":80,"protocol":"sctp"},
+                {"hostPort":82,"containerPort":80,"protocol":"tcp","hostIP":"::"},
+                {"hostPort":83,"containerPort":80,"protocol":"udp"}]}}"#,
+        )
+        .unwrap();
+        let p = ports(&conf).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].host_port, p[0].protocol), (83, Protocol::Udp));
+        assert!(valid_container_id("abc-1.2_x"));
+        assert!(!valid_container_id(".hidden"));
+        assert!(!valid_container_id("a+b"));
+        assert!(!valid_container_id(&"a".repeat(MAX_ID + 1)));
+        assert!(!valid_ifname("a/b") && !valid_ifname("0123456789abcdef") && valid_ifname("eth0"));
+    }
+
+    #[test]
     fn results_follow_the_callers_version() {
         let r = Attachment {
             container: "c".into(),
@@ -666,6 +741,7 @@ mod tests {
             attaching: None,
             vni: None,
             cni_ifname: Some("eth0".into()),
+            cni_network: Some("k8s-pod-network".into()),
         };
         let v = result("1.1.0", &r, "02:00:00:00:00:01", "/run/netns/p");
         assert_eq!(v["ips"][0]["address"], "172.20.0.2/16");

@@ -71,6 +71,7 @@ fn detach_locked(store: &Store, record: &Attachment) -> Vec<BridgeError> {
             aliases: Vec::new(),
             connecting: record.connected,
             cni_ifname: record.cni_ifname.clone(),
+            cni_network: record.cni_network.clone(),
         }
         .detach(record)
     }

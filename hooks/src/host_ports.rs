@@ -73,6 +73,7 @@ pub fn claim(
     let mut claims = Claims {
         dir,
         container,
+        host_interface,
         is_live,
         existing: HashMap::new(),
         earlier: HashMap::new(),
@@ -91,7 +92,7 @@ pub fn claim(
     match result {
         Ok(()) => Ok(done),
         Err(e) => {
-            release(dir, &done, container);
+            release(dir, &done, container, host_interface);
             Err(e)
         }
     }
@@ -101,6 +102,9 @@ pub fn claim(
 struct Claims<'a> {
     dir: &'a Path,
     container: &'a str,
+    /// The claimant's host veth: with the container, what makes a claim
+    /// this attachment's own (a pod may have two interfaces).
+    host_interface: &'a str,
     is_live: &'a dyn Fn(&str) -> bool,
     /// (protocol, port) → the addresses claimed there ("any" or an IP), as
     /// the directory was read.
@@ -158,8 +162,16 @@ impl Claims<'_> {
             }
             let path = self.dir.join(format!("{}-{}-{ip}", key.0, key.1));
             match read_claim(&path) {
-                Some(c) if (self.is_live)(&c.host_interface) && c.container != self.container => {
-                    return Some(c.container)
+                Some(c)
+                    if (self.is_live)(&c.host_interface)
+                        && (c.container != self.container
+                            || c.host_interface != self.host_interface) =>
+                {
+                    return Some(if c.container == self.container {
+                        format!("{} ({})", c.container, c.host_interface)
+                    } else {
+                        c.container
+                    });
                 }
                 _ => {
                     let _ = fs::remove_file(&path);
@@ -287,10 +299,12 @@ fn probe(m: &PortMapping, port: u16) -> Result<u16, HostPortError> {
 }
 
 /// Drops `container`'s claims of `mappings` (resolved); missing ones are fine.
-pub fn release(dir: &Path, mappings: &[PortMapping], container: &str) {
+pub fn release(dir: &Path, mappings: &[PortMapping], container: &str, host_interface: &str) {
     for m in mappings {
         let path: PathBuf = dir.join(claim_name(m));
-        if read_claim(&path).is_none_or(|c| c.container == container) {
+        if read_claim(&path)
+            .is_none_or(|c| c.container == container && c.host_interface == host_interface)
+        {
             let _ = fs::remove_file(&path);
         }
     }
@@ -327,11 +341,20 @@ mod tests {
         // c1's veth is gone: its claim is taken over.
         let got = claim(&d, &[same], "c4", "veth4", &|i: &str| i != "veth1").unwrap();
         assert_eq!(got[0].host_port, 47801);
-        release(&d, &[a], "c1");
+        release(&d, &[a], "c1", "veth1");
         assert!(
             d.join("tcp-47801-127.0.0.1").exists(),
             "c1 no longer holds it"
         );
+        // One container, two interfaces (a pod's): the second may not take
+        // the first's live port, nor release it.
+        let udp2: PortMapping = "127.0.0.1:47801:81/udp".parse().unwrap();
+        let e = claim(&d, &[udp2], "c3", "veth3b", &live)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c3 (veth3)"), "{e}");
+        release(&d, &[udp], "c3", "veth3b");
+        assert!(d.join("udp-47801-127.0.0.1").exists());
         fs::remove_dir_all(&d).unwrap();
     }
 

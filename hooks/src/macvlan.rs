@@ -113,6 +113,7 @@ impl MacvlanDriver {
             attaching: Some(Process::this_one()?),
             vni: None,
             cni_ifname: None,
+            cni_network: None,
         };
         self.store.save_attachment(&record)?;
         done.push(Done::Record(Box::new(record.clone())));

@@ -114,6 +114,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 aliases: alias.clone(),
                 connecting: true,
                 cni_ifname: None,
+                cni_network: None,
             };
             driver
                 .attach(&container)
@@ -285,6 +286,7 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         aliases,
         connecting: false,
         cni_ifname: None,
+        cni_network: None,
     };
     driver
         .attach(&container)

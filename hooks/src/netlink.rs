@@ -174,6 +174,32 @@ impl Netlink {
         }
     }
 
+    /// The IPv4 addresses (address, prefix) of the link `index`.
+    pub fn ipv4_addresses(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>, NetlinkError> {
+        use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+        let dump: Vec<AddressMessage> = self
+            .run(
+                self.handle
+                    .address()
+                    .get()
+                    .set_link_index_filter(index)
+                    .execute()
+                    .try_collect(),
+            )
+            .map_err(describe("listing addresses"))?;
+        Ok(dump
+            .iter()
+            .filter_map(|m| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(std::net::IpAddr::V4(ip)) => {
+                        Some((*ip, m.header.prefix_len))
+                    }
+                    _ => None,
+                })
+            })
+            .collect())
+    }
+
     pub fn add_default_route(&self, gateway: Ipv4Addr, index: u32) -> Result<(), NetlinkError> {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gateway)

@@ -187,13 +187,29 @@ impl Store {
     /// Whether a record of the lease's container on `network` names its
     /// address (it may be one of a killed attach, not yet undone).
     pub fn names_lease(&self, lease: &crate::ipam::Lease, network: &str) -> bool {
-        [
+        let named = |r: &Attachment| r.network == network && r.ip_address == lease.ip;
+        if [
             self.attachment(&lease.container),
             self.connection(&lease.container, network),
         ]
         .iter()
         .filter_map(|p| load_record(p).ok().flatten())
-        .any(|r| r.network == network && r.ip_address == lease.ip)
+        .any(|r| named(&r))
+        {
+            return true;
+        }
+        // CNI records of the container (`<id>%<ifname>.json`): the lease
+        // does not say which interface. Only asked for a lease whose veth
+        // is missing, so the directory is read rarely.
+        let dir = self.run_dir.join("containers");
+        let prefix = format!("{}%", lease.container);
+        read_dir_or_empty(&dir).is_ok_and(|entries| {
+            entries
+                .iter()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .filter_map(|e| load_record(&e.path()).ok().flatten())
+                .any(|r| named(&r))
+        })
     }
 
     /// The record as it is on disk now (None: gone).
@@ -545,6 +561,14 @@ pub struct Attachment {
     /// container runtime owns the container's /etc files then.
     #[serde(default, rename = "cniIfname", skip_serializing_if = "Option::is_none")]
     pub cni_ifname: Option<String>,
+    /// The CNI network (the configuration's `name`) it was added for: what
+    /// a GC of that network may remove.
+    #[serde(
+        default,
+        rename = "cniNetwork",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cni_network: Option<String>,
 }
 
 /// A process, by pid and start time (a pid alone may be reused).

@@ -10,7 +10,7 @@ use serde_json::Value;
 const CNI: &str = r#"
 cni() {
     echo "$2" | env CNI_COMMAND=$1 CNI_CONTAINERID=${3:-pod1} CNI_NETNS=/run/netns/${3:-pod1} \
-        CNI_IFNAME=eth0 CNI_PATH=/opt/cni/bin CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=${3:-pod1}-name" \
+        CNI_IFNAME=${IFNAME:-eth0} CNI_PATH=/opt/cni/bin CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=${3:-pod1}-name" \
         $MINIRUN_NET
     echo "rc=$?"
 }
@@ -36,10 +36,12 @@ fn add_check_del_with_each_version_and_del_is_always_fine() {
     let out = sb.run(&format!(
         r#"{LEFTOVERS}{CNI}
         echo "== version"; cni VERSION '{{"cniVersion":"1.1.0"}}'
+        echo "== version-0.4.0"; cni VERSION '{{"cniVersion":"0.4.0"}}'
         for v in 0.4.0 1.0.0 1.1.0; do
             ip netns add pod1
-            echo "== add $v"; cni ADD "$(conf $v)"
-            echo "== check $v"; cni CHECK "$(conf $v)"
+            echo "== add $v"; cni ADD "$(conf $v)" | tee $T/add.out
+            prev=",\"prevResult\":$(head -1 $T/add.out)"
+            echo "== check $v"; cni CHECK "$(conf $v bridge "$prev")"
             echo "inside-$v: $(ip netns exec pod1 ip -o -4 addr show eth0 | awk '{{print $4}}') $(ip netns exec pod1 ip route | grep -c default)"
             echo "== del $v"; cni DEL "$(conf $v)"
             echo "== del-again $v"; cni DEL "$(conf $v)"
@@ -51,7 +53,7 @@ fn add_check_del_with_each_version_and_del_is_always_fine() {
         cni ADD "$(conf 1.1.0)" pod2 >/dev/null
         ip netns del pod2
         echo "== del-netns-gone"; cni DEL "$(conf 1.1.0)" pod2
-        echo "== check-after-del"; ip netns add pod3; cni CHECK "$(conf 1.1.0)" pod3; ip netns del pod3
+        echo "== check-after-del"; ip netns add pod3; cni CHECK "$(conf 1.1.0 bridge "$prev")" pod3; ip netns del pod3
         leftovers
         "#
     ));
@@ -61,6 +63,8 @@ fn add_check_del_with_each_version_and_del_is_always_fine() {
         version["supportedVersions"],
         serde_json::json!(["0.4.0", "1.0.0", "1.1.0"])
     );
+    // The answer is in the caller's version.
+    assert_eq!(json_after(&out, "== version-0.4.0")["cniVersion"], "0.4.0");
     for v in ["0.4.0", "1.0.0", "1.1.0"] {
         let add = json_after(&out, &format!("== add {v}"));
         assert_eq!(add["cniVersion"], v, "{out:?}");
@@ -107,11 +111,14 @@ fn bad_input_gets_the_specs_error_json() {
         echo "== not-json"; cni ADD '{{"cniVersion":'
         echo "== bad-network"; cni ADD "$(conf 1.1.0 ../etc)"
         echo "== no-network"; cni ADD "$(conf 1.1.0 nosuch)"
-        echo "== bad-port"; cni ADD "$(conf 1.0.0 bridge ',"runtimeConfig":{{"portMappings":[{{"hostPort":8080,"containerPort":80,"protocol":"sctp"}}]}}')"
+        echo "== bad-port"; cni ADD "$(conf 1.0.0 bridge ',"runtimeConfig":{{"portMappings":[{{"hostPort":8080,"containerPort":80,"protocol":"icmp"}}]}}')"
         echo "== no-ifname"; echo "$(conf 1.1.0)" | env CNI_COMMAND=ADD CNI_CONTAINERID=pod1 CNI_NETNS=/run/netns/pod1 $MINIRUN_NET; echo "rc=$?"
         echo "== host-netns"; echo "$(conf 1.1.0)" | env CNI_COMMAND=ADD CNI_CONTAINERID=pod1 CNI_NETNS=/proc/self/ns/net CNI_IFNAME=eth0 $MINIRUN_NET; echo "rc=$?"
         echo "== unknown-verb"; cni FROB "$(conf 1.1.0)"
         echo "== status-no-network"; cni STATUS "$(conf 1.1.0 nosuch)"
+        echo "== hidden-id"; cni ADD "$(conf 1.1.0)" .hidden
+        echo "== check-no-prev"; cni CHECK "$(conf 1.1.0)"
+        echo "== gc-no-list"; cni GC "$(conf 1.1.0)"
         echo "== status"; cni STATUS "$(conf 1.1.0)"
         ls $MINIRUN_NET_DIR/containers 2>/dev/null; ip -o link | grep -c veth
         "#
@@ -121,11 +128,14 @@ fn bad_input_gets_the_specs_error_json() {
         ("== not-json", 6, "is not valid"),
         ("== bad-network", 7, "is not a network name"),
         ("== no-network", 7, "network \"nosuch\" does not exist"),
-        ("== bad-port", 7, "protocol \"sctp\""),
+        ("== bad-port", 7, "protocol \"icmp\""),
         ("== no-ifname", 4, "CNI_IFNAME"),
         ("== host-netns", 4, "the host's own network namespace"),
         ("== unknown-verb", 4, "CNI_COMMAND \"FROB\""),
         ("== status-no-network", 50, "network nosuch is not defined"),
+        ("== hidden-id", 4, "CNI_CONTAINERID \".hidden\""),
+        ("== check-no-prev", 7, "CHECK needs prevResult"),
+        ("== gc-no-list", 7, "cni.dev/valid-attachments"),
     ] {
         let e = json_after(&out, marker);
         assert_eq!(e["code"], code, "{marker}: {e}");
@@ -160,6 +170,12 @@ fn ports_gc_and_a_pod_beside_a_minirun_container() {
         ip addr add 198.51.100.1/24 dev out0; ip link set out0 up
         ip netns exec beyond sh -c 'ip link set lo up; ip addr add 198.51.100.2/24 dev out1; ip link set out1 up; ip route add default via 198.51.100.1'
         echo "host-port: $(ip netns exec beyond timeout 5 busybox wget -qO- http://198.51.100.1:8080/index.html)"
+        # A second interface of a pod: one without ports works beside the
+        # first (which keeps the default route); one asking for the first's
+        # host port is refused, and the first keeps it.
+        echo "== second-if"; IFNAME=net1 cni ADD "$(conf 1.1.0 shared)" pod2 > $T/second.json; echo "second-if: $(tail -1 $T/second.json) $(ip netns exec pod2 ip -o -4 addr show net1 | wc -l)"
+        echo "== second-port"; IFNAME=net1 cni ADD "$(conf 1.1.0 shared "$ports")" pod1
+        echo "first-port-kept: $(ls $MINIRUN_NET_DIR/ports | grep -c 8080) $(ip netns exec beyond timeout 5 busybox wget -qO- http://198.51.100.1:8080/index.html)"
         # A minirun container on the same network finds the pod by its pod name.
         $MINIRUN run -d --net shared -b {b} $ID-c || exit 1
         pod1=$(head -1 $T/add1.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])')
@@ -184,6 +200,13 @@ fn ports_gc_and_a_pod_beside_a_minirun_container() {
     ));
     out.ok();
     assert_eq!(out.field("host-port"), "from the pod", "{out:?}");
+    assert_eq!(out.field("second-if"), "rc=0 1", "{out:?}");
+    let refused = json_after(&out, "== second-port");
+    assert!(
+        refused["msg"].as_str().unwrap().contains("8080"),
+        "{refused}\n{out:?}"
+    );
+    assert_eq!(out.field("first-port-kept"), "1 from the pod", "{out:?}");
     for key in ["container-to-pod", "by-pod-name", "pod-to-container"] {
         assert_eq!(out.field(key), "ok", "{key}: {out:?}");
     }

@@ -252,6 +252,8 @@ fn a_dead_host_leaves_every_view_and_an_etcd_outage_keeps_traffic() {
         echo "late-left: $(ls $T/h1/state | grep -c late) $(ls $T/h1/net/containers | grep -c late) $(on 1 ip -o link show | grep -c -e mrv)"
         etcd_start || exit 1
         mr 1 run -d --net app --bundle $T/bundles/late $ID-late || exit 1
+        # Host 2's agent finds the store again within its retry backoff.
+        wait_for 10 "mr 2 exec $ID-b grep -q $ID-late /etc/hosts"
         mr 2 exec $ID-b ping -c1 -W2 $ID-late >/dev/null && echo "after-outage: ok"
         for c in a late; do mr 1 delete -f $ID-$c; done
         for c in b heir; do mr 2 delete -f $ID-$c; done

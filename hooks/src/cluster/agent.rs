@@ -74,7 +74,8 @@ pub fn run(store: &Store) -> Result<(), ClusterError> {
             ));
         }
         std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        // Short enough that a host is back in step soon after the store.
+        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 
