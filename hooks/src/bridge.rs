@@ -468,6 +468,15 @@ impl BridgeDriver {
         Ok(bridge_index)
     }
 
+    /// What the cluster store calls the attachment being made (see
+    /// `Attachment::cluster_name`).
+    fn cluster_name(&self, id: &str) -> String {
+        match &self.cni_ifname {
+            Some(ifname) => format!("{id}%{ifname}"),
+            None => id.to_string(),
+        }
+    }
+
     /// An overlay network's vxlan port on the bridge, made on first use with
     /// the other hosts' containers programmed into it, and the firewall told
     /// which hosts may send VXLAN. Returns the other hosts' endpoints (for
@@ -538,16 +547,17 @@ impl BridgeDriver {
             // The cluster decides the address; the local lease mirrors it,
             // so this host's count of users (and gc) works as for a bridge.
             (Some(o), want) => {
+                let name = self.cluster_name(&c.id);
                 let (ip, all) = cluster::ipam::take(
                     &o.cluster,
                     net,
                     (o.revision, &o.held),
-                    &c.id,
+                    &name,
                     want,
                     o.lease,
                 )?;
                 endpoints = all;
-                done.push(Done::ClusterAddress(ip, c.id.clone()));
+                done.push(Done::ClusterAddress(ip, name));
                 pool.allocate_static(ip, &c.id, &host_if, is_live)?
             }
             (None, Some(ip)) => pool.allocate_static(ip, &c.id, &host_if, is_live)?,
@@ -633,7 +643,7 @@ impl BridgeDriver {
             // container that is ready. Undone with the address and the
             // record if it fails.
             let endpoint = Endpoint {
-                container: c.id.clone(),
+                container: self.cluster_name(&c.id),
                 network: net.name.clone(),
                 host: o.cluster.config.advertise,
                 ip: lease.ip,
@@ -806,7 +816,7 @@ impl NetworkDriver for BridgeDriver {
 /// it next reaches the store (the address is not reused meanwhile).
 fn give_back_overlay(r: &Attachment) {
     let given = Cluster::open().and_then(|c| match c {
-        Some(c) => cluster::ipam::give_back(&c, &r.network, r.ip_address, &r.container),
+        Some(c) => cluster::ipam::give_back(&c, &r.network, r.ip_address, &r.cluster_name()),
         None => Ok(()),
     });
     if let Err(e) = given {

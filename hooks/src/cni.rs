@@ -389,6 +389,9 @@ fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
         ));
     }
     let ports = ports(conf)?;
+    let _attachment = store
+        .lock_cni(&e.container_id, &e.ifname)
+        .map_err(|err| failure("locking the attachment", &err))?;
     let mut aliases = conf.aliases.clone();
     if let Some(pod) = e
         .args
@@ -422,15 +425,23 @@ fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
 }
 
 fn del(store: &Store, e: &Env) -> Result<(), CniError> {
+    let _attachment = store
+        .lock_cni(&e.container_id, &e.ifname)
+        .map_err(|err| failure("locking the attachment", &err))?;
+    let lock_file = store.cni_lock(&e.container_id, &e.ifname);
     let Some(record) = store
         .load_cni_attachment(&e.container_id, &e.ifname)
         .map_err(|err| failure("reading the attachment", &err))?
     else {
+        let _ = std::fs::remove_file(&lock_file);
         return Ok(());
     };
     let errors = crate::gc::detach_record(store, &record);
     match errors.first() {
-        None => Ok(()),
+        None => {
+            let _ = std::fs::remove_file(&lock_file);
+            Ok(())
+        }
         Some(_) => {
             let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
             Err(failure(
@@ -567,11 +578,17 @@ fn gc(store: &Store, conf: &NetConf) -> Result<(), CniError> {
         {
             continue;
         }
-        errors.extend(
-            crate::gc::detach_record(store, r)
-                .iter()
-                .map(ToString::to_string),
-        );
+        let Ok(_attachment) = store.lock_cni(&r.container, ifname) else {
+            continue;
+        };
+        let undone: Vec<String> = crate::gc::detach_record(store, r)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if undone.is_empty() {
+            let _ = std::fs::remove_file(store.cni_lock(&r.container, ifname));
+        }
+        errors.extend(undone);
     }
     if errors.is_empty() {
         Ok(())

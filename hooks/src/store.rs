@@ -179,6 +179,17 @@ impl Store {
         lock(&self.config_dir.join(".lock"))
     }
 
+    /// One CNI attachment's lock: ADD holds it from start to end, DEL and
+    /// GC take it before they read the record, so a DEL that arrives while
+    /// the ADD is at work waits for it and then finds what it made.
+    pub fn lock_cni(&self, id: &str, ifname: &str) -> Result<Flock<File>, StoreError> {
+        lock(&self.cni_lock(id, ifname))
+    }
+
+    pub fn cni_lock(&self, id: &str, ifname: &str) -> PathBuf {
+        self.run_dir.join("cni").join(format!("{id}%{ifname}.lock"))
+    }
+
     /// The firewall table is shared by all networks.
     pub fn lock_firewall(&self) -> Result<Flock<File>, StoreError> {
         lock(&self.run_dir.join("firewall.lock"))
@@ -616,6 +627,16 @@ pub fn start_time(pid: i32) -> Option<u64> {
 }
 
 impl Attachment {
+    /// What the cluster store calls this attachment (address holder,
+    /// endpoint): the container id, and for a CNI attachment the interface
+    /// too (`<id>%<ifname>`: a pod may have two on one network).
+    pub fn cluster_name(&self) -> String {
+        match &self.cni_ifname {
+            Some(ifname) => format!("{}%{ifname}", self.container),
+            None => self.container.clone(),
+        }
+    }
+
     /// The network it is on, as far as detach and reload need it.
     pub fn network_def(&self) -> Result<Network, crate::ipam::IpamError> {
         Ok(Network {

@@ -401,3 +401,33 @@ fn an_overlay_attach_killed_anywhere_leaves_nothing_after_gc() {
     assert_eq!(out.field("removed"), "yes", "{out:?}");
     assert_eq!(lines_after(&out, "--left--"), "", "{out:?}");
 }
+
+#[test]
+fn a_pods_two_cni_interfaces_on_one_overlay_are_two_endpoints() {
+    let sb = Sandbox::new("overlaycni");
+    let out = cluster(
+        &sb,
+        r#"
+        # ip netns keeps its names in /run: the sandbox's own.
+        mount -t tmpfs tmpfs /run
+        cluster_up 1 || exit 1
+        mr 1 network create -d overlay --subnet 10.245.0.0/24 app >/dev/null || exit 1
+        on 1 ip netns add pod
+        conf='{"cniVersion":"1.1.0","name":"k8s-pod-network","type":"minirun-net","network":"app"}'
+        cni() { echo "$conf" | on 1 env CNI_COMMAND=$1 CNI_CONTAINERID=pod CNI_NETNS=/run/netns/pod CNI_IFNAME=$2 $MINIRUN_NET >/dev/null; echo "$1 $2 rc=$?"; }
+        cni ADD eth0; cni ADD net1
+        echo "endpoints: $(etcd_keys | grep /endpoints/ | sed 's|.*/||' | sort | tr '\n' ' ')"
+        cni DEL net1
+        echo "after-del: $(etcd_keys | grep -e /endpoints/ -e /addresses/ | sed 's|.*/||' | sort | tr '\n' ' ')"
+        cni DEL eth0
+        echo "after-both: $(etcd_keys | grep -c -e /endpoints/ -e /addresses/)"
+        on 1 ip netns del pod
+        mr 1 network rm app >/dev/null && echo "removed: yes"
+        "#,
+    );
+    out.ok();
+    assert_eq!(out.field("endpoints"), "pod%eth0 pod%net1 ", "{out:?}");
+    assert_eq!(out.field("after-del"), "10.245.0.2 pod%eth0 ", "{out:?}");
+    assert_eq!(out.field("after-both"), "0", "{out:?}");
+    assert_eq!(out.field("removed"), "yes", "{out:?}");
+}

@@ -249,7 +249,7 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
             None => Compare::Absent(key.clone()),
             Some(kv) => {
                 let ours = serde_json::from_slice::<Holder>(&kv.value)
-                    .is_ok_and(|h| h.container == r.container && h.host == host);
+                    .is_ok_and(|h| h.container == r.cluster_name() && h.host == host);
                 if !ours {
                     log(format!(
                         "{what}: address {} is now held by another container ({}); this container is unreachable from other hosts",
@@ -262,7 +262,7 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
             }
         };
         let holder = Holder {
-            container: r.container.clone(),
+            container: r.cluster_name(),
             host: host.clone(),
         };
         let endpoint = endpoint_of(cluster, &r);
@@ -292,7 +292,7 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
 
 fn endpoint_of(cluster: &Cluster, r: &Attachment) -> Endpoint {
     Endpoint {
-        container: r.container.clone(),
+        container: r.cluster_name(),
         network: r.network.clone(),
         host: cluster.config.advertise,
         ip: r.ip_address,
@@ -366,8 +366,11 @@ fn remove_unrecorded(
     let recorded =
         |network: &str, container: &str, ip: Option<Ipv4Addr>| -> Result<bool, ClusterError> {
             let _lock = store.lock_network(network)?;
-            Ok(store.attachments_of(container)?.iter().any(|r| {
-                r.network == network && r.vni.is_some() && ip.is_none_or(|ip| ip == r.ip_address)
+            Ok(store.list_attachments()?.iter().any(|r| {
+                r.network == network
+                    && r.vni.is_some()
+                    && r.cluster_name() == container
+                    && ip.is_none_or(|ip| ip == r.ip_address)
             }))
         };
     for kv in endpoints {
