@@ -219,7 +219,7 @@ impl BridgeDriver {
             Nftables::new()
                 .and_then(|nft| {
                     let dnat = dnats(&ports, record.ip_address);
-                    nft.attach(net, &dnat, port.has_elements().then_some(&port))
+                    nft.attach(net, &dnat, Some(&port))
                 })
                 .map_err(Self::fw_err(net))
         });
@@ -238,15 +238,12 @@ impl BridgeDriver {
     /// waits overlap instead of adding up.
     fn unpublish(&self, nft: &Nftables, net: &Network, r: &Attachment) -> Result<(), BridgeError> {
         let port = firewall_port(r);
-        if r.ports.is_empty() && !port.has_elements() {
-            return Ok(());
-        }
         let _lock = self.store.lock_firewall()?;
         let removed = nft
             .detach(
                 net,
                 &dnats(&r.ports, r.ip_address),
-                port.has_elements().then_some(&port),
+                Some(&port),
                 false,
                 false,
             )
@@ -903,11 +900,7 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
         }
         ports.extend(dnats(&r.ports, r.ip_address));
     }
-    let bridge_ports: Vec<Port> = records
-        .iter()
-        .map(firewall_port)
-        .filter(Port::has_elements)
-        .collect();
+    let bridge_ports: Vec<Port> = records.iter().map(firewall_port).collect();
     let _lock = store.lock_firewall()?;
     for net in &networks {
         sysctl(

@@ -6,6 +6,7 @@ Run inside a container's network namespace (nsenter -n -t PID):
   spoof.py listen SECONDS            print what arrives on eth0, one line each:
                                      "udp SRC_IP SRC_MAC PAYLOAD", "arp SENDER_IP
                                      SENDER_MAC", "ra SRC_MAC", "na SRC_MAC",
+                                     "redirect SRC_MAC", "dhcp6 SRC_MAC",
                                      "other ETHERTYPE"
   spoof.py udp SRC_MAC SRC_IP DST_MAC DST_IP PAYLOAD
                                      one UDP datagram to port 9999, headers as given
@@ -16,6 +17,8 @@ Run inside a container's network namespace (nsenter -n -t PID):
   spoof.py ra SRC_MAC                an IPv6 router advertisement to all nodes
   spoof.py na SRC_MAC                an IPv6 neighbour advertisement: fe80::dead
                                      (a neighbour's address, say) is at SRC_MAC
+  spoof.py redirect SRC_MAC          an ICMPv6 redirect to all nodes
+  spoof.py dhcp6 SRC_MAC             a DHCPv6 server's ADVERTISE (547 to 546)
   spoof.py l2 SRC_MAC                a frame of an ethertype that is no IP (0x88b5,
                                      local experimental)
 
@@ -102,6 +105,25 @@ def ra(src_mac):
     icmp6(src_mac, struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0))
 
 
+def redirect(src_mac):
+    # type 137: "a better first hop for fe80::dead is fe80::1"
+    target = socket.inet_pton(socket.AF_INET6, "fe80::1")
+    dest = socket.inet_pton(socket.AF_INET6, NA_MARK)
+    icmp6(src_mac, struct.pack("!BBHI", 137, 0, 0, 0) + target + dest)
+
+
+def dhcp6(src_mac):
+    # A DHCPv6 server's ADVERTISE (type 2) from port 547 to a client's 546.
+    src = socket.inet_pton(socket.AF_INET6, "fe80::1")
+    dst = socket.inet_pton(socket.AF_INET6, "ff02::1")
+    payload = bytes([2, 0, 0, 1])
+    udp6 = struct.pack("!HHHH", 547, 546, 8 + len(payload), 0) + payload
+    pseudo = src + dst + struct.pack("!I3xB", len(udp6), 17)
+    udp6 = udp6[:6] + struct.pack("!H", checksum(pseudo + udp6)) + udp6[8:]
+    ip6 = struct.pack("!IHBB", 6 << 28, len(udp6), 17, 255) + src + dst
+    send(mac("33:33:00:00:00:01") + mac(src_mac) + b"\x86\xdd" + ip6 + udp6)
+
+
 def l2(src_mac):
     send(b"\xff" * 6 + mac(src_mac) + b"\x88\xb5" + b"minirun test frame".ljust(46, b"\0"))
 
@@ -134,6 +156,11 @@ def listen(seconds):
             print(f"arp {sender_ip} {sender_mac}", flush=True)
         elif kind == 0x86DD and frame[20] == 58 and frame[54] == 134:
             print(f"ra {src_mac}", flush=True)
+        elif kind == 0x86DD and frame[20] == 58 and frame[54] == 137:
+            print(f"redirect {src_mac}", flush=True)
+        elif (kind == 0x86DD and frame[20] == 17
+              and struct.unpack("!HH", frame[54:58]) == (547, 546)):
+            print(f"dhcp6 {src_mac}", flush=True)
         elif (kind == 0x86DD and frame[20] == 58 and frame[54] == 136
               and frame[62:78] == socket.inet_pton(socket.AF_INET6, NA_MARK)):
             print(f"na {src_mac}", flush=True)
@@ -153,6 +180,10 @@ def main():
         ra(*args)
     elif cmd == "na":
         na(*args)
+    elif cmd == "redirect":
+        redirect(*args)
+    elif cmd == "dhcp6":
+        dhcp6(*args)
     elif cmd == "probe":
         probe(*args)
     elif cmd == "l2":

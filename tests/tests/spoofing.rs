@@ -2,7 +2,9 @@
 //! MAC or ARP, advertises an IPv6 neighbour or router, or sends other
 //! protocols, reaches nobody, while its own traffic and ARP probes pass;
 //! on a network with `-o anti_spoofing=false` the same frames arrive (which
-//! shows the test sends what it says). The frames are sent from inside the
+//! shows the test sends what it says) but router advertisements, redirects
+//! and DHCPv6 server replies, which no container port may send (those are
+//! shown to arrive over a plain veth pair). The frames are sent from inside the
 //! container's network namespace with a raw socket (what CAP_NET_RAW, a
 //! default capability, allows), by tests/scripts/spoof.py.
 
@@ -34,6 +36,8 @@ fn a_container_cannot_speak_as_another() {
             inside $A $S arp $(mac $A) $(ip4 $A)
             inside $A $S probe $(mac $A)
             inside $A $S ra $(mac $A)
+            inside $A $S redirect $(mac $A)
+            inside $A $S dhcp6 $(mac $A)
             inside $A $S na $(mac $A)
             inside $A $S l2 $(mac $A)
             wait $listener
@@ -43,6 +47,19 @@ fn a_container_cannot_speak_as_another() {
             for c in a b c; do $MINIRUN delete -f $ID-$net-$c; done
         done
         $MINIRUN network rm guarded open >/dev/null
+        # The control: over a plain veth pair the router frames do arrive.
+        # (ip netns names live in /run: the sandbox's own.)
+        mount -t tmpfs tmpfs /run
+        ip netns add ctl-a; ip netns add ctl-b
+        ip link add eth0 netns ctl-a type veth peer name eth0 netns ctl-b
+        ip -n ctl-a link set eth0 up; ip -n ctl-b link set eth0 up
+        ip netns exec ctl-b $S listen 1.5 > $T/control.out & listener=$!
+        for i in $(seq 100); do grep -q listening $T/control.out && break; sleep 0.02; done
+        m=$(ip -n ctl-a -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+        for v in ra redirect dhcp6; do ip netns exec ctl-a $S $v $m; done
+        wait $listener
+        grep -v listening $T/control.out | cut -d' ' -f1 | sed 's/^/control: /'
+        ip netns del ctl-a; ip netns del ctl-b
         leftovers
         "#,
         spoof = repo_dir().join("tests/scripts/spoof.py").display(),
@@ -64,10 +81,12 @@ fn a_container_cannot_speak_as_another() {
             "open: arp B mac-A",
             "open: na mac-A",
             "open: other 0x88b5 mac-A",
-            "open: ra mac-A",
             "open: udp A mac-A own",
             "open: udp A mac-B forged-mac",
             "open: udp B mac-A forged-ip",
+            "control: ra",
+            "control: redirect",
+            "control: dhcp6",
         ],
         "{out:?}"
     );

@@ -37,12 +37,7 @@ pub struct Port {
     pub guard: Option<(String, Ipv4Addr)>,
 }
 
-impl Port {
-    /// Whether the port has any element of its own in the firewall.
-    pub fn has_elements(&self) -> bool {
-        self.isolated || self.guard.is_some()
-    }
-}
+impl Port {}
 
 pub trait FirewallDriver {
     /// One transaction: the network's shared rules (made once, doing it again

@@ -141,6 +141,7 @@ fn ensure_table() -> String {
         "add table bridge {TABLE}
 add set bridge {TABLE} no_icc_ports {{ type ifname; }}
 add set bridge {TABLE} guarded {{ type ifname; }}
+add set bridge {TABLE} container_ports {{ type ifname; }}
 add set bridge {TABLE} port_mac {{ type ifname . ether_addr; }}
 add set bridge {TABLE} port_addr {{ type ifname . ether_addr . ipv4_addr; }}
 add chain bridge {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
@@ -148,6 +149,8 @@ add chain bridge {TABLE} spoof {{ type filter hook prerouting priority filter; p
 flush chain bridge {TABLE} forward
 flush chain bridge {TABLE} spoof
 add rule bridge {TABLE} forward iifname @no_icc_ports oifname @no_icc_ports drop
+add rule bridge {TABLE} spoof iifname @container_ports icmpv6 type {{ nd-router-advert, nd-redirect }} drop
+add rule bridge {TABLE} spoof iifname @container_ports ether type ip6 udp sport 547 udp dport 546 drop
 add rule bridge {TABLE} spoof iifname != @guarded accept
 add rule bridge {TABLE} spoof ether type ip iifname . ether saddr . ip saddr @port_addr accept
 add rule bridge {TABLE} spoof ether type ip drop
@@ -221,7 +224,7 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
 /// bridges.
 fn family(set: &str) -> &'static str {
     match set {
-        "no_icc_ports" | "guarded" | "port_mac" | "port_addr" => "bridge",
+        "no_icc_ports" | "guarded" | "container_ports" | "port_mac" | "port_addr" => "bridge",
         _ => "ip",
     }
 }
@@ -229,7 +232,9 @@ fn family(set: &str) -> &'static str {
 /// A container port's elements: (set, element).
 fn port_elements(p: &Port) -> Vec<(&'static str, String)> {
     let name = format!("\"{}\"", p.host_interface);
-    let mut e = Vec::new();
+    // Every container port: no container is a router or a DHCPv6 server
+    // for the host or its neighbours, guarded or not (CVE-2020-13401).
+    let mut e = vec![("container_ports", name.clone())];
     if p.isolated {
         e.push(("no_icc_ports", name.clone()));
     }
@@ -551,7 +556,14 @@ add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
             isolated: false,
             ..port
         };
-        assert!(!unguarded.has_elements());
+        // Not guarded, still no router: its one element is the router guard's.
+        let c = attach_elements(&net(), &[], Some(&unguarded));
+        assert!(
+            c.contains("add element bridge minirun container_ports { \"vethmr1\" }"),
+            "{c}"
+        );
+        assert!(!c.contains("guarded"), "{c}");
         assert!(ensure_table().contains("add rule bridge minirun spoof iifname != @guarded accept"));
+        assert!(ensure_table().contains("icmpv6 type { nd-router-advert, nd-redirect } drop"));
     }
 }
