@@ -11,9 +11,11 @@
 //! is the one the runtime named, and no /etc file is written (the CRI
 //! runtime owns /etc/hosts and resolv.conf). Ports come from
 //! `runtimeConfig.portMappings`. DEL always succeeds when there is nothing
-//! to remove, also when the namespace is gone; GC removes every CNI
-//! attachment not in `cni.dev/valid-attachments`; STATUS says whether ADDs
-//! can work (the firewall can be written, the network is defined).
+//! to remove, also when the namespace is gone; CHECK compares `prevResult`
+//! with the attachment and the namespace; GC removes every attachment of
+//! its CNI network (the configuration's `name`) not in
+//! `cni.dev/valid-attachments`; STATUS says whether ADDs can work (the
+//! firewall can be written, the network is defined and not macvlan).
 //!
 //! The configuration's own keys: `network` (a minirun network: `bridge`
 //! by default, a user-defined or an overlay one) and `aliases` (more names
