@@ -362,17 +362,33 @@ fn remove_unrecorded(
     addresses: &[super::etcd::Kv],
 ) -> Result<usize, ClusterError> {
     let host = cluster.host();
+    let named = |records: &[Attachment], network: &str, container: &str, ip: Option<Ipv4Addr>| {
+        records.iter().any(|r| {
+            r.network == network
+                && r.vni.is_some()
+                && r.cluster_name() == container
+                && ip.is_none_or(|ip| ip == r.ip_address)
+        })
+    };
+    // One listing for every key; a key it does not account for (rare) is
+    // judged again under its network's lock before it goes.
+    let records = store.list_attachments()?;
+    let unrecorded = |network: &str, container: &str, ip: Option<Ipv4Addr>| {
+        if named(&records, network, container, ip) {
+            return Ok(false);
+        }
+        let _lock = store.lock_network(network)?;
+        Ok::<_, ClusterError>(!named(&store.list_attachments()?, network, container, ip))
+    };
+    let remove = |kv: &super::etcd::Kv, what: &str| {
+        cluster.etcd.txn(
+            &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+            &[Op::Delete(kv.key.clone())],
+            &[],
+            what,
+        )
+    };
     let mut removed = 0;
-    let recorded =
-        |network: &str, container: &str, ip: Option<Ipv4Addr>| -> Result<bool, ClusterError> {
-            let _lock = store.lock_network(network)?;
-            Ok(store.list_attachments()?.iter().any(|r| {
-                r.network == network
-                    && r.vni.is_some()
-                    && r.cluster_name() == container
-                    && ip.is_none_or(|ip| ip == r.ip_address)
-            }))
-        };
     for kv in endpoints {
         if let keys::Key::Endpoint {
             network,
@@ -380,16 +396,11 @@ fn remove_unrecorded(
             container,
         } = keys::parse(&kv.key)
         {
-            if h == host && !recorded(network, container, None)? {
+            if h == host && unrecorded(network, container, None)? {
                 log(format!(
                     "removing the endpoint of {container} on {network}: no record names it"
                 ));
-                cluster.etcd.txn(
-                    &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
-                    &[Op::Delete(kv.key.clone())],
-                    &[],
-                    "removing an unrecorded endpoint",
-                )?;
+                remove(kv, "removing an unrecorded endpoint")?;
                 removed += 1;
             }
         }
@@ -405,17 +416,12 @@ fn remove_unrecorded(
         ) else {
             continue;
         };
-        if holder.host == host && !recorded(network, &holder.container, Some(ip))? {
+        if holder.host == host && unrecorded(network, &holder.container, Some(ip))? {
             log(format!(
                 "giving back {ip} on {network}: no record of {} names it",
                 holder.container
             ));
-            cluster.etcd.txn(
-                &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
-                &[Op::Delete(kv.key.clone())],
-                &[],
-                "giving back an unrecorded address",
-            )?;
+            remove(kv, "giving back an unrecorded address")?;
             removed += 1;
         }
     }
