@@ -26,7 +26,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -353,25 +352,22 @@ fn host_mac(name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
-    let netns = File::open(&e.netns).map_err(|err| {
+/// The namespace `CNI_NETNS` names, held open.
+fn open_netns(e: &Env) -> Result<File, CniError> {
+    File::open(&e.netns).map_err(|err| {
         CniError::new(
             INVALID_ENVIRONMENT,
             format!("CNI_NETNS {}: {err}", e.netns),
             "",
         )
-    })?;
-    let own = std::fs::metadata("/proc/self/ns/net").map_err(|err| {
-        CniError::new(
-            IO_FAILURE,
-            format!("reading this process's network namespace: {err}"),
-            "",
-        )
-    })?;
-    let theirs = netns
-        .metadata()
-        .map_err(|err| CniError::new(IO_FAILURE, format!("CNI_NETNS {}: {err}", e.netns), ""))?;
-    if (own.dev(), own.ino()) == (theirs.dev(), theirs.ino()) {
+    })
+}
+
+fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
+    let netns = open_netns(e)?;
+    if crate::driver::is_own_namespace(&netns)
+        .map_err(|err| CniError::new(IO_FAILURE, format!("CNI_NETNS {}: {err}", e.netns), ""))?
+    {
         return Err(CniError::new(
             INVALID_ENVIRONMENT,
             format!("CNI_NETNS {} is the host's own network namespace", e.netns),
@@ -504,13 +500,7 @@ fn check(store: &Store, conf: &NetConf, e: &Env) -> Result<(), CniError> {
             record.host_interface, e.container_id
         )));
     }
-    let netns = File::open(&e.netns).map_err(|err| {
-        CniError::new(
-            INVALID_ENVIRONMENT,
-            format!("CNI_NETNS {}: {err}", e.netns),
-            "",
-        )
-    })?;
+    let netns = open_netns(e)?;
     let inside = crate::netlink::Netlink::open_in(std::os::fd::AsFd::as_fd(&netns))
         .map_err(|err| failure("netlink in the container", &err))?;
     let index = inside.link_index(&record.interface).map_err(|_| {

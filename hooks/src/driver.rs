@@ -34,6 +34,14 @@ pub enum ContainerError {
     },
 }
 
+/// Whether `netns` (an open network namespace) is the one this process runs
+/// in: attaching to it would wire up the host itself.
+pub fn is_own_namespace(netns: &File) -> std::io::Result<bool> {
+    let own = std::fs::metadata("/proc/self/ns/net")?;
+    let theirs = netns.metadata()?;
+    Ok((own.dev(), own.ino()) == (theirs.dev(), theirs.ino()))
+}
+
 /// The container being attached, as the hook learns it from the OCI state and
 /// the bundle's config.json.
 pub struct Container {
@@ -59,17 +67,11 @@ impl Container {
                 id: id.clone(),
                 pid,
             })?;
-        let own = std::fs::metadata("/proc/self/ns/net").map_err(|source| ContainerError::Io {
+        if is_own_namespace(&netns).map_err(|source| ContainerError::Io {
             id: id.clone(),
-            what: "reading the hook's own network namespace".into(),
+            what: format!("comparing /proc/{pid}/ns/net with the hook's own"),
             source,
-        })?;
-        let theirs = netns.metadata().map_err(|source| ContainerError::Io {
-            id: id.clone(),
-            what: format!("reading /proc/{pid}/ns/net"),
-            source,
-        })?;
-        if (own.dev(), own.ino()) == (theirs.dev(), theirs.ino()) {
+        })? {
             return Err(ContainerError::HostNamespace { id });
         }
         let config = state.bundle.join("config.json");
