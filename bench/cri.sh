@@ -10,59 +10,13 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PODS=${PODS:-20}
 mkdir -p /var/lib/cni && mount -t tmpfs tmpfs /var/lib/cni
-python3 "$here/../tests/scripts/oci_image.py" docker.io/library/busybox:test "$T/busybox.tar"
-python3 "$here/../tests/scripts/oci_image.py" registry.k8s.io/pause:3.6 "$T/pause.tar" /bin/sleep 2147483647
-
-# start_containerd NAME HANDLER BINARY CONFLIST: a containerd whose CRI runs
-# pods with HANDLER (BINARY as the runc shim's runtime) and the one network.
-start_containerd() {
-    local name=$1 handler=$2 binary=$3 conflist=$4 dir=$T/$1
-    mkdir -p "$dir/cnibin" "$dir/net.d"
-    for p in "$MINIRUN_NET" "$CNI_PATH/bridge" "$CNI_PATH/host-local" "$CNI_PATH/portmap" "$CNI_PATH/loopback"; do
-        ln -sf "$p" "$dir/cnibin/"
-    done
-    echo "$conflist" > "$dir/net.d/10-bench.conflist"
-    cat > "$dir/config.toml" <<C
-version = 2
-root = "$dir/root"
-state = "/run/$name"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
-[grpc]
-  address = "/run/$name.sock"
-[ttrpc]
-  address = "/run/$name.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$dir/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.6"
-  netns_mounts_under_state_dir = true
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$dir/cnibin"
-    conf_dir = "$dir/net.d"
-    max_conf_num = 1
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "$handler"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$handler]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$handler.options]
-        BinaryName = "$binary"
-        SystemdCgroup = false
-C
-    containerd --config "$dir/config.toml" > "$dir/containerd.log" 2>&1 &
-    for _ in $(seq 100); do [ -S "/run/$name.sock" ] && break; sleep 0.1; done
-    for image in busybox pause; do
-        ctr -a "/run/$name.sock" -n k8s.io images import "$T/$image.tar" >/dev/null || exit 1
-    done
-}
-
-start_containerd cri-minirun minirun "$MINIRUN_BIN" \
-    '{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{"type":"minirun-net","network":"bridge","capabilities":{"portMappings":true}}]}'
-start_containerd cri-runc runc "$(command -v runc)" \
-    '{"cniVersion":"1.0.0","name":"refnet","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"'"$T"'/ipam"}},{"type":"portmap","snat":true,"capabilities":{"portMappings":true}}]}'
+source "$here/../tests/scripts/containerd-cri.sh"
+cri_images || exit 1
+cri_containerd cri-minirun minirun "$MINIRUN_BIN" \
+    '{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{"type":"minirun-net","network":"bridge","capabilities":{"portMappings":true}}]}' || exit 1
+cri_containerd cri-runc runc "$(command -v runc)" \
+    '{"cniVersion":"1.0.0","name":"refnet","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"'"$T"'/ipam"}},{"type":"portmap","snat":true,"capabilities":{"portMappings":true}}]}' \
+    "$CNI_PATH/bridge" "$CNI_PATH/host-local" "$CNI_PATH/portmap" || exit 1
 
 # pod KIND I: RunPodSandbox + CreateContainer + StartContainer; prints ms.
 pod() {

@@ -19,55 +19,15 @@ fn a_pod_with_a_host_port_runs_execs_updates_and_leaves_nothing() {
         # libcni keeps its result cache in /var/lib/cni: the sandbox's own.
         mkdir -p /var/lib/cni && mount -t tmpfs tmpfs /var/lib/cni
         ip link set lo up
-        mkdir -p $T/cnibin $T/net.d
-        ln -s $MINIRUN_NET $T/cnibin/minirun-net
-        ln -s /usr/lib/cni/loopback $T/cnibin/loopback
-        # containerd 1.6's libcni reads results up to 1.0.0 (a 1.1.0 list
-        # fails in libcni itself, whatever the plugin).
-        cat > $T/net.d/10-minirun.conflist <<C
-{{"cniVersion": "1.0.0", "name": "k8s-pod-network",
- "plugins": [{{"type": "minirun-net", "network": "bridge", "capabilities": {{"portMappings": true}}}}]}}
-C
-        cat > $T/containerd.toml <<C
-version = 2
-root = "$T/containerd-root"
-state = "/run/containerd-cri"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
-[grpc]
-  address = "/run/containerd-cri.sock"
-[ttrpc]
-  address = "/run/containerd-cri.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$T/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.6"
-  netns_mounts_under_state_dir = true
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$T/cnibin"
-    conf_dir = "$T/net.d"
-    max_conf_num = 1
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "minirun"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minirun]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minirun.options]
-        BinaryName = "$MINIRUN_BIN"
-        SystemdCgroup = false
-C
-        containerd --config $T/containerd.toml > $T/containerd.log 2>&1 &
-        for i in $(seq 100); do [ -S /run/containerd-cri.sock ] && break; sleep 0.1; done
-        CTR="ctr -a /run/containerd-cri.sock -n k8s.io"
-        python3 {image} docker.io/library/busybox:test $T/busybox.tar
-        python3 {image} registry.k8s.io/pause:3.6 $T/pause.tar /bin/sleep 2147483647
-        $CTR images import $T/busybox.tar >/dev/null && $CTR images import $T/pause.tar >/dev/null || exit 1
+        source {cri}
+        cri_images || exit 1
+        cri_containerd containerd-cri minirun $MINIRUN_BIN \
+            '{{"cniVersion": "1.0.0", "name": "k8s-pod-network", "plugins": [{{"type": "minirun-net", "network": "bridge", "capabilities": {{"portMappings": true}}}}]}}' \
+            || {{ tail -20 $T/containerd-cri/containerd.log; exit 1; }}
         CRI="{client} /run/containerd-cri.sock"
         echo "version: $($CRI version)"
 
-        read pod ip < <($CRI run-pod web /$ID 8080:80) || {{ tail -20 $T/containerd.log; exit 1; }}
+        read pod ip < <($CRI run-pod web /$ID 8080:80) || {{ tail -20 $T/containerd-cri/containerd.log; exit 1; }}
         echo "pod-ip: $ip"
         srv=$($CRI create $pod srv /$ID 8080:80 -- /bin/sh -c 'echo served-by-the-pod > /tmp/index.html; exec httpd -f -p 80 -h /tmp') || exit 1
         $CRI start $srv || exit 1
@@ -91,7 +51,7 @@ C
         ip link del out0; ip netns del beyond
         leftovers
         "#,
-        image = repo_dir().join("tests/scripts/oci_image.py").display(),
+        cri = repo_dir().join("tests/scripts/containerd-cri.sh").display(),
         client = bin("cri-client").display(),
     ));
     remove_cgroup_tree(&sb.id);
@@ -130,47 +90,13 @@ fn pods_on_two_nodes_share_an_overlay_network() {
         source {harness}
         cluster_up 2 || exit 1
         mr 1 network create -d overlay --subnet 10.250.0.0/24 pods >/dev/null || exit 1
-        python3 {image} docker.io/library/busybox:test $T/busybox.tar
-        python3 {image} registry.k8s.io/pause:3.6 $T/pause.tar /bin/sleep 2147483647
+        source {cri}
+        cri_images || exit 1
         # A containerd per node, in the node's network namespace, with the
         # node's minirun state and one conflist naming the overlay network.
         for n in 1 2; do
-            d=$T/node$n; mkdir -p $d/cnibin $d/net.d
-            ln -s $MINIRUN_NET $d/cnibin/minirun-net; ln -s /usr/lib/cni/loopback $d/cnibin/loopback
-            echo '{{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{{"type":"minirun-net","network":"pods"}}]}}' > $d/net.d/10-pods.conflist
-            cat > $d/config.toml <<C
-version = 2
-root = "$d/root"
-state = "/run/node$n"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
-[grpc]
-  address = "/run/node$n.sock"
-[ttrpc]
-  address = "/run/node$n.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$d/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.6"
-  netns_mounts_under_state_dir = true
-  restrict_oom_score_adj = true
-  disable_apparmor = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$d/cnibin"
-    conf_dir = "$d/net.d"
-    max_conf_num = 1
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "minirun"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minirun]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minirun.options]
-        BinaryName = "$MINIRUN_BIN"
-        SystemdCgroup = false
-C
-            on $n containerd --config $d/config.toml > $d/containerd.log 2>&1 &
-            wait_for 10 "[ -S /run/node$n.sock ]" || exit 1
-            for i in busybox pause; do ctr -a /run/node$n.sock -n k8s.io images import $T/$i.tar >/dev/null || exit 1; done
+            CRI_IN="on $n" cri_containerd node$n minirun $MINIRUN_BIN \
+                '{{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{{"type":"minirun-net","network":"pods"}}]}}' || exit 1
         done
         CRI="{client}"
         read pod1 ip1 < <($CRI /run/node1.sock run-pod alpha /$ID) || {{ tail $T/node1/containerd.log; exit 1; }}
@@ -190,7 +116,7 @@ C
         bundle = bundle.display(),
         net = bin("minirun-net").display(),
         harness = repo_dir().join("tests/scripts/cluster.sh").display(),
-        image = repo_dir().join("tests/scripts/oci_image.py").display(),
+        cri = repo_dir().join("tests/scripts/containerd-cri.sh").display(),
         client = bin("cri-client").display(),
     ));
     remove_cgroup_tree(&sb.id);
