@@ -326,24 +326,28 @@ pub fn create(
     if subnet.is_none() && (gateway.is_some() || ip_range.is_some()) {
         return Err(invalid("gateway and ip-range need a subnet (--subnet)"));
     }
-    if driver == OVERLAY {
-        // Subnet and gateway are settled by the cluster's create.
-        let placeholder =
-            Subnet::new(Ipv4Addr::new(10, 0, 0, 0), 24).expect("10.0.0.0/24 is a subnet");
-        let mut net = Network::new(
-            &req.name,
-            "",
-            subnet.unwrap_or(placeholder),
-            Ipv4Addr::UNSPECIFIED,
-        );
-        net.gateway = gateway.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    // What the request says of any driver's network.
+    let requested = move |mut net: Network| {
+        net.created = req.created.clone();
         net.ip_range = ip_range;
         net.internal = req.internal;
         net.icc = icc;
         net.anti_spoofing = anti_spoofing;
         net.name_resolution = true;
         net.labels = labels;
-        net.created = req.created.clone();
+        net
+    };
+    if driver == OVERLAY {
+        // Subnet and gateway are settled by the cluster's create.
+        let placeholder =
+            Subnet::new(Ipv4Addr::new(10, 0, 0, 0), 24).expect("10.0.0.0/24 is a subnet");
+        let mut net = requested(Network::new(
+            &req.name,
+            "",
+            subnet.unwrap_or(placeholder),
+            Ipv4Addr::UNSPECIFIED,
+        ));
+        net.gateway = gateway.unwrap_or(Ipv4Addr::UNSPECIFIED);
         net.driver = OVERLAY.into();
         net.mtu = req
             .mtu
@@ -397,20 +401,13 @@ pub fn create(
             .ok_or_else(|| NetworksError::NoFreeSubnet(req.name.clone()))?,
     };
     let id = random_id();
-    let mut net = Network::new(
+    let mut net = requested(Network::new(
         &req.name,
         &format!("mr-{}", &id[..12]),
         subnet,
         gateway.unwrap_or_else(|| subnet.first_host()),
-    );
+    ));
     net.id = id;
-    net.created = req.created.clone();
-    net.ip_range = ip_range;
-    net.internal = req.internal;
-    net.icc = icc;
-    net.anti_spoofing = anti_spoofing;
-    net.name_resolution = true;
-    net.labels = labels;
     if driver == MACVLAN {
         net.driver = MACVLAN.into();
         net.parent = parent;
