@@ -19,7 +19,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
@@ -32,9 +32,9 @@ use crate::conntrack::{self, UdpDestination};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files::{self, EtcError};
 use crate::firewall::nftables::Nftables;
-use crate::firewall::{Dnat, FirewallDriver, FirewallError, Port};
+use crate::firewall::{Dnat, FirewallDriver, FirewallError, Guard, Port};
 use crate::host_ports::{self, HostPortError};
-use crate::ipam::{IpamError, Lease, Pool, Subnet};
+use crate::ipam::{Family, IpamError, Lease, Pool, Subnet};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::ports::{PortMapping, Protocol};
 use crate::store::{
@@ -52,7 +52,7 @@ pub enum BridgeError {
     #[error("network {name}: subnet {subnet} overlaps the host's route to {route}; choose another subnet in {path}")]
     Overlap {
         name: String,
-        subnet: Subnet,
+        subnet: String,
         route: String,
         path: PathBuf,
     },
@@ -60,8 +60,10 @@ pub enum BridgeError {
     NoFreeSubnet,
     #[error("container {container} is already on network {network}")]
     AlreadyOn { container: String, network: String },
-    #[error("setting net.ipv4.ip_forward: {0}")]
-    Forwarding(io::Error),
+    #[error("setting {0}: {1}")]
+    Forwarding(&'static str, io::Error),
+    #[error("network {network} has no IPv6: {what}")]
+    NoIpv6 { network: String, what: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -81,6 +83,14 @@ pub enum BridgeError {
     Sysctl { path: String, source: io::Error },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Networks(#[from] Box<crate::networks::NetworksError>),
+}
+
+impl From<crate::networks::NetworksError> for BridgeError {
+    fn from(e: crate::networks::NetworksError) -> Self {
+        BridgeError::Networks(Box::new(e))
+    }
 }
 
 pub struct BridgeDriver {
@@ -91,6 +101,8 @@ pub struct BridgeDriver {
     pub ports: Vec<PortMapping>,
     /// The address asked for (`--ip`, `org.minirun.net.ip`).
     pub ip: Option<Ipv4Addr>,
+    /// The IPv6 address asked for (`--ip6`, `org.minirun.net.ip6`).
+    pub ip6: Option<Ipv6Addr>,
     /// More names the container has on a user network (`--alias`).
     pub aliases: Vec<String>,
     /// `network connect`: a further network of a running container, on
@@ -128,14 +140,9 @@ enum Done {
     Files(PathBuf),
 }
 
-fn dnats(ports: &[PortMapping], ip: Ipv4Addr) -> Vec<Dnat> {
-    ports
-        .iter()
-        .map(|m| Dnat {
-            mapping: *m,
-            container_ip: ip,
-        })
-        .collect()
+/// The DNATs of a record's published ports, both families.
+fn dnats(r: &Attachment) -> Vec<Dnat> {
+    Dnat::of(&r.ports, r.ip_address, r.ip6_address)
 }
 
 impl BridgeDriver {
@@ -143,6 +150,11 @@ impl BridgeDriver {
     /// with the first /16 of 172.20-172.31 no host route overlaps.
     fn network(&self, nl: &Netlink) -> Result<(Network, Option<Overlay>), BridgeError> {
         if let Some(net) = Network::load(&self.store, &self.network)? {
+            if net.enable_ipv6 && net.subnet6.is_none() {
+                if let Some(settled) = crate::networks::settle_ipv6(&self.store, &net.name)? {
+                    return Ok((settled, None));
+                }
+            }
             return Ok((net, None));
         }
         if self.network != DEFAULT_NETWORK {
@@ -218,7 +230,7 @@ impl BridgeDriver {
             let port = firewall_port(record);
             Nftables::new()
                 .and_then(|nft| {
-                    let dnat = dnats(&ports, record.ip_address);
+                    let dnat = Dnat::of(&ports, record.ip_address, record.ip6_address);
                     nft.attach(net, &dnat, Some(&port))
                 })
                 .map_err(Self::fw_err(net))
@@ -240,13 +252,7 @@ impl BridgeDriver {
         let port = firewall_port(r);
         let _lock = self.store.lock_firewall()?;
         let removed = nft
-            .detach(
-                net,
-                &dnats(&r.ports, r.ip_address),
-                Some(&port),
-                false,
-                false,
-            )
+            .detach(net, &dnats(r), Some(&port), false, false)
             .map_err(Self::fw_err(net));
         host_ports::release(
             &self.store.ports_dir(),
@@ -301,7 +307,7 @@ impl BridgeDriver {
         etc_files::refresh_hosts(&self.store, network, also).map_err(Into::into)
     }
 
-    fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Pool<'a> {
+    fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Pool<'a, Ipv4Addr> {
         Pool {
             dir,
             subnet: net.subnet,
@@ -310,12 +316,35 @@ impl BridgeDriver {
         }
     }
 
+    /// The IPv6 leases, when the network has IPv6.
+    fn pool6<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv6Addr>> {
+        let (subnet, gateway) = net.ipv6()?;
+        Some(Pool {
+            dir,
+            subnet,
+            gateway,
+            range: net.ip_range6,
+        })
+    }
+
+    /// Gives a lease back to the pool of its family.
+    fn release(&self, net: &Network, lease: &Lease) -> Result<(), IpamError> {
+        let dir = self.store.leases(&net.name);
+        match lease.ip {
+            IpAddr::V4(ip) => self.pool(net, &dir).release(ip, &lease.container),
+            IpAddr::V6(ip) => match self.pool6(net, &dir) {
+                Some(pool) => pool.release(ip, &lease.container),
+                None => Ok(()),
+            },
+        }
+    }
+
     /// The record as attach writes it first, right after the lease.
     fn first_record(
         &self,
         net: &Network,
         c: &Container,
-        lease: &Lease,
+        (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
         host_if: &str,
         interface: &str,
     ) -> Result<Attachment, BridgeError> {
@@ -334,10 +363,16 @@ impl BridgeDriver {
             mode: "bridge".into(),
             network: net.name.clone(),
             bridge: net.bridge.clone(),
-            ip_address: lease.ip,
+            ip_address: ip,
             prefix_len: net.subnet.prefix(),
             gateway: net.gateway,
-            mac_address: veth::mac_text(veth::mac_for(lease.ip)),
+            ip6_address: ip6,
+            prefix6_len: net
+                .subnet6
+                .filter(|_| ip6.is_some())
+                .map_or(0, |s| s.prefix()),
+            gateway6: net.gateway6.filter(|_| ip6.is_some()),
+            mac_address: veth::mac_text(veth::mac_for(ip)),
             host_interface: host_if.to_string(),
             interface: interface.to_string(),
             mtu: net.mtu,
@@ -362,29 +397,55 @@ impl BridgeDriver {
         })
     }
 
-    /// The container's side: its address, `lo`, and (first network, not
-    /// internal) the default route, through a netlink socket inside its
-    /// namespace.
+    /// The container's side: its addresses, `lo`, and (first network, not
+    /// internal) the default routes, through a netlink socket inside its
+    /// namespace. With IPv6 the interface takes no router advertisements
+    /// and configures nothing by itself, and its link-local address is the
+    /// one the anti-spoofing guard knows, without duplicate detection; set
+    /// while it is still down, so no advertisement is ever taken.
     fn configure_inside(
         &self,
         net: &Network,
         c: &Container,
         interface: &str,
-        ip: Ipv4Addr,
+        record: &Attachment,
     ) -> Result<(), BridgeError> {
         let inside = Netlink::open_in(c.netns.as_fd())?;
         let index = inside.link_index(interface)?;
-        inside.add_address(interface, index, ip, net.subnet.prefix())?;
+        inside.add_address(
+            interface,
+            index,
+            record.ip_address.into(),
+            net.subnet.prefix(),
+        )?;
+        if let Some(ip6) = record.ip6_address {
+            let mac = veth::mac_for(record.ip_address);
+            configure_ipv6_inside(
+                &inside,
+                c,
+                (interface, index),
+                mac,
+                (ip6, record.prefix6_len),
+            )?;
+        }
         inside.set_up(interface, index)?;
         let lo = inside.link_index("lo")?;
         inside.set_up("lo", lo)?;
         // An internal network has no way out; a connected one reaches its
         // subnet only (the first network keeps the default route, as Docker).
         if !net.internal && !self.connecting {
+            // A pod's second CNI interface: its first keeps the route.
+            let second =
+                |e: &NetlinkError| self.cni_ifname.is_some() && e.errno() == Some(libc::EEXIST);
             match inside.add_default_route(net.gateway, index) {
-                // A pod's second CNI interface: its first keeps the route.
-                Err(e) if self.cni_ifname.is_some() && e.errno() == Some(libc::EEXIST) => {}
+                Err(e) if second(&e) => {}
                 other => other?,
+            }
+            if let Some(gateway6) = record.gateway6 {
+                match inside.add_default_route6(gateway6, index) {
+                    Err(e) if second(&e) => {}
+                    other => other?,
+                }
             }
         }
         Ok(())
@@ -452,9 +513,17 @@ impl BridgeDriver {
                 nl.link_index(&net.bridge)?
             }
         };
-        nl.add_address(&net.bridge, bridge_index, net.gateway, net.subnet.prefix())?;
+        nl.add_address(
+            &net.bridge,
+            bridge_index,
+            net.gateway.into(),
+            net.subnet.prefix(),
+        )?;
+        if let Some((subnet6, gateway6)) = net.ipv6() {
+            nl.add_address(&net.bridge, bridge_index, gateway6.into(), subnet6.prefix())?;
+        }
         nl.set_up(&net.bridge, bridge_index)?;
-        enable_forwarding()?;
+        enable_forwarding(&net.name, net.ipv6().is_some())?;
         // 127.0.0.1:PORT reaches published ports only if the kernel routes
         // loopback sources out of the bridge; only minirun's bridges, never
         // `all` (the firewall drops containers' own traffic to 127/8).
@@ -505,6 +574,52 @@ impl BridgeDriver {
         Ok(remote)
     }
 
+    /// What must hold before anything is made: the subnets clear of the
+    /// host's routes (other than through the network's own bridge), and
+    /// what is asked of IPv6 possible on this network.
+    fn check(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        own_bridge: Option<u32>,
+    ) -> Result<(), BridgeError> {
+        let overlap = |subnet: String, route: String| BridgeError::Overlap {
+            name: net.name.clone(),
+            subnet,
+            route,
+            path: self.store.network_config(&net.name),
+        };
+        if let Some(route) = overlapping_route(&net.subnet, &nl.ipv4_routes()?, own_bridge) {
+            return Err(overlap(net.subnet.to_string(), route));
+        }
+        let no_ipv6 = |what: String| BridgeError::NoIpv6 {
+            network: net.name.clone(),
+            what,
+        };
+        match net.subnet6 {
+            Some(s6) => {
+                if let Some(route) = overlapping_route(&s6, &nl.ipv6_routes()?, own_bridge) {
+                    return Err(overlap(s6.to_string(), route));
+                }
+            }
+            None => {
+                if let Some(ip6) = self.ip6 {
+                    return Err(no_ipv6(format!("--ip6 {ip6} cannot be given")));
+                }
+                if let Some(m) = self
+                    .ports
+                    .iter()
+                    .find(|m| m.host_ip.is_some_and(|ip| ip.is_ipv6()))
+                {
+                    return Err(no_ipv6(format!(
+                        "port {m} cannot be published on an IPv6 host address"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The steps of attach after the lock is taken; `done` records what to undo.
     fn attach_steps(
         &self,
@@ -517,19 +632,7 @@ impl BridgeDriver {
     ) -> Result<Attachment, BridgeError> {
         let mut trace = Trace::from_env();
         let bridge = nl.link_by_name(&net.bridge)?;
-        let routes = nl.ipv4_routes()?;
-        if let Some(route) = overlapping_route(
-            &net.subnet,
-            &routes,
-            bridge.as_ref().map(|b| b.header.index),
-        ) {
-            return Err(BridgeError::Overlap {
-                name: net.name.clone(),
-                subnet: net.subnet,
-                route,
-                path: self.store.network_config(&net.name),
-            });
-        }
+        self.check(nl, net, bridge.as_ref().map(|b| b.header.index))?;
 
         let (host_if, interface) = self.interface_names(net, c)?;
         let leases = self.store.leases(&net.name);
@@ -561,10 +664,22 @@ impl BridgeDriver {
             (None, None) => pool.allocate(&c.id, &host_if, is_live)?,
         };
         done.push(Done::Lease(lease.clone()));
-        let mac = veth::mac_for(lease.ip);
+        let ip = Ipv4Addr::from_ip(lease.ip).expect("an IPv4 pool leases IPv4");
+        let ip6 = match self.pool6(net, &leases) {
+            Some(pool6) => {
+                let lease6 = match self.ip6 {
+                    Some(want) => pool6.allocate_static(want, &c.id, &host_if, is_live)?,
+                    None => pool6.allocate(&c.id, &host_if, is_live)?,
+                };
+                done.push(Done::Lease(lease6.clone()));
+                Ipv6Addr::from_ip(lease6.ip)
+            }
+            None => None,
+        };
+        let mac = veth::mac_for(ip);
         // Before anything else exists: a killed attach leaves a record
         // detach and gc undo it from.
-        let mut record = self.first_record(net, c, &lease, &host_if, &interface)?;
+        let mut record = self.first_record(net, c, (ip, ip6), &host_if, &interface)?;
         self.store.save_attachment(&record)?;
         done.push(Done::Record(Box::new(record.clone())));
         trace.step("checks, lease and record");
@@ -608,7 +723,7 @@ impl BridgeDriver {
         done.push(Done::Veth(host_if.clone()));
         trace.step("veth pair");
 
-        self.configure_inside(net, c, &interface, lease.ip)?;
+        self.configure_inside(net, c, &interface, &record)?;
         trace.step("eth0, lo, route");
 
         if !self.connecting && self.cni_ifname.is_none() {
@@ -625,7 +740,8 @@ impl BridgeDriver {
             } else {
                 Vec::new()
             };
-            etc_files::write_for(&files, lease.ip, &c.hostname, &c.id, &peers)?;
+            let ips = (record.ip_address, record.ip6_address);
+            etc_files::write_for(&files, ips, &c.hostname, &c.id, &peers)?;
             trace.step("conntrack, /etc files written");
             etc_files::mount_into(&files, c.pid, &c.rootfs)?;
             trace.step("/etc files mounted");
@@ -643,7 +759,7 @@ impl BridgeDriver {
                 container: self.cluster_name(&c.id),
                 network: net.name.clone(),
                 host: o.cluster.config.advertise,
-                ip: lease.ip,
+                ip,
                 mac: record.mac_address.clone(),
                 names: record.names.clone(),
             };
@@ -672,7 +788,6 @@ impl BridgeDriver {
         done: Vec<Done>,
     ) -> Vec<BridgeError> {
         let mut errors = Vec::new();
-        let leases = self.store.leases(&net.name);
         for step in done.into_iter().rev() {
             let result = match step {
                 Done::ClusterAddress(ip, id) => match overlay {
@@ -689,10 +804,7 @@ impl BridgeDriver {
                 Done::Published(r) => Nftables::new()
                     .map_err(Self::fw_err(net))
                     .and_then(|nft| self.unpublish(&nft, net, &r)),
-                Done::Lease(lease) => self
-                    .pool(net, &leases)
-                    .release(lease.ip, &lease.container)
-                    .map_err(Into::into),
+                Done::Lease(lease) => self.release(net, &lease).map_err(Into::into),
             };
             errors.extend(result.err());
         }
@@ -787,6 +899,9 @@ impl NetworkDriver for BridgeDriver {
                 .err()
                 .map(Into::into),
         );
+        if let (Some(ip6), Some(pool6)) = (r.ip6_address, self.pool6(&net, &leases)) {
+            errors.extend(pool6.release(ip6, &r.container).err().map(Into::into));
+        }
         if r.vni.is_some() {
             give_back_overlay(r);
         }
@@ -867,17 +982,15 @@ fn bridge_calls_ip_hooks() -> bool {
 
 /// A host route (other than a default route, or one through `own_bridge`)
 /// whose destination overlaps `subnet`.
-fn overlapping_route(
-    subnet: &Subnet,
-    routes: &[(Ipv4Addr, u8, Option<u32>)],
+fn overlapping_route<A: Family>(
+    subnet: &crate::ipam::Cidr<A>,
+    routes: &[(A, u8, Option<u32>)],
     own_bridge: Option<u32>,
 ) -> Option<String> {
     routes
         .iter()
         .filter(|(_, prefix, oif)| *prefix > 0 && (own_bridge.is_none() || *oif != own_bridge))
-        .find(|(dest, prefix, _)| {
-            Subnet::new(*dest, (*prefix).min(30)).is_ok_and(|r| r.overlaps(subnet))
-        })
+        .find(|(dest, prefix, _)| crate::ipam::Cidr::covering(*dest, *prefix).overlaps(subnet))
         .map(|(dest, prefix, _)| format!("{dest}/{prefix}"))
 }
 
@@ -898,7 +1011,7 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
         if !networks.iter().any(|n| n.name == net.name) {
             networks.push(net);
         }
-        ports.extend(dnats(&r.ports, r.ip_address));
+        ports.extend(dnats(r));
     }
     let bridge_ports: Vec<Port> = records.iter().map(firewall_port).collect();
     let _lock = store.lock_firewall()?;
@@ -925,9 +1038,15 @@ fn firewall_port(r: &Attachment) -> Port {
     Port {
         host_interface: r.host_interface.clone(),
         isolated: r.isolated_port,
-        guard: r
-            .anti_spoofing
-            .then(|| (r.mac_address.clone(), r.ip_address)),
+        guard: r.anti_spoofing.then(|| Guard {
+            mac: r.mac_address.clone(),
+            ipv4: r.ip_address,
+            // Its IPv6 address and the link-local one attach gave it.
+            ipv6: r
+                .ip6_address
+                .map(|ip6| vec![ip6, veth::link_local(veth::mac_for(r.ip_address))])
+                .unwrap_or_default(),
+        }),
     }
 }
 
@@ -941,12 +1060,57 @@ fn sysctl(path: &str, value: &str) -> Result<(), BridgeError> {
     })
 }
 
-fn enable_forwarding() -> Result<(), BridgeError> {
-    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
-    if fs::read_to_string(PATH).is_ok_and(|v| v.trim() == "1") {
-        return Ok(());
+/// Routing between the bridges and the world: IPv4 forwarding, and IPv6
+/// forwarding for a network with IPv6 only. Turning IPv6 forwarding on
+/// makes the host stop taking router advertisements on interfaces whose
+/// `accept_ra` is 1 (a host configured by SLAAC needs 2 there), so it is
+/// said on stderr when it happens, as Docker says it.
+fn enable_forwarding(network: &str, ipv6: bool) -> Result<(), BridgeError> {
+    const V4: &str = "/proc/sys/net/ipv4/ip_forward";
+    const V6: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
+    let on = |path: &'static str| -> Result<bool, BridgeError> {
+        if fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
+            return Ok(false);
+        }
+        fs::write(path, "1").map_err(|e| BridgeError::Forwarding(path, e))?;
+        Ok(true)
+    };
+    on(V4)?;
+    if ipv6 && on(V6)? {
+        eprintln!(
+            "minirun-net: network {network}: turned on IPv6 forwarding (net.ipv6.conf.all.forwarding=1); \
+interfaces with accept_ra=1 now ignore router advertisements (set accept_ra=2 where the host needs them)"
+        );
     }
-    fs::write(PATH, "1").map_err(BridgeError::Forwarding)
+    Ok(())
+}
+
+/// IPv6 on a container's interface, still down: in its namespace no router
+/// advertisement taken, no address configured from one, no link-local
+/// address of the kernel's; then the link-local address of its MAC (the
+/// one the anti-spoofing guard knows) and its own, both without duplicate
+/// address detection (see `Netlink::add_address`).
+pub(crate) fn configure_ipv6_inside(
+    inside: &Netlink,
+    c: &Container,
+    (interface, index): (&str, u32),
+    mac: [u8; 6],
+    (ip6, prefix6): (Ipv6Addr, u8),
+) -> Result<(), BridgeError> {
+    let settings = [
+        ("accept_ra", "0"),
+        ("autoconf", "0"),
+        ("addr_gen_mode", "1"),
+    ];
+    crate::netlink::in_namespace(c.netns.as_fd(), || {
+        for (key, value) in settings {
+            sysctl(&format!("/proc/sys/net/ipv6/conf/{interface}/{key}"), value)?;
+        }
+        Ok::<(), BridgeError>(())
+    })??;
+    inside.add_address(interface, index, veth::link_local(mac).into(), 64)?;
+    inside.add_address(interface, index, ip6.into(), prefix6)?;
+    Ok(())
 }
 
 fn remove_dir(dir: &std::path::Path) -> Result<(), BridgeError> {

@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -262,19 +262,11 @@ fn ports(conf: &NetConf) -> Result<Vec<PortMapping>, CniError> {
                 )))
             }
         };
-        if p.host_ip.contains(':') {
-            // The other family's host address, skipped as portmap does.
-            eprintln!(
-                "minirun-net: hostPort {} on {} not published: the network is IPv4",
-                p.host_port, p.host_ip
-            );
-            continue;
-        }
         let host_ip = match p.host_ip.as_str() {
-            "" | "0.0.0.0" => None,
-            ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
+            "" => None,
+            ip => Some(ip.parse::<IpAddr>().map_err(|_| {
                 invalid(format!(
-                    "runtimeConfig.portMappings: hostIP {ip:?} is not an IPv4 address"
+                    "runtimeConfig.portMappings: hostIP {ip:?} is not an IP address"
                 ))
             })?),
         };
@@ -318,9 +310,24 @@ fn result(version: &str, r: &Attachment, host_mac: &str, netns: &str) -> Value {
     if version == "0.4.0" {
         ip["version"] = "4".into();
     }
+    let mut ips = vec![ip];
     let mut routes = Vec::new();
     if !r.internal {
         routes.push(json!({"dst": "0.0.0.0/0", "gw": r.gateway.to_string()}));
+    }
+    if let (Some(ip6), Some(gateway6)) = (r.ip6_address, r.gateway6) {
+        let mut ip = json!({
+            "address": format!("{ip6}/{}", r.prefix6_len),
+            "gateway": gateway6.to_string(),
+            "interface": 1,
+        });
+        if version == "0.4.0" {
+            ip["version"] = "6".into();
+        }
+        ips.push(ip);
+        if !r.internal {
+            routes.push(json!({"dst": "::/0", "gw": gateway6.to_string()}));
+        }
     }
     json!({
         "cniVersion": version,
@@ -328,7 +335,7 @@ fn result(version: &str, r: &Attachment, host_mac: &str, netns: &str) -> Value {
             {"name": r.host_interface, "mac": host_mac},
             {"name": r.interface, "mac": r.mac_address, "sandbox": netns},
         ],
-        "ips": [ip],
+        "ips": ips,
         "routes": routes,
         "dns": {},
     })
@@ -375,18 +382,25 @@ fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
         ));
     }
     let network = conf.network().to_string();
-    if Network::load(&store, &network)
-        .ok()
-        .flatten()
-        .is_some_and(|n| n.is_macvlan())
-    {
+    let local = Network::load(&store, &network).ok().flatten();
+    if local.as_ref().is_some_and(|n| n.is_macvlan()) {
         return Err(CniError::new(
             INVALID_CONFIG,
             format!("network {network} is macvlan: the CNI plugin attaches to bridge and overlay networks"),
             "",
         ));
     }
-    let ports = ports(conf)?;
+    let mut ports = ports(conf)?;
+    // The other family's host address is skipped, as portmap does: the
+    // pod must still start.
+    let ipv6 = local.as_ref().is_some_and(|n| n.subnet6.is_some());
+    ports.retain(|m| {
+        let kept = ipv6 || m.host_ip.is_none_or(|ip| ip.is_ipv4());
+        if !kept {
+            eprintln!("minirun-net: hostPort {m} not published: network {network} has no IPv6");
+        }
+        kept
+    });
     let _attachment = store
         .lock_cni(&e.container_id, &e.ifname)
         .map_err(|err| failure("locking the attachment", &err))?;
@@ -410,6 +424,7 @@ fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
         network: network.clone(),
         ports,
         ip: None,
+        ip6: None,
         aliases,
         connecting: false,
         cni_ifname: Some(e.ifname.clone()),
@@ -658,6 +673,7 @@ pub fn main(store: Store) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn configs_are_read_as_the_spec_writes_them() {
@@ -716,9 +732,12 @@ mod tests {
                 {"hostPort":83,"containerPort":80,"protocol":"udp"}]}}"#,
         )
         .unwrap();
+        // sctp is skipped here; the IPv6 host address is kept, for a
+        // network with IPv6 (ADD skips it on one without).
         let p = ports(&conf).unwrap();
-        assert_eq!(p.len(), 1);
-        assert_eq!((p[0].host_port, p[0].protocol), (83, Protocol::Udp));
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].host_ip, Some("::".parse().unwrap()));
+        assert_eq!((p[1].host_port, p[1].protocol), (83, Protocol::Udp));
         assert!(valid_container_id("abc-1.2_x"));
         assert!(!valid_container_id(".hidden"));
         assert!(!valid_container_id("a+b"));
@@ -736,6 +755,9 @@ mod tests {
             ip_address: Ipv4Addr::new(172, 20, 0, 2),
             prefix_len: 16,
             gateway: Ipv4Addr::new(172, 20, 0, 1),
+            ip6_address: None,
+            prefix6_len: 0,
+            gateway6: None,
             mac_address: "02:42:ac:14:00:02".into(),
             host_interface: "vethx".into(),
             interface: "eth0".into(),

@@ -8,7 +8,7 @@
 //! netlink-packet-netfilter: dump, then delete each match by its tuple.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
@@ -34,19 +34,31 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> ConntrackError {
     move |source| ConntrackError::Io { what, source }
 }
 
-/// A UDP destination: a port on one host address, or on any.
+/// A UDP destination: a port on one host address (an unspecified one:
+/// any of its family), or on any of either family.
 #[derive(Debug, Clone, Copy)]
 pub struct UdpDestination {
-    pub ip: Option<Ipv4Addr>,
+    pub ip: Option<IpAddr>,
     pub port: u16,
 }
 
-/// Deletes the IPv4 UDP entries whose original destination is one of `dests`.
-/// Returns how many were deleted.
+/// Deletes the UDP entries whose original destination is one of `dests`,
+/// in each family a destination can be in. Returns how many were deleted.
 pub fn flush_udp(dests: &[UdpDestination]) -> Result<usize, ConntrackError> {
-    if dests.is_empty() {
-        return Ok(0);
+    let mut deleted = 0;
+    if dests.iter().any(|d| d.ip.is_none_or(|ip| ip.is_ipv4())) {
+        deleted += flush_family(NetfilterProtoFamily::IPv4, dests)?;
     }
+    if dests.iter().any(|d| d.ip.is_none_or(|ip| ip.is_ipv6())) {
+        deleted += flush_family(NetfilterProtoFamily::IPv6, dests)?;
+    }
+    Ok(deleted)
+}
+
+fn flush_family(
+    family: NetfilterProtoFamily,
+    dests: &[UdpDestination],
+) -> Result<usize, ConntrackError> {
     let mut socket = Socket::new(NETLINK_NETFILTER).map_err(io_err("opening a socket"))?;
     socket.bind_auto().map_err(io_err("binding"))?;
     socket
@@ -56,6 +68,7 @@ pub fn flush_udp(dests: &[UdpDestination]) -> Result<usize, ConntrackError> {
     let mut stale = Vec::new();
     send(
         &socket,
+        family,
         NLM_F_REQUEST | NLM_F_DUMP,
         ConntrackMessage::Get(vec![]),
     )?;
@@ -72,6 +85,7 @@ pub fn flush_udp(dests: &[UdpDestination]) -> Result<usize, ConntrackError> {
     for tuple in stale {
         send(
             &socket,
+            family,
             NLM_F_REQUEST | NLM_F_ACK,
             ConntrackMessage::Delete(vec![ConntrackAttribute::CtaTupleOrig(tuple)]),
         )?;
@@ -101,7 +115,7 @@ fn matches_any(tuple: &[Tuple], dests: &[UdpDestination]) -> bool {
         match t {
             Tuple::Ip(ips) => {
                 for ip in ips {
-                    if let IPTuple::DestinationAddress(IpAddr::V4(a)) = ip {
+                    if let IPTuple::DestinationAddress(a) = ip {
                         dst_ip = Some(*a);
                     }
                 }
@@ -118,18 +132,26 @@ fn matches_any(tuple: &[Tuple], dests: &[UdpDestination]) -> bool {
             _ => {}
         }
     }
-    udp && dests
-        .iter()
-        .any(|d| Some(d.port) == dst_port && d.ip.is_none_or(|ip| Some(ip) == dst_ip))
+    udp && dests.iter().any(|d| {
+        Some(d.port) == dst_port
+            && d.ip.is_none_or(|ip| {
+                dst_ip.is_some_and(|dst| crate::ports::addresses_meet(Some(ip), Some(dst)))
+            })
+    })
 }
 
-fn send(socket: &Socket, flags: u16, message: ConntrackMessage) -> Result<(), ConntrackError> {
+fn send(
+    socket: &Socket,
+    family: NetfilterProtoFamily,
+    flags: u16,
+    message: ConntrackMessage,
+) -> Result<(), ConntrackError> {
     let mut header = NetlinkHeader::default();
     header.flags = flags;
     let mut packet = NetlinkMessage::new(
         header,
         NetlinkPayload::from(NetfilterMessage::new(
-            NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0),
+            NetfilterHeader::new(family, 0, 0),
             message,
         )),
     );

@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -32,15 +32,21 @@ pub enum EtcError {
 /// The three files, in the order they are mounted.
 pub const FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
-pub fn hosts(ip: Ipv4Addr, hostname: &str, id: &str) -> String {
+/// The container's own hosts file: loopback, IPv6's well-known names, and
+/// its name at each of its addresses.
+pub fn hosts(ip: Ipv4Addr, ip6: Option<Ipv6Addr>, hostname: &str, id: &str) -> String {
     let mut names = hostname.to_string();
     if id != hostname {
         names.push(' ');
         names.push_str(id);
     }
-    format!(
+    let mut text = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{ip}\t{names}\n"
-    )
+    );
+    if let Some(ip6) = ip6 {
+        text.push_str(&format!("{ip6}\t{names}\n"));
+    }
+    text
 }
 
 /// Marks the lines of a user network's other containers in /etc/hosts.
@@ -53,6 +59,8 @@ pub struct Peer {
     /// Unique among the peers: the id, `id@host` for another host's.
     pub container: String,
     pub ip: Ipv4Addr,
+    /// On a network with IPv6: its name resolves to both.
+    pub ip6: Option<Ipv6Addr>,
     pub names: Vec<String>,
 }
 
@@ -61,6 +69,7 @@ impl From<&crate::store::Attachment> for Peer {
         Peer {
             container: a.container.clone(),
             ip: a.ip_address,
+            ip6: a.ip6_address,
             names: a.names.clone(),
         }
     }
@@ -74,7 +83,12 @@ pub fn peer_lines(peers: &[Peer], own: &str) -> String {
         .iter()
         .filter(|p| p.container != own && !p.names.is_empty())
         .filter(|p| seen.insert((&p.container, p.ip)))
-        .map(|p| format!("{}\t{}\t{PEER_MARK}\n", p.ip, p.names.join(" ")))
+        .flat_map(|p| {
+            let names = p.names.join(" ");
+            let v4 = format!("{}\t{names}\t{PEER_MARK}\n", p.ip);
+            let v6 = p.ip6.map(|ip6| format!("{ip6}\t{names}\t{PEER_MARK}\n"));
+            std::iter::once(v4).chain(v6)
+        })
         .collect()
 }
 
@@ -180,12 +194,12 @@ pub fn host_resolv_conf() -> String {
 /// `peers`, the containers it finds by name), hostname and resolv.conf.
 pub fn write_for(
     dir: &Path,
-    ip: Ipv4Addr,
+    (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
     hostname: &str,
     id: &str,
     peers: &[Peer],
 ) -> Result<(), EtcError> {
-    let mut hosts_file = hosts(ip, hostname, id);
+    let mut hosts_file = hosts(ip, ip6, hostname, id);
     hosts_file.push_str(&peer_lines(peers, id));
     write(
         dir,
@@ -362,10 +376,27 @@ mod tests {
 
     #[test]
     fn hosts_names_the_container() {
-        let h = hosts("172.20.0.2".parse().unwrap(), "web", "c1");
+        let h = hosts("172.20.0.2".parse().unwrap(), None, "web", "c1");
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("172.20.0.2\tweb c1\n"), "{h}");
-        assert!(hosts("172.20.0.2".parse().unwrap(), "c1", "c1").ends_with("\tc1\n"));
+        assert!(hosts("172.20.0.2".parse().unwrap(), None, "c1", "c1").ends_with("\tc1\n"));
+        let h = hosts(
+            "172.20.0.2".parse().unwrap(),
+            Some("fd42::2".parse().unwrap()),
+            "web",
+            "c1",
+        );
+        assert!(h.ends_with("172.20.0.2\tweb c1\nfd42::2\tweb c1\n"), "{h}");
+        let peer = Peer {
+            container: "db".into(),
+            ip: "172.20.0.3".parse().unwrap(),
+            ip6: Some("fd42::3".parse().unwrap()),
+            names: vec!["db".into(), "sql".into()],
+        };
+        assert_eq!(
+            peer_lines(&[peer], "c1"),
+            format!("172.20.0.3\tdb sql\t{PEER_MARK}\nfd42::3\tdb sql\t{PEER_MARK}\n")
+        );
     }
 
     #[test]

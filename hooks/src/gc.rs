@@ -59,6 +59,7 @@ fn detach_locked(store: &Store, record: &Attachment) -> Vec<BridgeError> {
             store: store.clone(),
             network,
             ip: None,
+            ip6: None,
             aliases: Vec::new(),
         }
         .detach(record)
@@ -68,6 +69,7 @@ fn detach_locked(store: &Store, record: &Attachment) -> Vec<BridgeError> {
             network: record.network.clone(),
             ports: Vec::new(),
             ip: None,
+            ip6: None,
             aliases: Vec::new(),
             connecting: record.connected,
             cni_ifname: record.cni_ifname.clone(),

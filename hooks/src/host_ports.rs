@@ -3,20 +3,20 @@
 //! A claim is a file `<run dir>/ports/<proto>-<port>-<host ip|any>` holding its
 //! container and that container's host veth, made with an atomic link, under
 //! the firewall lock. A port claimed on every address conflicts with any claim
-//! of the same port and protocol; two specific addresses conflict only when
-//! equal. A claim whose veth is gone is stale and taken over, as leases are.
+//! of the same port and protocol, one on `0.0.0.0` (`::`) with any of IPv4
+//! (IPv6); two specific addresses conflict only when equal. A claim whose veth is gone is stale and taken over, as leases are.
 //! A port a host process has bound is refused: nftables' DNAT would silently
 //! steal its traffic.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ports::{PortMapping, Protocol};
+use crate::ports::{addresses_meet, PortMapping, Protocol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostPortError {
@@ -34,7 +34,7 @@ pub enum HostPortError {
         proto: Protocol,
     },
     #[error("port {spec}: host IP {ip} is not an address of this host")]
-    NotLocal { spec: PortMapping, ip: Ipv4Addr },
+    NotLocal { spec: PortMapping, ip: IpAddr },
     #[error("port {spec}: no free host port found")]
     NoFreePort { spec: PortMapping },
     #[error("port {spec}: {what}: {source}")]
@@ -110,7 +110,7 @@ struct Claims<'a> {
     /// the directory was read.
     existing: HashMap<(String, u16), Vec<String>>,
     /// This request's claims so far.
-    earlier: HashMap<(Protocol, u16), Vec<Option<Ipv4Addr>>>,
+    earlier: HashMap<(Protocol, u16), Vec<Option<IpAddr>>>,
 }
 
 impl Claims<'_> {
@@ -143,10 +143,7 @@ impl Claims<'_> {
     fn taken_earlier(&self, m: &PortMapping) -> bool {
         self.earlier
             .get(&(m.protocol, m.host_port))
-            .is_some_and(|ips| {
-                ips.iter()
-                    .any(|ip| ip.is_none() || m.host_ip.is_none() || *ip == m.host_ip)
-            })
+            .is_some_and(|ips| ips.iter().any(|ip| addresses_meet(*ip, m.host_ip)))
     }
 
     /// The container holding a claim that conflicts with `m`; stale ones are
@@ -155,9 +152,10 @@ impl Claims<'_> {
     /// earlier container's of that id, whose attach was killed).
     fn conflict(&self, m: &PortMapping) -> Option<String> {
         let key = (m.protocol.to_string(), m.host_port);
-        let mine = m.host_ip.map(|i| i.to_string());
         for ip in self.existing.get(&key).into_iter().flatten() {
-            if !(ip == "any" || mine.is_none() || mine.as_deref() == Some(ip.as_str())) {
+            let theirs = (ip != "any").then(|| ip.parse::<IpAddr>().ok());
+            // A claim whose name does not parse is looked at: it may hold.
+            if theirs.is_some_and(|t| t.is_some_and(|t| !addresses_meet(Some(t), m.host_ip))) {
                 continue;
             }
             let path = self.dir.join(format!("{}-{}-{ip}", key.0, key.1));
@@ -274,11 +272,20 @@ pub fn sweep(
 
 /// Binds the port as a host process would (TCP with SO_REUSEADDR, as servers
 /// do, so connections in TIME_WAIT do not count); returns the bound port.
+/// No host address means both families: `[::]` with IPv4 mapped (the
+/// kernel's default, `bindv6only=0`) finds a port either uses, and picks one
+/// free in both; a host without IPv6 falls back to `0.0.0.0`.
 fn probe(m: &PortMapping, port: u16) -> Result<u16, HostPortError> {
-    let ip = m.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let result = match m.protocol {
+    let bind = |ip: IpAddr| match m.protocol {
         Protocol::Tcp => TcpListener::bind((ip, port)).and_then(|l| l.local_addr()),
         Protocol::Udp => UdpSocket::bind((ip, port)).and_then(|s| s.local_addr()),
+    };
+    let ip = m.host_ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    let result = match bind(ip) {
+        Err(e) if m.host_ip.is_none() && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            bind(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        }
+        other => other,
     };
     match result {
         Ok(addr) => Ok(addr.port()),

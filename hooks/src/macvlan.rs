@@ -13,17 +13,17 @@
 //! As with every macvlan, the host itself cannot reach the containers
 //! through the parent; other machines (or namespaces) on the segment can.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 use netlink_packet_route::link::MacVlanMode;
 use rtnetlink::LinkMacVlan;
 
-use crate::bridge::{BridgeError, CONTAINER_INTERFACE};
+use crate::bridge::{configure_ipv6_inside, BridgeError, CONTAINER_INTERFACE};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files;
-use crate::ipam::{Lease, Pool};
+use crate::ipam::{Family, Lease, Pool};
 use crate::netlink::Netlink;
 use crate::store::{start_time, Attachment, Network, Process, Store};
 use crate::veth;
@@ -32,6 +32,7 @@ pub struct MacvlanDriver {
     pub store: Store,
     pub network: Network,
     pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<Ipv6Addr>,
     pub aliases: Vec<String>,
 }
 
@@ -61,13 +62,36 @@ pub fn holder_lives(holder: &str) -> bool {
 }
 
 impl MacvlanDriver {
-    fn pool<'a>(&self, dir: &'a std::path::Path) -> Pool<'a> {
+    fn pool<'a>(&self, dir: &'a std::path::Path) -> Pool<'a, Ipv4Addr> {
         Pool {
             dir,
             subnet: self.network.subnet,
             gateway: self.network.gateway,
             range: self.network.ip_range,
         }
+    }
+
+    fn pool6<'a>(&self, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv6Addr>> {
+        let (subnet, gateway) = self.network.ipv6()?;
+        Some(Pool {
+            dir,
+            subnet,
+            gateway,
+            range: self.network.ip_range6,
+        })
+    }
+
+    /// Gives a lease back to the pool of its family.
+    fn release(&self, dir: &std::path::Path, ip: IpAddr, id: &str) -> Result<(), BridgeError> {
+        match ip {
+            IpAddr::V4(ip) => self.pool(dir).release(ip, id)?,
+            IpAddr::V6(ip) => {
+                if let Some(pool6) = self.pool6(dir) {
+                    pool6.release(ip, id)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn attach_steps(&self, c: &Container, done: &mut Vec<Done>) -> Result<Attachment, BridgeError> {
@@ -85,7 +109,20 @@ impl MacvlanDriver {
             None => pool.allocate(&c.id, &tag, |l: &Lease| holder_lives(&l.host_interface))?,
         };
         done.push(Done::Lease(lease.clone()));
-        let mac = veth::mac_for(lease.ip);
+        let ip = Ipv4Addr::from_ip(lease.ip).expect("an IPv4 pool leases IPv4");
+        let ip6 = match self.pool6(&leases) {
+            Some(pool6) => {
+                let live = |l: &Lease| holder_lives(&l.host_interface);
+                let lease6 = match self.ip6 {
+                    Some(want) => pool6.allocate_static(want, &c.id, &tag, live)?,
+                    None => pool6.allocate(&c.id, &tag, live)?,
+                };
+                done.push(Done::Lease(lease6.clone()));
+                Ipv6Addr::from_ip(lease6.ip)
+            }
+            None => None,
+        };
+        let mac = veth::mac_for(ip);
         let names: Vec<String> = std::iter::once(c.id.clone())
             .chain(self.aliases.iter().cloned())
             .collect();
@@ -96,9 +133,15 @@ impl MacvlanDriver {
             mode: "macvlan".into(),
             network: net.name.clone(),
             bridge: parent.clone(),
-            ip_address: lease.ip,
+            ip_address: ip,
             prefix_len: net.subnet.prefix(),
             gateway: net.gateway,
+            ip6_address: ip6,
+            prefix6_len: net
+                .subnet6
+                .filter(|_| ip6.is_some())
+                .map_or(0, |s| s.prefix()),
+            gateway6: net.gateway6.filter(|_| ip6.is_some()),
             mac_address: veth::mac_text(mac),
             host_interface: tag,
             interface: CONTAINER_INTERFACE.into(),
@@ -133,12 +176,19 @@ impl MacvlanDriver {
         let inside = Netlink::open_in(c.netns.as_fd())?;
         let configured = (|| {
             let index = inside.link_index(CONTAINER_INTERFACE)?;
-            inside.add_address(CONTAINER_INTERFACE, index, lease.ip, net.subnet.prefix())?;
+            inside.add_address(CONTAINER_INTERFACE, index, ip.into(), net.subnet.prefix())?;
+            if let (Some(ip6), Some(subnet6)) = (ip6, net.subnet6) {
+                let interface = (CONTAINER_INTERFACE, index);
+                configure_ipv6_inside(&inside, c, interface, mac, (ip6, subnet6.prefix()))?;
+            }
             inside.set_up(CONTAINER_INTERFACE, index)?;
             let lo = inside.link_index("lo")?;
             inside.set_up("lo", lo)?;
             if !net.internal {
                 inside.add_default_route(net.gateway, index)?;
+                if let (Some(_), Some(gateway6)) = (ip6, net.gateway6) {
+                    inside.add_default_route6(gateway6, index)?;
+                }
             }
             Ok::<(), BridgeError>(())
         })();
@@ -151,7 +201,7 @@ impl MacvlanDriver {
             .iter()
             .map(etc_files::Peer::from)
             .collect();
-        etc_files::write_for(&files, lease.ip, &c.hostname, &c.id, &peers)?;
+        etc_files::write_for(&files, (ip, ip6), &c.hostname, &c.id, &peers)?;
         etc_files::mount_into(&files, c.pid, &c.rootfs)?;
 
         record.attaching = None;
@@ -190,8 +240,7 @@ impl NetworkDriver for MacvlanDriver {
                         .and_then(|inside| inside.delete_link(CONTAINER_INTERFACE))
                         .map_err(|e| e.to_string()),
                     Done::Lease(l) => self
-                        .pool(&leases)
-                        .release(l.ip, &c.id)
+                        .release(&leases, l.ip, &c.id)
                         .map_err(|e| e.to_string()),
                 };
                 if let Err(e) = undone {
@@ -206,12 +255,9 @@ impl NetworkDriver for MacvlanDriver {
     fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
         let mut errors = Vec::new();
         let leases = self.store.leases(&r.network);
-        errors.extend(
-            self.pool(&leases)
-                .release(r.ip_address, &r.container)
-                .err()
-                .map(Into::into),
-        );
+        for ip in std::iter::once(IpAddr::V4(r.ip_address)).chain(r.ip6_address.map(IpAddr::V6)) {
+            errors.extend(self.release(&leases, ip, &r.container).err());
+        }
         let files = self.store.container_files(&r.container);
         if let Err(e) = std::fs::remove_dir_all(&files) {
             if e.kind() != std::io::ErrorKind::NotFound {

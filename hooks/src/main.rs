@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 use minirun_net::bridge::{self, BridgeDriver};
 use minirun_net::driver::{Container, NetworkDriver};
 use minirun_net::macvlan::MacvlanDriver;
-use minirun_net::mode::{self, Mode, ALIASES_ANNOTATION, IP_ANNOTATION, NETWORK_ANNOTATION};
+use minirun_net::mode::{
+    self, Mode, ALIASES_ANNOTATION, IP6_ANNOTATION, IP_ANNOTATION, NETWORK_ANNOTATION,
+};
 use minirun_net::ports::{self, PORTS_ANNOTATION};
 use minirun_net::state::HookState;
 use minirun_net::store::{Network, Store, DEFAULT_NETWORK};
@@ -46,6 +48,8 @@ enum Command {
         network: String,
         #[arg(long)]
         ip: Option<String>,
+        #[arg(long)]
+        ip6: Option<String>,
         #[arg(long)]
         alias: Vec<String>,
     },
@@ -93,7 +97,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Attach => attach(&state()?, store),
         Command::Detach => detach(&state()?, store),
-        Command::Connect { network, ip, alias } => {
+        Command::Connect {
+            network,
+            ip,
+            ip6,
+            alias,
+        } => {
             let state = state()?;
             if !minirun_net::networks::valid_name(network) {
                 anyhow::bail!("{network:?} is not a network name");
@@ -111,6 +120,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 network: network.clone(),
                 ports: Vec::new(),
                 ip: parse_ip(ip.as_deref(), "--ip")?,
+                ip6: parse_ip6(ip6.as_deref(), "--ip6")?,
                 aliases: alias.clone(),
                 connecting: true,
                 cni_ifname: None,
@@ -219,6 +229,14 @@ fn parse_ip(ip: Option<&str>, origin: &str) -> anyhow::Result<Option<std::net::I
     .transpose()
 }
 
+fn parse_ip6(ip: Option<&str>, origin: &str) -> anyhow::Result<Option<std::net::Ipv6Addr>> {
+    ip.map(|ip| {
+        ip.parse()
+            .map_err(|_| anyhow::anyhow!("{origin}: {ip:?} is not an IPv6 address"))
+    })
+    .transpose()
+}
+
 fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
     let mode = mode::from_annotations(&state.annotations)?.unwrap_or(Mode::Bridge);
     if mode != Mode::Bridge {
@@ -243,6 +261,10 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
     let ip = parse_ip(
         state.annotations.get(IP_ANNOTATION).map(String::as_str),
         &format!("annotation {IP_ANNOTATION}"),
+    )?;
+    let ip6 = parse_ip6(
+        state.annotations.get(IP6_ANNOTATION).map(String::as_str),
+        &format!("annotation {IP6_ANNOTATION}"),
     )?;
     let aliases: Vec<String> = state
         .annotations
@@ -271,6 +293,7 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
             store,
             network: net,
             ip,
+            ip6,
             aliases,
         };
         driver
@@ -283,6 +306,7 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
         network,
         ports,
         ip,
+        ip6,
         aliases,
         connecting: false,
         cni_ifname: None,

@@ -51,6 +51,8 @@ impl fmt::Display for Mode {
 pub const NETWORK_ANNOTATION: &str = "org.minirun.net.network";
 /// The container's address on it (`--ip`).
 pub const IP_ANNOTATION: &str = "org.minirun.net.ip";
+/// The container's IPv6 address on its network (`--ip6`).
+pub const IP6_ANNOTATION: &str = "org.minirun.net.ip6";
 /// More names for it on a user network, comma-separated (`--alias`).
 pub const ALIASES_ANNOTATION: &str = "org.minirun.net.aliases";
 

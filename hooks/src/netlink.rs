@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use futures::TryStreamExt;
@@ -83,14 +83,7 @@ impl Netlink {
     /// A socket inside the namespace `netns` (an open /proc/<pid>/ns/net).
     /// The calling thread returns to its own namespace before this returns.
     pub fn open_in(netns: BorrowedFd) -> Result<Self, NetlinkError> {
-        let own = std::fs::File::open("/proc/thread-self/ns/net").map_err(NetlinkError::Socket)?;
-        setns(netns, CloneFlags::CLONE_NEWNET).map_err(NetlinkError::Setns)?;
-        let opened = Self::open();
-        // Not being able to go back would leave every later step in the wrong
-        // namespace: nothing sensible can follow.
-        setns(own.as_fd(), CloneFlags::CLONE_NEWNET)
-            .expect("returning to the hook's own network namespace");
-        opened
+        in_namespace(netns, Self::open)?
     }
 
     pub fn handle(&self) -> &Handle {
@@ -155,20 +148,27 @@ impl Netlink {
         }
     }
 
-    /// Adds an address; one already there is fine.
+    /// Adds an address; one already there is fine. An IPv6 address skips
+    /// duplicate address detection (`nodad`): IPAM made it unique under the
+    /// network's lock, and DAD would hold it tentative, unusable as a
+    /// source, for a second or more after the container starts.
     pub fn add_address(
         &self,
         name: &str,
         index: u32,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         prefix: u8,
     ) -> Result<(), NetlinkError> {
-        match self.run(
-            self.handle
-                .address()
-                .add(index, ip.into(), prefix)
-                .execute(),
-        ) {
+        use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
+        let mut request = self.handle.address().add(index, ip, prefix);
+        if ip.is_ipv6() {
+            let message = request.message_mut();
+            message.header.flags = AddressHeaderFlags::Nodad;
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match self.run(request.execute()) {
             Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::EEXIST => Ok(()),
             other => other.map_err(describe(format!("adding address {ip}/{prefix} to {name}"))),
         }
@@ -196,6 +196,43 @@ impl Netlink {
                     }
                     _ => None,
                 })
+            })
+            .collect())
+    }
+
+    pub fn add_default_route6(&self, gateway: Ipv6Addr, index: u32) -> Result<(), NetlinkError> {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(gateway)
+            .output_interface(index)
+            .build();
+        self.run(self.handle.route().add(route).execute())
+            .map_err(describe(format!(
+                "adding the IPv6 default route via {gateway}"
+            )))
+    }
+
+    /// The IPv6 routes of the main table that are not the kernel's own
+    /// (link-local, multicast): (destination, prefix, output interface).
+    pub fn ipv6_routes(&self) -> Result<Vec<(Ipv6Addr, u8, Option<u32>)>, NetlinkError> {
+        let dump = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        let routes: Vec<RouteMessage> = self
+            .run(self.handle.route().get(dump).execute().try_collect())
+            .map_err(describe("listing the host's IPv6 routes"))?;
+        Ok(routes
+            .iter()
+            .filter(|r| r.header.table == libc::RT_TABLE_MAIN)
+            .filter_map(|r| {
+                let dest = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => Some(*ip),
+                    _ => None,
+                });
+                let oif = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Oif(i) => Some(*i),
+                    _ => None,
+                });
+                let dest = dest.unwrap_or(Ipv6Addr::UNSPECIFIED);
+                let own = dest.segments()[0] & 0xffc0 == 0xfe80 || dest.segments()[0] >> 8 == 0xff;
+                (!own).then_some((dest, r.header.destination_prefix_length, oif))
             })
             .collect())
     }
@@ -235,6 +272,20 @@ impl Netlink {
             })
             .collect())
     }
+}
+
+/// Runs `f` with the calling thread inside the network namespace `netns`
+/// (for a socket opened there, or a sysctl of that namespace: /proc/sys/net
+/// is the namespace of the thread that opens it), then returns to its own.
+pub fn in_namespace<T>(netns: BorrowedFd, f: impl FnOnce() -> T) -> Result<T, NetlinkError> {
+    let own = std::fs::File::open("/proc/thread-self/ns/net").map_err(NetlinkError::Socket)?;
+    setns(netns, CloneFlags::CLONE_NEWNET).map_err(NetlinkError::Setns)?;
+    let result = f();
+    // Not being able to go back would leave every later step in the wrong
+    // namespace: nothing sensible can follow.
+    setns(own.as_fd(), CloneFlags::CLONE_NEWNET)
+        .expect("returning to the hook's own network namespace");
+    Ok(result)
 }
 
 /// The interface name of a link message.

@@ -11,10 +11,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::cluster::networks::OVERLAY;
-use crate::ipam::Subnet;
+use crate::ipam::{is_ipv6_text, Cidr, Family, Subnet, Subnet6};
 use crate::store::{Attachment, Network, Store, StoreError, DEFAULT_NETWORK, MACVLAN};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +55,15 @@ fn invalid(what: impl Into<String>) -> NetworksError {
 pub struct CreateRequest {
     pub name: String,
     pub driver: String,
-    pub subnet: Option<String>,
-    pub gateway: Option<String>,
-    pub ip_range: Option<String>,
+    /// `--subnet`, `--gateway`, `--ip-range`: at most one of each per
+    /// address family, told apart by their text.
+    pub subnets: Vec<String>,
+    pub gateways: Vec<String>,
+    pub ip_ranges: Vec<String>,
+    /// `--ipv6`: IPv6 too (a ULA /64 unless a subnet is given).
+    pub ipv6: bool,
+    /// `--ipv4=false`: no IPv4 (with `--ipv6`); `None` is Docker's default, on.
+    pub ipv4: Option<bool>,
     pub internal: bool,
     pub mtu: Option<u32>,
     /// `-o key=value`
@@ -175,25 +181,35 @@ fn candidates() -> impl Iterator<Item = Subnet> {
 }
 
 /// A host route (not a default route) overlapping `subnet`.
-fn route_overlap(subnet: &Subnet, routes: &[(Ipv4Addr, u8, Option<u32>)]) -> Option<String> {
+fn route_overlap<A: Family>(subnet: &Cidr<A>, routes: &[(A, u8, Option<u32>)]) -> Option<String> {
     routes
         .iter()
         .filter(|(_, prefix, _)| *prefix > 0)
-        .find(|(dest, prefix, _)| {
-            Subnet::new(*dest, (*prefix).min(30)).is_ok_and(|r| r.overlaps(subnet))
-        })
+        .find(|(dest, prefix, _)| Cidr::covering(*dest, *prefix).overlaps(subnet))
         .map(|(dest, prefix, _)| format!("{dest}/{prefix}"))
 }
 
-/// The host's IPv4 routes (destination, prefix, interface index) from
-/// /proc/net/route: what a new network's subnet must not overlap.
-pub fn host_routes() -> Result<Vec<(Ipv4Addr, u8, Option<u32>)>, NetworksError> {
-    let path = std::path::Path::new("/proc/net/route");
-    let text = fs::read_to_string(path).map_err(|source| StoreError::Io {
-        path: path.into(),
-        source,
-    })?;
-    Ok(parse_proc_routes(&text))
+/// The host's routes (destination, prefix, interface index) of both
+/// families: what a new network's subnets must not overlap.
+#[derive(Debug, Default, Clone)]
+pub struct HostRoutes {
+    pub v4: Vec<(Ipv4Addr, u8, Option<u32>)>,
+    pub v6: Vec<(Ipv6Addr, u8, Option<u32>)>,
+}
+
+/// The host's routes, from /proc/net/route and /proc/net/ipv6_route (the
+/// latter missing on a host without IPv6).
+pub fn host_routes() -> Result<HostRoutes, NetworksError> {
+    let read = |path: &str| {
+        fs::read_to_string(path).map_err(|source| StoreError::Io {
+            path: path.into(),
+            source,
+        })
+    };
+    Ok(HostRoutes {
+        v4: parse_proc_routes(&read("/proc/net/route")?),
+        v6: parse_proc_ipv6_routes(&read("/proc/net/ipv6_route").unwrap_or_default()),
+    })
 }
 
 fn parse_proc_routes(text: &str) -> Vec<(Ipv4Addr, u8, Option<u32>)> {
@@ -208,6 +224,41 @@ fn parse_proc_routes(text: &str) -> Vec<(Ipv4Addr, u8, Option<u32>)> {
             Some((dest, mask.count_ones() as u8, None))
         })
         .collect()
+}
+
+/// /proc/net/ipv6_route: destination and prefix in hex, first; the
+/// kernel's own link-local, multicast and loopback routes left out.
+fn parse_proc_ipv6_routes(text: &str) -> Vec<(Ipv6Addr, u8, Option<u32>)> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let dest = Ipv6Addr::from(u128::from_str_radix(f.first()?, 16).ok()?);
+            let prefix = u8::from_str_radix(f.get(1)?, 16).ok()?;
+            let own = dest.segments()[0] & 0xffc0 == 0xfe80
+                || dest.segments()[0] >> 8 == 0xff
+                || f.get(9) == Some(&"lo");
+            (!own).then_some((dest, prefix, None))
+        })
+        .collect()
+}
+
+/// This host's ULA /48 (RFC 4193: fd00::/8 and 40 random bits), chosen
+/// once and kept beside the definitions: the IPv6 subnets it gives
+/// networks are /64s of it, unlikely to meet another host's.
+fn host_ula(store: &Store) -> Result<Subnet6, NetworksError> {
+    let path = store.config_dir.join(".ula48");
+    if let Some(prefix) = fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.trim().parse::<Subnet6>().ok())
+    {
+        return Ok(prefix);
+    }
+    let id = random_id();
+    let global = u64::from_str_radix(&id[..10], 16).expect("hex digits");
+    let bits = (0xfdu128 << 120) | (u128::from(global) << 80);
+    let prefix = Subnet6::new(Ipv6Addr::from(bits), 48).expect("a /48 is a subnet");
+    crate::store::write_whole(&path, format!("{prefix}\n").as_bytes())?;
+    Ok(prefix)
 }
 
 /// Whether the current network namespace has an interface called `name`
@@ -235,12 +286,125 @@ pub fn predefined_id(name: &str) -> String {
     format!("{h:016x}")
 }
 
+/// A subnet, gateway and range of one family, as asked.
+type Asked<A> = (Option<Cidr<A>>, Option<A>, Option<Cidr<A>>);
+
+/// `--subnet`, `--gateway` and `--ip-range` sorted into their families,
+/// each checked against its family's subnet.
+struct Families {
+    v4: Asked<Ipv4Addr>,
+    v6: Asked<Ipv6Addr>,
+}
+
+fn parse_families(req: &CreateRequest) -> Result<Families, NetworksError> {
+    fn one<T>(
+        list: &[String],
+        what: &str,
+        v6: bool,
+        parse: impl Fn(&str) -> Result<T, NetworksError>,
+    ) -> Result<Option<T>, NetworksError> {
+        let mine: Vec<&String> = list.iter().filter(|s| is_ipv6_text(s) == v6).collect();
+        match mine.as_slice() {
+            [] => Ok(None),
+            [one] => parse(one).map(Some),
+            [a, b, ..] => Err(invalid(format!(
+                "{what} {a} and {what} {b}: one {what} per address family"
+            ))),
+        }
+    }
+    fn family<A: Family>(req: &CreateRequest, v6: bool) -> Result<Asked<A>, NetworksError> {
+        let cidr = |what: &'static str| {
+            move |s: &str| {
+                s.parse::<Cidr<A>>()
+                    .map_err(|e| invalid(format!("{what} {s}: {e}")))
+            }
+        };
+        let subnet = one(&req.subnets, "subnet", v6, cidr("subnet"))?;
+        let ip_range = one(&req.ip_ranges, "ip-range", v6, cidr("ip-range"))?;
+        let gateway = one(&req.gateways, "gateway", v6, |g| {
+            g.parse::<A>()
+                .map_err(|_| invalid(format!("gateway {g}: not an {} address", A::NAME)))
+        })?;
+        let Some(s) = subnet else {
+            if let Some(g) = gateway {
+                return Err(invalid(format!(
+                    "gateway {g} needs an {} subnet (--subnet)",
+                    A::NAME
+                )));
+            }
+            if let Some(r) = ip_range {
+                return Err(invalid(format!(
+                    "ip-range {r} needs an {} subnet (--subnet)",
+                    A::NAME
+                )));
+            }
+            return Ok((None, None, None));
+        };
+        if let Some(g) = gateway.filter(|g| !s.is_host(*g)) {
+            return Err(invalid(format!(
+                "gateway {g} is not a host address of subnet {s}"
+            )));
+        }
+        if let Some(r) = ip_range.filter(|r| !s.contains_subnet(r)) {
+            return Err(invalid(format!("ip-range {r} is not inside subnet {s}")));
+        }
+        Ok((subnet, gateway, ip_range))
+    }
+    let v6 = family::<Ipv6Addr>(req, true)?;
+    if let (Some(s6), false) = (v6.0, req.ipv6) {
+        return Err(invalid(format!("subnet {s6} is IPv6: add --ipv6")));
+    }
+    Ok(Families {
+        v4: family::<Ipv4Addr>(req, false)?,
+        v6,
+    })
+}
+
+/// A definition that asks for IPv6 without a subnet (the default
+/// network's, edited by hand: `"enableIPv6": true`) gets a ULA /64 and its
+/// first address as gateway, saved, under the definitions' lock.
+pub fn settle_ipv6(store: &Store, name: &str) -> Result<Option<Network>, NetworksError> {
+    let _lock = store.lock_definitions()?;
+    let Some(mut net) = Network::load(store, name)? else {
+        return Ok(None);
+    };
+    if net.enable_ipv6 && net.subnet6.is_none() {
+        let others: Vec<Network> = definitions(store)?
+            .into_iter()
+            .filter(|n| n.name != name)
+            .collect();
+        let subnet6 = free_ula_subnet(store, &others, &host_routes()?)?;
+        net.subnet6 = Some(subnet6);
+        net.gateway6 = Some(subnet6.first_host());
+        net.save(store)?;
+    }
+    Ok(Some(net))
+}
+
+/// The first /64 of the host's ULA /48 no network and no route overlaps.
+fn free_ula_subnet(
+    store: &Store,
+    existing: &[Network],
+    routes: &HostRoutes,
+) -> Result<Subnet6, NetworksError> {
+    let ula = host_ula(store)?;
+    (0..1u128 << 16)
+        .filter_map(|i| ula.nth_subnet(64, i))
+        .find(|c| {
+            !existing
+                .iter()
+                .any(|n| n.subnet6.is_some_and(|s| s.overlaps(c)))
+                && route_overlap(c, &routes.v6).is_none()
+        })
+        .ok_or_else(|| invalid(format!("no free /64 left in this host's {ula}")))
+}
+
 /// Checks the request against the networks that exist and the host's routes
 /// and writes the definition.
 pub fn create(
     store: &Store,
     req: &CreateRequest,
-    routes: &[(Ipv4Addr, u8, Option<u32>)],
+    routes: &HostRoutes,
 ) -> Result<Network, NetworksError> {
     check_name(&req.name)?;
     let driver = if req.driver.is_empty() {
@@ -301,30 +465,19 @@ pub fn create(
             )));
         }
     }
-    let parse_cidr = |what: &str, s: &str| {
-        s.parse::<Subnet>()
-            .map_err(|e| invalid(format!("{what} {s}: {e}")))
-    };
-    let subnet = req
-        .subnet
-        .as_deref()
-        .map(|s| parse_cidr("subnet", s))
-        .transpose()?;
-    let ip_range = req
-        .ip_range
-        .as_deref()
-        .map(|s| parse_cidr("ip-range", s))
-        .transpose()?;
-    let gateway = req
-        .gateway
-        .as_deref()
-        .map(|g| {
-            g.parse::<Ipv4Addr>()
-                .map_err(|_| invalid(format!("gateway {g}: not an IPv4 address")))
-        })
-        .transpose()?;
-    if subnet.is_none() && (gateway.is_some() || ip_range.is_some()) {
-        return Err(invalid("gateway and ip-range need a subnet (--subnet)"));
+    let family = parse_families(req)?;
+    let (subnet, gateway, ip_range) = family.v4;
+    if req.ipv4 == Some(false) {
+        return Err(invalid(if req.ipv6 {
+            "--ipv4=false: IPv6-only networks are not built yet; use a dual-stack network (--ipv6)"
+        } else {
+            "--ipv4=false needs --ipv6: a network without IPv4 has IPv6 only"
+        }));
+    }
+    if driver == OVERLAY && (req.ipv6 || family.v6.0.is_some()) {
+        return Err(invalid(
+            "--ipv6: minirun's overlay networks carry IPv4 only",
+        ));
     }
     // What the request says of any driver's network.
     let requested = move |mut net: Network| {
@@ -374,6 +527,7 @@ pub fn create(
         return Err(NetworksError::Exists(req.name.clone()));
     }
     let existing: Vec<Network> = definitions(store)?.into_iter().chain(overlays).collect();
+    let mut ipv6 = None;
     let subnet = match subnet {
         Some(s) => {
             if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&s)) {
@@ -387,7 +541,7 @@ pub fn create(
                     other.subnet, other.name
                 )));
             }
-            if let Some(route) = route_overlap(&s, routes) {
+            if let Some(route) = route_overlap(&s, &routes.v4) {
                 return Err(invalid(format!(
                     "subnet {s} overlaps the host's route to {route}"
                 )));
@@ -396,10 +550,40 @@ pub fn create(
         }
         None => candidates()
             .find(|c| {
-                !existing.iter().any(|n| n.subnet.overlaps(c)) && route_overlap(c, routes).is_none()
+                !existing.iter().any(|n| n.subnet.overlaps(c))
+                    && route_overlap(c, &routes.v4).is_none()
             })
             .ok_or_else(|| NetworksError::NoFreeSubnet(req.name.clone()))?,
     };
+    if req.ipv6 {
+        let (subnet6, gateway6, ip_range6) = family.v6;
+        let subnet6 = match subnet6 {
+            Some(s6) => {
+                if let Some(other) = existing
+                    .iter()
+                    .find(|n| n.subnet6.is_some_and(|o| o.overlaps(&s6)))
+                {
+                    return Err(invalid(format!(
+                        "subnet {s6} overlaps subnet {} of network {}",
+                        other.subnet6.expect("found by it"),
+                        other.name
+                    )));
+                }
+                if let Some(route) = route_overlap(&s6, &routes.v6) {
+                    return Err(invalid(format!(
+                        "subnet {s6} overlaps the host's route to {route}"
+                    )));
+                }
+                s6
+            }
+            None => free_ula_subnet(store, &existing, routes)?,
+        };
+        ipv6 = Some((
+            subnet6,
+            gateway6.unwrap_or_else(|| subnet6.first_host()),
+            ip_range6,
+        ));
+    }
     let id = random_id();
     let mut net = requested(Network::new(
         &req.name,
@@ -408,6 +592,12 @@ pub fn create(
         gateway.unwrap_or_else(|| subnet.first_host()),
     ));
     net.id = id;
+    if let Some((subnet6, gateway6, ip_range6)) = ipv6 {
+        net.enable_ipv6 = true;
+        net.subnet6 = Some(subnet6);
+        net.gateway6 = Some(gateway6);
+        net.ip_range6 = ip_range6;
+    }
     if driver == MACVLAN {
         net.driver = MACVLAN.into();
         net.parent = parent;
@@ -429,7 +619,7 @@ fn create_overlay(
     mut net: Network,
     subnet: Option<Subnet>,
     vni: Option<u32>,
-    routes: &[(Ipv4Addr, u8, Option<u32>)],
+    routes: &HostRoutes,
 ) -> Result<Network, NetworksError> {
     let cluster = crate::cluster::Cluster::required()?;
     let _lock = store.lock_definitions()?;
@@ -445,7 +635,7 @@ fn create_overlay(
             .iter()
             .find(|n| n.subnet.overlaps(s))
             .map(|n| format!("subnet {} of network {}", n.subnet, n.name))
-            .or_else(|| route_overlap(s, routes).map(|r| format!("the host's route to {r}")))
+            .or_else(|| route_overlap(s, &routes.v4).map(|r| format!("the host's route to {r}")))
     };
     crate::cluster::networks::create(&cluster, net, subnet, vni, &also_taken)
 }
@@ -497,7 +687,8 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
                             "EndpointID": a.host_interface,
                             "MacAddress": a.mac_address,
                             "IPv4Address": format!("{}/{}", a.ip_address, a.prefix_len),
-                            "IPv6Address": "",
+                            "IPv6Address": a.ip6_address
+                                .map_or_else(String::new, |ip6| format!("{ip6}/{}", a.prefix6_len)),
                             "Aliases": a.names,
                         }),
                     )
@@ -516,6 +707,17 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
     });
     if let Some(r) = net.ip_range {
         config["IPRange"] = r.to_string().into();
+    }
+    let mut configs = vec![config];
+    if let Some((subnet6, gateway6)) = net.ipv6() {
+        let mut config6 = serde_json::json!({
+            "Subnet": subnet6.to_string(),
+            "Gateway": gateway6.to_string(),
+        });
+        if let Some(r) = net.ip_range6 {
+            config6["IPRange"] = r.to_string().into();
+        }
+        configs.push(config6);
     }
     let mut options = serde_json::Map::new();
     if let Some(parent) = &net.parent {
@@ -545,8 +747,9 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
         "Created": net.created,
         "Scope": if net.is_overlay() { "global" } else { "local" },
         "Driver": if net.is_macvlan() { MACVLAN } else if net.is_overlay() { OVERLAY } else { "bridge" },
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": {}, "Config": [config]},
+        "EnableIPv4": true,
+        "EnableIPv6": net.enable_ipv6,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": configs},
         "Internal": net.internal,
         "Attachable": false,
         "Ingress": false,
@@ -719,7 +922,10 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
     #[test]
     fn subnets_are_picked_around_networks_and_routes() {
         let s = store("pick");
-        let routes = [(Ipv4Addr::new(172, 20, 0, 0), 16, Some(3))];
+        let routes = HostRoutes {
+            v4: vec![(Ipv4Addr::new(172, 20, 0, 0), 16, Some(3))],
+            v6: Vec::new(),
+        };
         let a = create(&s, &req("a"), &routes).unwrap();
         assert_eq!(a.subnet.to_string(), "172.21.0.0/16");
         assert_eq!(a.gateway, Ipv4Addr::new(172, 21, 0, 1));
@@ -765,13 +971,17 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
     fn bad_requests_name_what_is_wrong() {
         let s = store("bad");
         let mut r = req("n");
-        r.subnet = Some("10.1.0.0/16".into());
-        create(&s, &r, &[]).unwrap();
-        let e = create(&s, &r, &[]).unwrap_err().to_string();
+        r.subnets = vec!["10.1.0.0/16".into()];
+        create(&s, &r, &HostRoutes::default()).unwrap();
+        let e = create(&s, &r, &HostRoutes::default())
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "network with name n already exists");
         let mut r = req("m");
-        r.subnet = Some("10.1.128.0/17".into());
-        let e = create(&s, &r, &[]).unwrap_err().to_string();
+        r.subnets = vec!["10.1.128.0/17".into()];
+        let e = create(&s, &r, &HostRoutes::default())
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "subnet 10.1.128.0/17 overlaps subnet 10.1.0.0/16 of network n"
@@ -779,21 +989,28 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         let e = |f: &dyn Fn(&mut CreateRequest)| {
             let mut r = req("x");
             f(&mut r);
-            create(&s, &r, &[(Ipv4Addr::new(10, 9, 0, 0), 24, Some(2))])
-                .unwrap_err()
-                .to_string()
+            create(
+                &s,
+                &r,
+                &HostRoutes {
+                    v4: vec![(Ipv4Addr::new(10, 9, 0, 0), 24, Some(2))],
+                    v6: vec![("fd99::".parse().unwrap(), 16, None)],
+                },
+            )
+            .unwrap_err()
+            .to_string()
         };
         assert!(e(&|r| {
-            r.subnet = Some("10.2.0.0/16".into());
-            r.gateway = Some("10.3.0.1".into());
+            r.subnets = vec!["10.2.0.0/16".into()];
+            r.gateways = vec!["10.3.0.1".into()];
         })
         .contains("gateway 10.3.0.1 is not a host address of subnet 10.2.0.0/16"));
         assert!(e(&|r| {
-            r.subnet = Some("10.2.0.0/16".into());
-            r.ip_range = Some("10.4.0.0/24".into());
+            r.subnets = vec!["10.2.0.0/16".into()];
+            r.ip_ranges = vec!["10.4.0.0/24".into()];
         })
         .contains("ip-range 10.4.0.0/24 is not inside subnet 10.2.0.0/16"));
-        assert!(e(&|r| r.subnet = Some("10.9.0.0/16".into()))
+        assert!(e(&|r| r.subnets = vec!["10.9.0.0/16".into()])
             .contains("overlaps the host's route to 10.9.0.0/24"));
         assert!(e(&|r| r.driver = "ipvlan".into()).contains("driver \"ipvlan\": unknown"));
         if !crate::cluster::config_path().exists() {
@@ -814,7 +1031,81 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         assert!(e(&|r| r.options = vec!["foo=1".into()]).contains("option \"foo\": unknown"));
         assert!(e(&|r| r.options = vec!["icc=maybe".into()]).contains("expected true or false"));
         assert!(e(&|r| r.name = "-x".into()).contains("network name \"-x\""));
-        assert!(e(&|r| r.gateway = Some("10.0.0.1".into())).contains("need a subnet"));
+        assert!(e(&|r| r.gateways = vec!["10.0.0.1".into()])
+            .contains("gateway 10.0.0.1 needs an IPv4 subnet (--subnet)"));
+        let _ = fs::remove_dir_all(s.run_dir.parent().unwrap());
+    }
+
+    #[test]
+    fn dual_stack_requests() {
+        let s = store("v6");
+        let mut r = req("d");
+        r.ipv6 = true;
+        r.subnets = vec!["10.5.0.0/24".into(), "fd42:5::/64".into()];
+        r.gateways = vec!["fd42:5::fe".into()];
+        let d = create(&s, &r, &HostRoutes::default()).unwrap();
+        assert_eq!(d.subnet.to_string(), "10.5.0.0/24");
+        assert_eq!(d.gateway, Ipv4Addr::new(10, 5, 0, 1));
+        assert_eq!(d.subnet6.unwrap().to_string(), "fd42:5::/64");
+        assert_eq!(d.gateway6.unwrap().to_string(), "fd42:5::fe");
+        let text = inspect(&s, "d").unwrap();
+        assert_eq!(text["EnableIPv6"], true);
+        assert_eq!(text["IPAM"]["Config"][1]["Subnet"], "fd42:5::/64");
+        // Without a subnet: /64s of one ULA /48 of this host, in turn.
+        let mut r = req("u1");
+        r.ipv6 = true;
+        let u1 = create(&s, &r, &HostRoutes::default())
+            .unwrap()
+            .subnet6
+            .unwrap();
+        r.name = "u2".into();
+        let u2 = create(&s, &r, &HostRoutes::default())
+            .unwrap()
+            .subnet6
+            .unwrap();
+        let ula: Subnet6 = fs::read_to_string(s.config_dir.join(".ula48"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(ula.prefix(), 48);
+        assert_eq!(ula.addr().segments()[0] >> 8, 0xfd);
+        assert!(ula.contains_subnet(&u1) && ula.contains_subnet(&u2) && u1 != u2);
+        assert_eq!((u1.prefix(), u2.prefix()), (64, 64));
+        let e = |f: &dyn Fn(&mut CreateRequest)| {
+            let mut r = req("x");
+            r.ipv6 = true;
+            f(&mut r);
+            create(&s, &r, &HostRoutes::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e(&|r| r.subnets = vec!["fd42:6::/129".into()])
+            .contains("subnet fd42:6::/129: subnet \"fd42:6::/129\" is not an IPv6 CIDR"));
+        assert!(e(&|r| {
+            r.subnets = vec!["fd42:6::/64".into()];
+            r.gateways = vec!["fd42:7::1".into()];
+        })
+        .contains("gateway fd42:7::1 is not a host address of subnet fd42:6::/64"));
+        assert!(e(&|r| r.gateways = vec!["fd42:7::1".into()])
+            .contains("gateway fd42:7::1 needs an IPv6 subnet"));
+        assert!(e(&|r| r.subnets = vec!["fd42:5:0:0:8000::/65".into()])
+            .contains("overlaps subnet fd42:5::/64 of network d"));
+        assert!(
+            e(&|r| r.subnets = vec!["fd42:6::/64".into(), "fd42:7::/64".into()])
+                .contains("one subnet per address family")
+        );
+        assert!(e(&|r| r.subnets = vec!["fe80::/64".into()]).contains("link-local"));
+        assert!(e(&|r| {
+            r.ipv6 = false;
+            r.subnets = vec!["fd42:6::/64".into()];
+        })
+        .contains("subnet fd42:6::/64 is IPv6: add --ipv6"));
+        assert!(e(&|r| {
+            r.ipv6 = false;
+            r.ipv4 = Some(false);
+        })
+        .contains("--ipv4=false needs --ipv6"));
         let _ = fs::remove_dir_all(s.run_dir.parent().unwrap());
     }
 }

@@ -1,13 +1,16 @@
 //! Docker's `-p` grammar: `[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]`, with
-//! equal-length ranges (`8000-8010:80-90`). A spec expands to one mapping per
-//! port; host port 0 means "pick a free one" (done at attach).
+//! equal-length ranges (`8000-8010:80-90`) and IPv6 host addresses in
+//! brackets (`[2001:db8::1]:8080:80`). A spec expands to one mapping per
+//! port; host port 0 means "pick a free one" (done at attach). As in
+//! Docker, no host address means every address of both families the
+//! network has, `0.0.0.0` every IPv4 address and `[::]` every IPv6 one.
 //!
 //! The runtime carries the specs to the hook in the annotation
 //! `org.minirun.net.ports`, comma-separated, so a bundle written for runc can
 //! publish ports the same way.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -47,9 +50,10 @@ impl fmt::Display for Protocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortMapping {
-    /// Only traffic to this host address is forwarded; `None`: any local address.
+    /// Only traffic to this host address is forwarded (an unspecified one:
+    /// any address of its family); `None`: any local address of either.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     /// 0 until attach picks a free port.
     pub host_port: u16,
     pub container_port: u16,
@@ -58,8 +62,10 @@ pub struct PortMapping {
 
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(ip) = self.host_ip {
-            write!(f, "{ip}:")?;
+        match self.host_ip {
+            Some(IpAddr::V6(ip)) => write!(f, "[{ip}]:")?,
+            Some(ip) => write!(f, "{ip}:")?,
+            None => {}
         }
         write!(
             f,
@@ -81,19 +87,41 @@ pub fn parse_spec(spec: &str) -> Result<Vec<PortMapping>, PortError> {
         Some((_, p)) => return Err(err(&format!("unknown protocol {p:?} (tcp or udp)"))),
         None => (spec, Protocol::Tcp),
     };
-    if addr.starts_with('[') {
-        return Err(err("IPv6 host addresses are not supported"));
-    }
-    let parts: Vec<&str> = addr.split(':').collect();
-    let (host_ip, host, container) = match parts.as_slice() {
-        [c] => (None, None, *c),
-        [h, c] => (None, Some(*h), *c),
-        [ip, h, c] => {
-            let ip: Ipv4Addr = ip
+    // An IPv6 host address is in brackets: its colons are not separators.
+    let (v6, rest) = match addr.strip_prefix('[') {
+        Some(inner) => {
+            let (ip, rest) = inner
+                .split_once(']')
+                .ok_or_else(|| err("an IPv6 host address needs its closing ']'"))?;
+            let ip: std::net::Ipv6Addr = ip
                 .parse()
-                .map_err(|_| err(&format!("host IP {ip:?} is not an IPv4 address")))?;
-            let ip = if ip.is_unspecified() { None } else { Some(ip) };
-            (ip, Some(*h).filter(|h| !h.is_empty()), *c)
+                .map_err(|_| err(&format!("host IP [{ip}] is not an IPv6 address")))?;
+            let rest = rest.strip_prefix(':').ok_or_else(|| {
+                err("expected [IPV6]:[HOST_PORT:]CONTAINER_PORT after the address")
+            })?;
+            if ip.is_loopback() {
+                return Err(err(
+                    "[::1] cannot be published: the kernel does not route IPv6 loopback \
+traffic to another interface (IPv6 has no route_localnet); publish on 127.0.0.1, or on \
+[::] or a host address, which [::1] is not",
+                ));
+            }
+            (Some(IpAddr::V6(ip)), rest)
+        }
+        None => (None, addr),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (host_ip, host, container) = match (v6, parts.as_slice()) {
+        (None, [c]) => (None, None, *c),
+        (None, [h, c]) => (None, Some(*h), *c),
+        (Some(ip), [h, c]) => (Some(ip), Some(*h).filter(|h| !h.is_empty()), *c),
+        (None, [ip, h, c]) => {
+            let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| {
+                err(&format!(
+                    "host IP {ip:?} is not an IPv4 address (an IPv6 one goes in brackets)"
+                ))
+            })?;
+            (Some(IpAddr::V4(ip)), Some(*h).filter(|h| !h.is_empty()), *c)
         }
         _ => {
             return Err(err(
@@ -162,7 +190,7 @@ pub fn parse_list(list: &str) -> Result<Vec<PortMapping>, PortError> {
                 let clash = same_port
                     .iter()
                     .map(|&i| &all[i])
-                    .find(|o| o.host_ip.is_none() || m.host_ip.is_none() || o.host_ip == m.host_ip);
+                    .find(|o| addresses_meet(o.host_ip, m.host_ip));
                 if let Some(o) = clash {
                     return Err(PortError {
                         spec: spec.to_string(),
@@ -178,6 +206,17 @@ pub fn parse_list(list: &str) -> Result<Vec<PortMapping>, PortError> {
         }
     }
     Ok(all)
+}
+
+/// Whether two host addresses of mappings share an address: no address
+/// (every one) meets all, an unspecified one every address of its family.
+pub fn addresses_meet(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (None, _) | (_, None) => true,
+        (Some(a), Some(b)) => {
+            a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified() || a == b)
+        }
+    }
 }
 
 impl FromStr for PortMapping {
@@ -216,11 +255,20 @@ mod tests {
         assert_eq!(one("8080:80").host_port, 8080);
         assert_eq!(one("53:53/udp").protocol, Protocol::Udp);
         let m = one("127.0.0.1:8080:80");
-        assert_eq!(m.host_ip, Some(Ipv4Addr::LOCALHOST));
+        let localhost: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(m.host_ip, Some(localhost));
         assert_eq!(m.to_string(), "127.0.0.1:8080:80/tcp");
         let m = one("127.0.0.1::80");
-        assert_eq!((m.host_ip, m.host_port), (Some(Ipv4Addr::LOCALHOST), 0));
-        assert_eq!(one("0.0.0.0:8080:80").host_ip, None);
+        assert_eq!((m.host_ip, m.host_port), (Some(localhost), 0));
+        assert_eq!(
+            one("0.0.0.0:8080:80").host_ip,
+            Some("0.0.0.0".parse().unwrap())
+        );
+        let m = one("[2001:db8::1]:8080:80/udp");
+        assert_eq!(m.host_ip, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(m.to_string(), "[2001:db8::1]:8080:80/udp");
+        assert_eq!(one("[::]::80").host_port, 0);
+        assert_eq!(one(&one("[fd00::1]:9:9").to_string()), one("[fd00::1]:9:9"));
         let r = parse_spec("8000-8002:80-82/udp").unwrap();
         assert_eq!(r.len(), 3);
         assert_eq!((r[2].host_port, r[2].container_port), (8002, 82));
@@ -247,7 +295,11 @@ mod tests {
         );
         assert!(why("80/sctp").contains("unknown protocol \"sctp\""));
         assert!(why("1.2.3:80:80").contains("host IP \"1.2.3\" is not an IPv4 address"));
-        assert!(why("[::1]:80:80").contains("IPv6"));
+        assert!(why("::1:80:80").contains("expected [HOST_IP:]"));
+        assert!(why("[::1:80:80").contains("closing ']'"));
+        assert!(why("[1.2.3.4]:80:80").contains("not an IPv6 address"));
+        assert!(why("[::2]80").contains("expected [IPV6]:"));
+        assert!(why("[::1]:8080:80").contains("IPv6 has no route_localnet"));
         assert!(why("a:b:c:d").contains("expected [HOST_IP:]"));
         assert!(why("90-80").contains("runs backwards"));
         assert!(why("x").contains("\"x\" is not a port number"));
@@ -264,5 +316,9 @@ mod tests {
             e.contains("host port 8080/tcp is already published by 8080:80/tcp"),
             "{e}"
         );
+        // One address of each family, or all of each: no clash.
+        assert!(parse_list("0.0.0.0:8080:80,[::]:8080:81").is_ok());
+        assert!(parse_list("[fd00::1]:8080:80,[::]:8080:81").is_err());
+        assert!(parse_list("127.0.0.1:8080:80,[fd00::1]:8080:81").is_ok());
     }
 }

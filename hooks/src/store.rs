@@ -10,13 +10,13 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::ipam::Subnet;
+use crate::ipam::{Subnet, Subnet6};
 use crate::ports::PortMapping;
 
 pub const RUN_DIR_ENV: &str = "MINIRUN_NET_DIR";
@@ -198,7 +198,10 @@ impl Store {
     /// Whether a record of the lease's container on `network` names its
     /// address (it may be one of a killed attach, not yet undone).
     pub fn names_lease(&self, lease: &crate::ipam::Lease, network: &str) -> bool {
-        let named = |r: &Attachment| r.network == network && r.ip_address == lease.ip;
+        let named = |r: &Attachment| {
+            r.network == network
+                && (lease.ip == r.ip_address || Some(lease.ip) == r.ip6_address.map(Into::into))
+        };
         if [
             self.attachment(&lease.container),
             self.connection(&lease.container, network),
@@ -367,6 +370,22 @@ pub struct Network {
     /// overlay: the VXLAN id of the network, the same on every host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
+    /// IPv6 too (`--ipv6`). With no `subnet6` yet (the default network's
+    /// definition edited by hand to ask for it) one is picked at first use.
+    #[serde(
+        default,
+        rename = "enableIPv6",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub enable_ipv6: bool,
+    /// The IPv6 subnet, gateway and range, as `subnet`, `gateway` and
+    /// `ipRange` are IPv4's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<Subnet6>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+    #[serde(default, rename = "ipRange6", skip_serializing_if = "Option::is_none")]
+    pub ip_range6: Option<Subnet6>,
 }
 
 /// Address blocks that are not for hosts on a network (RFC 6890): a bridge
@@ -381,6 +400,14 @@ const SPECIAL_BLOCKS: [(&str, &str); 5] = [
         "240.0.0.0/4",
         "reserved, with the broadcast address 255.255.255.255",
     ),
+];
+
+/// The IPv6 blocks no container address may come from (RFC 6890, 4291).
+const SPECIAL_BLOCKS6: [(&str, &str); 4] = [
+    ("::/127", "unspecified and loopback"),
+    ("::ffff:0:0/96", "IPv4-mapped"),
+    ("fe80::/10", "link-local"),
+    ("ff00::/8", "multicast"),
 ];
 
 fn default_mtu() -> u32 {
@@ -417,7 +444,16 @@ impl Network {
             driver: String::new(),
             parent: None,
             vni: None,
+            enable_ipv6: false,
+            subnet6: None,
+            gateway6: None,
+            ip_range6: None,
         }
+    }
+
+    /// The IPv6 subnet and gateway, once the network has them.
+    pub fn ipv6(&self) -> Option<(Subnet6, Ipv6Addr)> {
+        self.subnet6.zip(self.gateway6)
     }
 
     pub fn is_macvlan(&self) -> bool {
@@ -464,7 +500,7 @@ impl Network {
             ));
         }
         let s = self.subnet;
-        if !s.contains(self.gateway) || self.gateway == s.addr() || self.gateway == s.broadcast() {
+        if !s.is_host(self.gateway) {
             return Err(format!(
                 "gateway {} is not a host address of subnet {s}",
                 self.gateway
@@ -474,9 +510,27 @@ impl Network {
             return Err(format!("mtu {} is outside 68-65535", self.mtu));
         }
         if let Some(r) = self.ip_range {
-            if !s.contains(r.addr()) || !s.contains(r.broadcast()) {
+            if !s.contains_subnet(&r) {
                 return Err(format!("ip-range {r} is not inside subnet {s}"));
             }
+        }
+        match (self.subnet6, self.gateway6) {
+            (Some(s6), Some(g6)) if !s6.is_host(g6) => {
+                return Err(format!("gateway {g6} is not a host address of subnet {s6}"));
+            }
+            (Some(s6), None) => return Err(format!("subnet {s6} has no gateway (gateway6)")),
+            (None, Some(g6)) => return Err(format!("gateway {g6} has no IPv6 subnet (subnet6)")),
+            _ => {}
+        }
+        if let Some(r) = self.ip_range6 {
+            match self.subnet6 {
+                Some(s6) if s6.contains_subnet(&r) => {}
+                Some(s6) => return Err(format!("ip-range {r} is not inside subnet {s6}")),
+                None => return Err(format!("ip-range {r} has no IPv6 subnet (subnet6)")),
+            }
+        }
+        if self.subnet6.is_some() && !self.enable_ipv6 {
+            return Err("subnet6 is set but enableIPv6 is not".into());
         }
         Ok(())
     }
@@ -485,16 +539,27 @@ impl Network {
     /// at `network create`: a network made before this rule still loads,
     /// and can be removed.
     pub fn check_host_subnet(&self) -> Result<(), String> {
+        let special = |s: String, block: &str, what: &str| {
+            Err(format!(
+                "subnet {s} overlaps {block}, {what}: no container can have those addresses"
+            ))
+        };
         let s = self.subnet;
-        match SPECIAL_BLOCKS
+        if let Some((block, what)) = SPECIAL_BLOCKS
             .iter()
             .find(|(b, _)| b.parse::<Subnet>().is_ok_and(|b| b.overlaps(&s)))
         {
-            Some((block, what)) => Err(format!(
-                "subnet {s} overlaps {block}, {what}: no container can have those addresses"
-            )),
-            None => Ok(()),
+            return special(s.to_string(), block, what);
         }
+        if let Some(s6) = self.subnet6 {
+            if let Some((block, what)) = SPECIAL_BLOCKS6
+                .iter()
+                .find(|(b, _)| Subnet6::block(b).is_some_and(|b| b.overlaps(&s6)))
+            {
+                return special(s6.to_string(), block, what);
+            }
+        }
+        Ok(())
     }
 
     pub fn save(&self, store: &Store) -> Result<(), StoreError> {
@@ -518,6 +583,14 @@ pub struct Attachment {
     pub ip_address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
+    /// The container's IPv6 address on a network with IPv6, its prefix
+    /// and the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6_address: Option<Ipv6Addr>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefix6_len: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
     pub mac_address: String,
     /// The veth end on the host, enslaved to the bridge.
     pub host_interface: String,
@@ -582,6 +655,10 @@ pub struct Attachment {
     pub cni_network: Option<String>,
 }
 
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
 /// A process, by pid and start time (a pid alone may be reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
@@ -639,11 +716,18 @@ impl Attachment {
 
     /// The network it is on, as far as detach and reload need it.
     pub fn network_def(&self) -> Result<Network, crate::ipam::IpamError> {
+        let subnet6 = self
+            .ip6_address
+            .map(|ip| Subnet6::new(ip, self.prefix6_len))
+            .transpose()?;
         Ok(Network {
             internal: self.internal,
             icc: !self.no_icc,
             mtu: self.mtu,
             vni: self.vni,
+            enable_ipv6: subnet6.is_some(),
+            subnet6,
+            gateway6: self.gateway6,
             ..Network::new(
                 &self.network,
                 &self.bridge,

@@ -5,7 +5,7 @@
 //! final name and MAC. Moving a device between namespaces afterwards would cost
 //! an RCU grace period (tens of milliseconds) per container.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoPortData, InfoPortKind, InfoVeth};
@@ -17,6 +17,31 @@ use crate::netlink::{Netlink, NetlinkError};
 pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+/// The link-local address of a MAC (modified EUI-64, RFC 4291): what the
+/// kernel would give the interface, given by minirun instead so the
+/// anti-spoofing guard knows it.
+pub fn link_local(mac: [u8; 6]) -> Ipv6Addr {
+    let m = mac;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 0x02,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
+    ])
 }
 
 pub fn mac_text(mac: [u8; 6]) -> String {
@@ -95,6 +120,10 @@ mod tests {
         assert_eq!(
             mac_text(mac_for("172.20.0.2".parse().unwrap())),
             "02:42:ac:14:00:02"
+        );
+        assert_eq!(
+            link_local(mac_for("172.20.0.2".parse().unwrap())).to_string(),
+            "fe80::42:acff:fe14:2"
         );
         let n = host_name("abc");
         assert_eq!(n, host_name("abc"));

@@ -137,6 +137,9 @@ pub struct NetworkConnect {
     /// The container's address on the network.
     #[arg(long)]
     pub ip: Option<String>,
+    /// The container's IPv6 address on the network.
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Another name for the container on the network; repeatable.
     #[arg(long)]
     pub alias: Vec<String>,
@@ -155,15 +158,24 @@ pub struct NetworkCreate {
     /// bridge (the default), macvlan, or overlay (across the cluster's hosts).
     #[arg(short, long, default_value = "bridge")]
     pub driver: String,
-    /// The network's IPv4 subnet (CIDR); picked when not given.
+    /// A subnet (CIDR), one per address family; picked when not given
+    /// (IPv6: a /64 of this host's ULA /48). Repeatable.
     #[arg(long)]
-    pub subnet: Option<String>,
-    /// The gateway's address (default: the subnet's first).
+    pub subnet: Vec<String>,
+    /// The gateway's address in the subnet of its family (default: the
+    /// subnet's first). Repeatable.
     #[arg(long)]
-    pub gateway: Option<String>,
-    /// Lease container addresses from this part of the subnet only.
+    pub gateway: Vec<String>,
+    /// Lease container addresses from this part of the subnet of its
+    /// family only. Repeatable.
     #[arg(long)]
-    pub ip_range: Option<String>,
+    pub ip_range: Vec<String>,
+    /// IPv6 too (dual-stack).
+    #[arg(long)]
+    pub ipv6: bool,
+    /// IPv4 (default true; --ipv4=false with --ipv6 asks for IPv6 only).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub ipv4: Option<bool>,
     /// No way out: no route, no masquerade, no published ports.
     #[arg(long)]
     pub internal: bool,
@@ -235,6 +247,10 @@ pub struct CreateArgs {
     /// The container's IPv4 address on its user-defined network.
     #[arg(long)]
     pub ip: Option<String>,
+
+    /// The container's IPv6 address on its user-defined network.
+    #[arg(long)]
+    pub ip6: Option<String>,
 
     /// Another name the container is found by on its user-defined network;
     /// repeatable.

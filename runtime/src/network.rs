@@ -19,7 +19,8 @@
 use std::path::{Path, PathBuf};
 
 use minirun_net::mode::{
-    Mode, ModeError, ALIASES_ANNOTATION, IP_ANNOTATION, MODE_ANNOTATION, NETWORK_ANNOTATION,
+    Mode, ModeError, ALIASES_ANNOTATION, IP6_ANNOTATION, IP_ANNOTATION, MODE_ANNOTATION,
+    NETWORK_ANNOTATION,
 };
 use minirun_net::ports::{self, PORTS_ANNOTATION};
 use minirun_net::store::{Network, Store, DEFAULT_NETWORK};
@@ -74,8 +75,12 @@ pub enum NetworkError {
         origin: String,
         source: minirun_net::networks::NetworksError,
     },
-    #[error("--ip {ip}: {why}")]
-    Ip { ip: String, why: String },
+    #[error("{flag} {ip}: {why}")]
+    Ip {
+        flag: &'static str,
+        ip: String,
+        why: String,
+    },
     #[error("--alias: {0}")]
     Alias(String),
     #[error("{0}")]
@@ -91,6 +96,8 @@ pub struct NetOptions<'a> {
     pub publish: &'a [String],
     /// `--ip`
     pub ip: Option<&'a str>,
+    /// `--ip6`
+    pub ip6: Option<&'a str>,
     /// `--alias`
     pub aliases: &'a [String],
 }
@@ -204,6 +211,22 @@ pub fn apply(
         return Err(NetworkError::PortsNeedBridge(mode));
     }
     if let (Some(n), Some(list)) = (&network, &ports) {
+        let v6_host = ports::parse_list(list)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.host_ip.is_some_and(|ip| ip.is_ipv6()));
+        if let Some(m) = v6_host.filter(|_| n.subnet6.is_none() && !n.enable_ipv6) {
+            return Err(NetworkError::Ports {
+                origin: "-p".into(),
+                source: ports::PortError {
+                    spec: m.to_string(),
+                    reason: format!(
+                        "network {} has no IPv6: nothing is published on an IPv6 host address",
+                        n.name
+                    ),
+                },
+            });
+        }
         let why = if n.internal {
             Some("is internal: nothing from outside reaches it")
         } else if n.is_macvlan() {
@@ -223,24 +246,12 @@ pub fn apply(
     }
     let user_net = network.as_ref().filter(|_| mode == Mode::Bridge);
     if let Some(ip) = net.ip {
-        let addr: std::net::Ipv4Addr = ip.parse().map_err(|_| NetworkError::Ip {
-            ip: ip.into(),
-            why: "not an IPv4 address".into(),
-        })?;
-        let n = user_net.ok_or_else(|| NetworkError::Ip {
-            ip: ip.into(),
-            why: "a chosen address needs a user-defined network (--net NAME)".into(),
-        })?;
-        let s = n.subnet;
-        if !s.contains(addr) || addr == s.addr() || addr == s.broadcast() || addr == n.gateway {
-            return Err(NetworkError::Ip {
-                ip: ip.into(),
-                why: format!(
-                    "not an address for a container on network {} (subnet {s}, gateway {})",
-                    n.name, n.gateway
-                ),
-            });
-        }
+        let n = user_net.ok_or_else(|| chosen_needs_network("--ip", ip))?;
+        check_chosen(ip, Some((n.subnet, n.gateway)), &n.name)?;
+    }
+    if let Some(ip) = net.ip6 {
+        let n = user_net.ok_or_else(|| chosen_needs_network("--ip6", ip))?;
+        check_chosen(ip, n.ipv6(), &n.name)?;
     }
     if !net.aliases.is_empty() {
         if user_net.is_none() {
@@ -281,11 +292,47 @@ pub fn apply(
     if let Some(ip) = net.ip {
         annotations.insert(IP_ANNOTATION.to_string(), ip.to_string());
     }
+    if let Some(ip) = net.ip6 {
+        annotations.insert(IP6_ANNOTATION.to_string(), ip.to_string());
+    }
     if !net.aliases.is_empty() {
         annotations.insert(ALIASES_ANNOTATION.to_string(), net.aliases.join(","));
     }
     spec.set_annotations(Some(annotations));
     Ok(Some(mode))
+}
+
+fn chosen_needs_network(flag: &'static str, ip: &str) -> NetworkError {
+    NetworkError::Ip {
+        flag,
+        ip: ip.into(),
+        why: "a chosen address needs a user-defined network (--net NAME)".into(),
+    }
+}
+
+/// An address asked for (`--ip`, `--ip6`): of the family, a container's
+/// address of the network's subnet of that family.
+fn check_chosen<A: minirun_net::ipam::Family>(
+    ip: &str,
+    subnet: Option<(minirun_net::ipam::Cidr<A>, A)>,
+    network: &str,
+) -> Result<(), NetworkError> {
+    let err = |why: String| NetworkError::Ip {
+        flag: A::FLAG,
+        ip: ip.into(),
+        why,
+    };
+    let addr: A = ip
+        .parse()
+        .map_err(|_| err(format!("not an {} address", A::NAME)))?;
+    let (s, gateway) =
+        subnet.ok_or_else(|| err(format!("network {network} has no {} subnet", A::NAME)))?;
+    if !s.is_assignable(addr, gateway) {
+        return Err(err(format!(
+            "not an address for a container on network {network} (subnet {s}, gateway {gateway})"
+        )));
+    }
+    Ok(())
 }
 
 /// /proc/<pid>/ns/net of running container `id`, its init checked to still be
@@ -355,6 +402,7 @@ pub fn connect(
     network: &str,
     join: bool,
     ip: Option<&str>,
+    ip6: Option<&str>,
     aliases: &[String],
 ) -> Result<(), NetworkError> {
     let verb = if join { "connect" } else { "disconnect" };
@@ -363,6 +411,9 @@ pub fn connect(
     let mut args: Vec<String> = vec![verb.into(), "--network".into(), network.into()];
     if let Some(ip) = ip {
         args.extend(["--ip".into(), ip.into()]);
+    }
+    if let Some(ip) = ip6 {
+        args.extend(["--ip6".into(), ip.into()]);
     }
     for a in aliases {
         args.extend(["--alias".into(), a.clone()]);

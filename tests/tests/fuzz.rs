@@ -402,9 +402,11 @@ fn create_request(line: &str) -> minirun_net::networks::CreateRequest {
     let mut req = minirun_net::networks::CreateRequest {
         name: String::new(),
         driver: String::new(),
-        subnet: None,
-        gateway: None,
-        ip_range: None,
+        subnets: Vec::new(),
+        gateways: Vec::new(),
+        ip_ranges: Vec::new(),
+        ipv6: false,
+        ipv4: None,
         internal: false,
         mtu: None,
         options: Vec::new(),
@@ -416,9 +418,11 @@ fn create_request(line: &str) -> minirun_net::networks::CreateRequest {
         let mut value = || words.next().unwrap_or_default().to_string();
         match w {
             "-d" | "--driver" => req.driver = value(),
-            "--subnet" => req.subnet = Some(value()),
-            "--gateway" => req.gateway = Some(value()),
-            "--ip-range" => req.ip_range = Some(value()),
+            "--subnet" => req.subnets.push(value()),
+            "--gateway" => req.gateways.push(value()),
+            "--ip-range" => req.ip_ranges.push(value()),
+            "--ipv6" => req.ipv6 = true,
+            "--ipv4=false" => req.ipv4 = Some(false),
             "--internal" => req.internal = true,
             "--mtu" => req.mtu = value().parse().ok(),
             "-o" | "--opt" => req.options.push(value()),
@@ -438,7 +442,7 @@ fn network_create_requests() {
     };
     fuzz("network-create", |bytes| {
         let req = create_request(&String::from_utf8_lossy(bytes));
-        if let Ok(net) = minirun_net::networks::create(&store, &req, &[]) {
+        if let Ok(net) = minirun_net::networks::create(&store, &req, &Default::default()) {
             // Each request starts from no network: none of them conflicts.
             let _ = fs::remove_file(store.network_config(&net.name));
         }

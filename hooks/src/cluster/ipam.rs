@@ -52,6 +52,7 @@ impl Endpoint {
         crate::etc_files::Peer {
             container: format!("{}@{}", self.container, self.host),
             ip: self.ip,
+            ip6: None,
             names: self.names.clone(),
         }
     }
@@ -71,7 +72,7 @@ fn spread(text: &str, round: u32) -> u64 {
 fn assignable(net: &Network) -> (u32, u32) {
     let from = net.ip_range.unwrap_or(net.subnet);
     let first = u32::from(from.addr()).max(u32::from(net.subnet.addr()) + 1);
-    let last = u32::from(from.broadcast()).min(u32::from(net.subnet.broadcast()) - 1);
+    let last = u32::from(from.last()).min(u32::from(net.subnet.last()) - 1);
     (first, last)
 }
 

@@ -1,10 +1,11 @@
-//! The firewall of bridge networks: masquerade for traffic leaving a subnet,
-//! and published ports (DNAT from any local address or one host IP, hairpin,
-//! 127.0.0.1). One driver per mechanism; nftables is the one there is.
+//! The firewall of bridge networks, both address families: masquerade for
+//! traffic leaving a subnet, and published ports (DNAT from any local address
+//! or one host IP, hairpin, 127.0.0.1 and ::1). One driver per mechanism;
+//! nftables is the one there is.
 
 pub mod nftables;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::ports::PortMapping;
 use crate::store::Network;
@@ -17,12 +18,49 @@ pub enum FirewallError {
     NoContext,
 }
 
-/// A published port and where it leads.
+/// A published port and where it leads, in one address family (the
+/// container's address's): a mapping without a host address on a
+/// dual-stack network is two of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dnat {
     /// `host_port` is resolved (never 0).
     pub mapping: PortMapping,
-    pub container_ip: Ipv4Addr,
+    pub container_ip: IpAddr,
+}
+
+impl Dnat {
+    /// The DNATs of a container's mappings: each to the container's
+    /// address of its host address's family, or without one to each
+    /// address the container has.
+    pub fn of(ports: &[PortMapping], ipv4: Ipv4Addr, ipv6: Option<Ipv6Addr>) -> Vec<Dnat> {
+        let mut out = Vec::with_capacity(ports.len() * 2);
+        for m in ports {
+            let v4 = m.host_ip.is_none_or(|ip| ip.is_ipv4());
+            let v6 = m.host_ip.is_none_or(|ip| ip.is_ipv6());
+            if v4 {
+                out.push(Dnat {
+                    mapping: *m,
+                    container_ip: ipv4.into(),
+                });
+            }
+            if let (true, Some(ip6)) = (v6, ipv6) {
+                out.push(Dnat {
+                    mapping: *m,
+                    container_ip: ip6.into(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// What a guarded port may send from: its MAC and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    pub mac: String,
+    pub ipv4: Ipv4Addr,
+    /// Its IPv6 address and link-local one (none on an IPv4 network).
+    pub ipv6: Vec<Ipv6Addr>,
 }
 
 /// What the firewall knows of one container's bridge port (its host veth).
@@ -33,11 +71,10 @@ pub struct Port {
     /// bridges do not call the IP hooks).
     pub isolated: bool,
     /// Guarded against spoofing: frames from it must carry this MAC, IPv4
-    /// packets and ARP this address.
-    pub guard: Option<(String, Ipv4Addr)>,
+    /// packets and ARP its IPv4 address, IPv6 packets and neighbour
+    /// advertisements one of its IPv6 addresses.
+    pub guard: Option<Guard>,
 }
-
-impl Port {}
 
 pub trait FirewallDriver {
     /// One transaction: the network's shared rules (made once, doing it again

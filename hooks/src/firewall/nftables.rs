@@ -134,8 +134,10 @@ impl Drop for Nftables {
     }
 }
 
-/// The table, its sets, maps and rules, made if missing; the rules are
-/// rewritten so a table left by an older minirun gets today's.
+/// The tables, their sets, maps and rules, made if missing; the rules are
+/// rewritten so a table left by an older minirun gets today's. A table of
+/// the `ip` family is what minirun before IPv6 had: it goes, so its rules
+/// do not act twice (`minirun-net reload` puts its elements back).
 fn ensure_table() -> String {
     format!(
         "add table bridge {TABLE}
@@ -144,6 +146,8 @@ add set bridge {TABLE} guarded {{ type ifname; }}
 add set bridge {TABLE} container_ports {{ type ifname; }}
 add set bridge {TABLE} port_mac {{ type ifname . ether_addr; }}
 add set bridge {TABLE} port_addr {{ type ifname . ether_addr . ipv4_addr; }}
+add set bridge {TABLE} port_addr6 {{ type ifname . ether_addr . ipv6_addr; }}
+add set bridge {TABLE} nd_target {{ typeof iifname . ether saddr . @th,64,128; }}
 add chain bridge {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
 add chain bridge {TABLE} spoof {{ type filter hook prerouting priority filter; policy accept; }}
 flush chain bridge {TABLE} forward
@@ -157,43 +161,56 @@ add rule bridge {TABLE} spoof ether type ip drop
 add rule bridge {TABLE} spoof iifname . ether saddr != @port_mac drop
 add rule bridge {TABLE} spoof ether type arp iifname . arp saddr ether . arp saddr ip @port_addr accept
 add rule bridge {TABLE} spoof ether type arp arp operation request arp saddr ip 0.0.0.0 iifname . arp saddr ether @port_mac accept
+add rule bridge {TABLE} spoof icmpv6 type nd-neighbor-advert iifname . ether saddr . @th,64,128 != @nd_target drop
+add rule bridge {TABLE} spoof ether type ip6 iifname . ether saddr . ip6 saddr @port_addr6 accept
+add rule bridge {TABLE} spoof ether type ip6 ip6 saddr :: icmpv6 type {{ nd-neighbor-solicit, mld2-listener-report }} accept
 add rule bridge {TABLE} spoof drop
 add table ip {TABLE}
-add set ip {TABLE} subnets {{ type ipv4_addr; flags interval; }}
-add set ip {TABLE} bridges {{ type ifname; }}
-add set ip {TABLE} bridge_pairs {{ type ifname . ifname; }}
-add set ip {TABLE} internal {{ type ifname; }}
-add set ip {TABLE} no_icc {{ type ifname; }}
-add set ip {TABLE} vxlan_here {{ type ipv4_addr; }}
-add set ip {TABLE} vxlan_peers {{ type ipv4_addr; }}
-add map ip {TABLE} publish_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
-add map ip {TABLE} publish_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
-add chain ip {TABLE} publish
-add chain ip {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
-add chain ip {TABLE} output {{ type nat hook output priority -100; policy accept; }}
-add chain ip {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
-add chain ip {TABLE} input {{ type filter hook input priority filter; policy accept; }}
-add chain ip {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
-flush chain ip {TABLE} publish
-flush chain ip {TABLE} prerouting
-flush chain ip {TABLE} output
-flush chain ip {TABLE} postrouting
-flush chain ip {TABLE} input
-flush chain ip {TABLE} forward
-add rule ip {TABLE} publish dnat ip to ip daddr . meta l4proto . th dport map @publish_addr
-add rule ip {TABLE} publish dnat ip to meta l4proto . th dport map @publish_any
-add rule ip {TABLE} prerouting fib daddr type local jump publish
-add rule ip {TABLE} output fib daddr type local jump publish
-add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
-add rule ip {TABLE} postrouting ct status dnat oifname @bridges ip saddr @subnets masquerade
-add rule ip {TABLE} postrouting ip saddr @subnets oifname != @bridges masquerade
-add rule ip {TABLE} input iifname @bridges ip daddr 127.0.0.0/8 ct state != {{ established, related }} drop
-add rule ip {TABLE} input ip daddr @vxlan_here udp dport {VXLAN_PORT} ip saddr != @vxlan_peers drop
-add rule ip {TABLE} forward ct status dnat accept
-add rule ip {TABLE} forward iifname @no_icc iifname . oifname @bridge_pairs drop
-add rule ip {TABLE} forward iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
-add rule ip {TABLE} forward iifname @internal oifname != @internal drop
-add rule ip {TABLE} forward oifname @internal iifname != @internal drop
+delete table ip {TABLE}
+add table inet {TABLE}
+add set inet {TABLE} subnets {{ type ipv4_addr; flags interval; }}
+add set inet {TABLE} subnets6 {{ type ipv6_addr; flags interval; }}
+add set inet {TABLE} bridges {{ type ifname; }}
+add set inet {TABLE} bridge_pairs {{ type ifname . ifname; }}
+add set inet {TABLE} internal {{ type ifname; }}
+add set inet {TABLE} no_icc {{ type ifname; }}
+add set inet {TABLE} vxlan_here {{ type ipv4_addr; }}
+add set inet {TABLE} vxlan_peers {{ type ipv4_addr; }}
+add map inet {TABLE} publish_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+add map inet {TABLE} publish_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+add map inet {TABLE} publish_any6 {{ type inet_proto . inet_service : ipv6_addr . inet_service; }}
+add map inet {TABLE} publish_addr6 {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
+add chain inet {TABLE} publish
+add chain inet {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+add chain inet {TABLE} output {{ type nat hook output priority -100; policy accept; }}
+add chain inet {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+add chain inet {TABLE} input {{ type filter hook input priority filter; policy accept; }}
+add chain inet {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
+flush chain inet {TABLE} publish
+flush chain inet {TABLE} prerouting
+flush chain inet {TABLE} output
+flush chain inet {TABLE} postrouting
+flush chain inet {TABLE} input
+flush chain inet {TABLE} forward
+add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @publish_addr
+add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to meta l4proto . th dport map @publish_any
+add rule inet {TABLE} publish meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_addr6
+add rule inet {TABLE} publish meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @publish_any6
+add rule inet {TABLE} prerouting fib daddr type local jump publish
+add rule inet {TABLE} output ip6 daddr ::1 return
+add rule inet {TABLE} output fib daddr type local jump publish
+add rule inet {TABLE} postrouting ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
+add rule inet {TABLE} postrouting ct status dnat oifname @bridges ip saddr @subnets masquerade
+add rule inet {TABLE} postrouting ct status dnat oifname @bridges ip6 saddr @subnets6 masquerade
+add rule inet {TABLE} postrouting ip saddr @subnets oifname != @bridges masquerade
+add rule inet {TABLE} postrouting ip6 saddr @subnets6 oifname != @bridges masquerade
+add rule inet {TABLE} input iifname @bridges ip daddr 127.0.0.0/8 ct state != {{ established, related }} drop
+add rule inet {TABLE} input ip daddr @vxlan_here udp dport {VXLAN_PORT} ip saddr != @vxlan_peers drop
+add rule inet {TABLE} forward ct status dnat accept
+add rule inet {TABLE} forward iifname @no_icc iifname . oifname @bridge_pairs drop
+add rule inet {TABLE} forward iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
+add rule inet {TABLE} forward iifname @internal oifname != @internal drop
+add rule inet {TABLE} forward oifname @internal iifname != @internal drop
 "
     )
 }
@@ -216,6 +233,9 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
         e.push(("internal", bridge));
     } else {
         e.push(("subnets", net.subnet.to_string()));
+        if let Some(s6) = net.subnet6 {
+            e.push(("subnets6", s6.to_string()));
+        }
     }
     e
 }
@@ -224,8 +244,9 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
 /// bridges.
 fn family(set: &str) -> &'static str {
     match set {
-        "no_icc_ports" | "guarded" | "container_ports" | "port_mac" | "port_addr" => "bridge",
-        _ => "ip",
+        "no_icc_ports" | "guarded" | "container_ports" | "port_mac" | "port_addr"
+        | "port_addr6" | "nd_target" => "bridge",
+        _ => "inet",
     }
 }
 
@@ -238,23 +259,37 @@ fn port_elements(p: &Port) -> Vec<(&'static str, String)> {
     if p.isolated {
         e.push(("no_icc_ports", name.clone()));
     }
-    if let Some((mac, ip)) = &p.guard {
+    if let Some(g) = &p.guard {
+        let mac = &g.mac;
         e.push(("guarded", name.clone()));
         e.push(("port_mac", format!("{name} . {mac}")));
-        e.push(("port_addr", format!("{name} . {mac} . {ip}")));
+        e.push(("port_addr", format!("{name} . {mac} . {}", g.ipv4)));
+        for ip in &g.ipv6 {
+            e.push(("port_addr6", format!("{name} . {mac} . {ip}")));
+            // The target of its neighbour advertisements, as the raw 128
+            // bits the rule reads (nftables 1.0.6 has no `icmpv6 taddr`).
+            let bits = u128::from(*ip);
+            e.push(("nd_target", format!("{name} . {mac} . 0x{bits:032x}")));
+        }
     }
     e
 }
 
-/// The map a published port goes in, and its key there.
+/// The map a published port goes in (its container address's family's),
+/// and its key there. An unspecified host address is every address of its
+/// family: the `any` map.
 fn port_key(d: &Dnat) -> (&'static str, String) {
     let m = &d.mapping;
-    match m.host_ip {
+    let v6 = d.container_ip.is_ipv6();
+    match m.host_ip.filter(|ip| !ip.is_unspecified()) {
         Some(ip) => (
-            "publish_addr",
+            if v6 { "publish_addr6" } else { "publish_addr" },
             format!("{ip} . {} . {}", m.protocol, m.host_port),
         ),
-        None => ("publish_any", format!("{} . {}", m.protocol, m.host_port)),
+        None => (
+            if v6 { "publish_any6" } else { "publish_any" },
+            format!("{} . {}", m.protocol, m.host_port),
+        ),
     }
 }
 
@@ -316,7 +351,7 @@ pub fn detach_commands(
     let mut c = ensure_table();
     if table_unused {
         c.push_str(&format!(
-            "delete table ip {TABLE}\ndelete table bridge {TABLE}\n"
+            "delete table inet {TABLE}\ndelete table bridge {TABLE}\n"
         ));
         return c;
     }
@@ -339,7 +374,7 @@ pub fn detach_commands(
 /// to it, replacing what the sets held; `None`: no VXLAN filtered (and
 /// none received: the devices are gone).
 pub fn vxlan_commands(here: Option<Ipv4Addr>, peers: &[Ipv4Addr]) -> String {
-    let mut c = format!("flush set ip {TABLE} vxlan_here\nflush set ip {TABLE} vxlan_peers\n");
+    let mut c = format!("flush set inet {TABLE} vxlan_here\nflush set inet {TABLE} vxlan_peers\n");
     if let Some(here) = here {
         add(&mut c, "vxlan_here", &here.to_string());
         for p in peers {
@@ -351,7 +386,7 @@ pub fn vxlan_commands(here: Option<Ipv4Addr>, peers: &[Ipv4Addr]) -> String {
 
 pub fn rebuild_commands(networks: &[Network], ports: &[Dnat], bridge_ports: &[Port]) -> String {
     let mut c = format!(
-        "add table ip {TABLE}\ndelete table ip {TABLE}\nadd table bridge {TABLE}\ndelete table bridge {TABLE}\n"
+        "add table ip {TABLE}\ndelete table ip {TABLE}\nadd table inet {TABLE}\ndelete table inet {TABLE}\nadd table bridge {TABLE}\ndelete table bridge {TABLE}\n"
     );
     if networks.is_empty() {
         return c;
@@ -397,7 +432,7 @@ impl FirewallDriver for Nftables {
         // claims of these ports, which say whose they are now.
         for d in ports {
             let (map, key) = port_key(d);
-            let _ = self.run(&format!("delete element ip {TABLE} {map} {{ {key} }}\n"));
+            let _ = self.run(&format!("delete element inet {TABLE} {map} {{ {key} }}\n"));
         }
         self.run(&attach_elements(net, ports, port))
     }
@@ -463,6 +498,7 @@ impl FirewallDriver for Nftables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::firewall::Guard;
     use crate::ports::PortMapping;
 
     fn net() -> Network {
@@ -482,6 +518,35 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_stack_port_is_one_element_per_family() {
+        let ports: Vec<PortMapping> = ["8080:80", "0.0.0.0:81:81", "[::]:82:82", "[fd00::9]:83:83"]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let dnats = Dnat::of(
+            &ports,
+            "172.20.0.2".parse().unwrap(),
+            Some("fd42::2".parse().unwrap()),
+        );
+        let c = attach_elements(&net(), &dnats, None);
+        for line in [
+            "add element inet minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }",
+            "add element inet minirun publish_any6 { tcp . 8080 : fd42::2 . 80 }",
+            "add element inet minirun publish_any { tcp . 81 : 172.20.0.2 . 81 }",
+            "add element inet minirun publish_any6 { tcp . 82 : fd42::2 . 82 }",
+            "add element inet minirun publish_addr6 { fd00::9 . tcp . 83 : fd42::2 . 83 }",
+        ] {
+            assert!(c.contains(line), "{line}\n{c}");
+        }
+        assert_eq!(dnats.len(), 5);
+        // An IPv4 container has nothing for IPv6 host addresses.
+        assert_eq!(
+            Dnat::of(&ports, "172.20.0.2".parse().unwrap(), None).len(),
+            2
+        );
+    }
+
+    #[test]
     fn attach_is_the_network_and_one_element_per_port() {
         let c = attach_commands(
             &net(),
@@ -493,11 +558,11 @@ mod tests {
             c.contains("iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop")
         );
         assert!(c.ends_with(
-            "add element ip minirun bridges { \"minirun0\" }
-add element ip minirun bridge_pairs { \"minirun0\" . \"minirun0\" }
-add element ip minirun subnets { 172.20.0.0/16 }
-add element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }
-add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
+            "add element inet minirun bridges { \"minirun0\" }
+add element inet minirun bridge_pairs { \"minirun0\" . \"minirun0\" }
+add element inet minirun subnets { 172.20.0.0/16 }
+add element inet minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }
+add element inet minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
 "
         ));
     }
@@ -506,28 +571,28 @@ add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
     fn detach_removes_only_what_it_names() {
         let c = detach_commands(&net(), &[dnat("8080:80")], None, false, false);
         assert!(
-            c.contains("delete element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }")
+            c.contains("delete element inet minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }")
         );
-        assert!(!c.contains("delete element ip minirun subnets"));
+        assert!(!c.contains("delete element inet minirun subnets"));
         let c = detach_commands(&net(), &[], None, true, false);
-        assert!(c.contains("delete element ip minirun subnets { 172.20.0.0/16 }"));
-        assert!(!c.contains("delete table"));
+        assert!(c.contains("delete element inet minirun subnets { 172.20.0.0/16 }"));
+        assert!(!c.contains("delete table inet"));
         assert!(detach_commands(&net(), &[], None, true, true)
-            .ends_with("delete table ip minirun\ndelete table bridge minirun\n"));
+            .ends_with("delete table inet minirun\ndelete table bridge minirun\n"));
     }
 
     #[test]
     fn rebuild_starts_from_nothing() {
         let c = rebuild_commands(&[net()], &[dnat("8080:80")], &[]);
         assert!(
-            c.starts_with("add table ip minirun\ndelete table ip minirun\nadd table bridge minirun\ndelete table bridge minirun\nadd table bridge minirun\n")
+            c.starts_with("add table ip minirun\ndelete table ip minirun\nadd table inet minirun\ndelete table inet minirun\nadd table bridge minirun\ndelete table bridge minirun\nadd table bridge minirun\n")
         );
         assert!(
-            c.ends_with("add element ip minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }\n")
+            c.ends_with("add element inet minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }\n")
         );
         assert_eq!(
             rebuild_commands(&[], &[], &[]),
-            "add table ip minirun\ndelete table ip minirun\nadd table bridge minirun\ndelete table bridge minirun\n"
+            "add table ip minirun\ndelete table ip minirun\nadd table inet minirun\ndelete table inet minirun\nadd table bridge minirun\ndelete table bridge minirun\n"
         );
     }
 
@@ -536,7 +601,11 @@ add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
         let port = Port {
             host_interface: "vethmr1".into(),
             isolated: true,
-            guard: Some(("02:42:ac:14:00:02".into(), "172.20.0.2".parse().unwrap())),
+            guard: Some(Guard {
+                mac: "02:42:ac:14:00:02".into(),
+                ipv4: "172.20.0.2".parse().unwrap(),
+                ipv6: vec!["fd42::2".parse().unwrap()],
+            }),
         };
         let c = attach_elements(&net(), &[], Some(&port));
         for line in [
@@ -544,6 +613,8 @@ add element ip minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53 }
             "add element bridge minirun guarded { \"vethmr1\" }",
             "add element bridge minirun port_mac { \"vethmr1\" . 02:42:ac:14:00:02 }",
             "add element bridge minirun port_addr { \"vethmr1\" . 02:42:ac:14:00:02 . 172.20.0.2 }",
+            "add element bridge minirun port_addr6 { \"vethmr1\" . 02:42:ac:14:00:02 . fd42::2 }",
+            "add element bridge minirun nd_target { \"vethmr1\" . 02:42:ac:14:00:02 . 0xfd420000000000000000000000000002 }",
         ] {
             assert!(c.contains(line), "{line}\n{c}");
         }

@@ -55,6 +55,7 @@ pub fn create_options<'a>(
         net: args.net.as_deref(),
         publish: &args.publish,
         ip: args.ip.as_deref(),
+        ip6: args.ip6.as_deref(),
         aliases: &args.alias,
         config: args.config.as_deref(),
     }

@@ -11,9 +11,11 @@ pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<Exit
             let req = CreateRequest {
                 name: c.name.clone(),
                 driver: c.driver.clone(),
-                subnet: c.subnet.clone(),
-                gateway: c.gateway.clone(),
-                ip_range: c.ip_range.clone(),
+                subnets: c.subnet.clone(),
+                gateways: c.gateway.clone(),
+                ip_ranges: c.ip_range.clone(),
+                ipv6: c.ipv6,
+                ipv4: c.ipv4,
                 internal: c.internal,
                 mtu: c.mtu,
                 options: c.opt.clone(),
@@ -95,11 +97,12 @@ pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<Exit
                 &c.network,
                 true,
                 c.ip.as_deref(),
+                c.ip6.as_deref(),
                 &c.alias,
             )?;
         }
         NetworkCommand::Disconnect(d) => {
-            minirun::network::connect(&cli.root, &d.id, &d.network, false, None, &[])?;
+            minirun::network::connect(&cli.root, &d.id, &d.network, false, None, None, &[])?;
         }
         NetworkCommand::Prune(_) => {
             for name in networks::prune(&store)? {

@@ -89,8 +89,9 @@ pub struct CreateOptions<'a> {
     pub net: Option<&'a str>,
     /// `-p` specs.
     pub publish: &'a [String],
-    /// `--ip`, `--alias` (user-defined networks).
+    /// `--ip`, `--ip6`, `--alias` (user-defined networks).
     pub ip: Option<&'a str>,
+    pub ip6: Option<&'a str>,
     pub aliases: &'a [String],
     /// `--config`: the configuration file, if not the bundle's config.json.
     pub config: Option<&'a Path>,
@@ -211,6 +212,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
             flag: opts.net,
             publish: opts.publish,
             ip: opts.ip,
+            ip6: opts.ip6,
             aliases: opts.aliases,
         },
         opts.root,

@@ -1,40 +1,56 @@
-//! Address management: IPv4 subnets and the leases of a network.
+//! Address management: the subnets of a network and their leases, IPv4
+//! and IPv6 alike.
 //!
 //! A lease is a file named after the address in the network's lease directory
 //! (tmpfs, so reboots reset it). It is written whole under a temporary name and
 //! linked into place, so it is never seen half written and two allocators can
 //! never both take an address; the network's lock (held by the caller) keeps the
-//! round-robin cursor consistent. A lease records its owner and the host end of
-//! its veth: when that interface no longer exists the lease's container is gone
-//! and the address is reclaimed.
+//! round-robin cursor (one per family) consistent. A lease records its owner
+//! and the host end of its veth: when that interface no longer exists the
+//! lease's container is gone and the address is reclaimed.
+//!
+//! Allocation walks from the cursor to the first free address, so it costs
+//! the leases it meets, never the size of the subnet: a /64 is as cheap as
+//! a /24.
 
-use std::fmt;
+mod cidr;
+
+pub use cidr::{is_ipv6_text, Cidr, Family, Subnet, Subnet6};
+
 use std::fs;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpamError {
-    #[error("subnet {0:?} is not an IPv4 CIDR such as 172.20.0.0/16")]
-    BadCidr(String),
-    #[error("subnet {0}: a prefix longer than /30 leaves no address for containers")]
-    TooSmall(Subnet),
+    #[error("subnet {text:?} is not an {family} CIDR such as {example}")]
+    BadCidr {
+        text: String,
+        family: &'static str,
+        example: &'static str,
+    },
+    #[error("subnet {subnet}: a prefix longer than /{longest} leaves no address for containers")]
+    TooSmall { subnet: String, longest: u8 },
     #[error("subnet {subnet}: no free address left ({used} leased)")]
-    Exhausted { subnet: Subnet, used: usize },
+    Exhausted { subnet: String, used: u128 },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error("--ip {ip}: not an address for a container in subnet {subnet} (gateway {gateway})")]
+    #[error("{flag} {ip}: not an address for a container in subnet {subnet} (gateway {gateway})")]
     NotAssignable {
-        ip: Ipv4Addr,
-        subnet: Subnet,
-        gateway: Ipv4Addr,
+        flag: &'static str,
+        ip: IpAddr,
+        subnet: String,
+        gateway: IpAddr,
     },
-    #[error("--ip {ip}: the address is taken by {by}")]
-    Taken { ip: Ipv4Addr, by: String },
+    #[error("{flag} {ip}: the address is taken by {by}")]
+    Taken {
+        flag: &'static str,
+        ip: IpAddr,
+        by: String,
+    },
     #[error("lease {}: {source}", path.display())]
     BadLease {
         path: PathBuf,
@@ -49,128 +65,41 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IpamError + '_ {
     }
 }
 
-/// An IPv4 network: its address with the host bits cleared, and its prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Subnet {
-    addr: Ipv4Addr,
-    prefix: u8,
-}
-
-impl Subnet {
-    pub fn new(addr: Ipv4Addr, prefix: u8) -> Result<Self, IpamError> {
-        if prefix > 32 {
-            return Err(IpamError::BadCidr(format!("{addr}/{prefix}")));
-        }
-        let net = Subnet {
-            addr: Ipv4Addr::from(u32::from(addr) & mask(prefix)),
-            prefix,
-        };
-        if prefix > 30 {
-            return Err(IpamError::TooSmall(net));
-        }
-        Ok(net)
-    }
-
-    pub fn addr(&self) -> Ipv4Addr {
-        self.addr
-    }
-
-    pub fn prefix(&self) -> u8 {
-        self.prefix
-    }
-
-    pub fn broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) | !mask(self.prefix))
-    }
-
-    /// The first host address, which Docker gives the bridge as gateway.
-    pub fn first_host(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) + 1)
-    }
-
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & mask(self.prefix) == u32::from(self.addr)
-    }
-
-    pub fn overlaps(&self, other: &Subnet) -> bool {
-        let m = mask(self.prefix.min(other.prefix));
-        u32::from(self.addr) & m == u32::from(other.addr) & m
-    }
-
-    /// Addresses a container may get: all but network, broadcast and gateway.
-    fn is_assignable(&self, ip: Ipv4Addr, gateway: Ipv4Addr) -> bool {
-        self.contains(ip) && ip != self.addr && ip != self.broadcast() && ip != gateway
-    }
-}
-
-fn mask(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    }
-}
-
-impl FromStr for Subnet {
-    type Err = IpamError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || IpamError::BadCidr(s.to_string());
-        let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
-        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-        if prefix > 32 {
-            return Err(bad());
-        }
-        Subnet::new(addr, prefix)
-    }
-}
-
-impl TryFrom<String> for Subnet {
-    type Error = IpamError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<Subnet> for String {
-    fn from(s: Subnet) -> String {
-        s.to_string()
-    }
-}
-
-impl fmt::Display for Subnet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
 /// Who holds an address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub container: String,
     /// The host end of the container's veth: the lease lives as long as it does.
     pub host_interface: String,
 }
 
-/// The leases of one network, in `dir`. The caller holds the network's lock.
-pub struct Pool<'a> {
+/// The leases of one subnet of a network, in `dir` (a network's two
+/// families share it: a lease is named by its address). The caller holds
+/// the network's lock.
+pub struct Pool<'a, A: Family> {
     pub dir: &'a Path,
-    pub subnet: Subnet,
-    pub gateway: Ipv4Addr,
+    pub subnet: Cidr<A>,
+    pub gateway: A,
     /// Addresses are handed out from this part of the subnet only.
-    pub range: Option<Subnet>,
+    pub range: Option<Cidr<A>>,
 }
 
-impl Pool<'_> {
-    fn lease_path(&self, ip: Ipv4Addr) -> PathBuf {
+impl<A: Family> Pool<'_, A> {
+    fn lease_path(&self, ip: A) -> PathBuf {
         self.dir.join(ip.to_string())
     }
 
     fn cursor_path(&self) -> PathBuf {
-        self.dir.join("last")
+        self.dir.join(A::CURSOR)
+    }
+
+    fn lease(&self, ip: A, container: &str, host_interface: &str) -> Lease {
+        Lease {
+            ip: ip.into(),
+            container: container.to_string(),
+            host_interface: host_interface.to_string(),
+        }
     }
 
     /// Leases the next free address after the last one handed out (Docker's
@@ -178,6 +107,8 @@ impl Pool<'_> {
     /// whose interface `is_live` says is gone is taken over, the container's
     /// own too (left by an attach of an earlier container of that id): under
     /// the network's lock no attach is between its lease and its interface.
+    /// The walk stops at the first free address: it meets at most the
+    /// leases there are, whatever the size of the subnet.
     pub fn allocate(
         &self,
         container: &str,
@@ -186,26 +117,36 @@ impl Pool<'_> {
     ) -> Result<Lease, IpamError> {
         fs::create_dir_all(self.dir).map_err(io_err(self.dir))?;
         let from = self.range.unwrap_or(self.subnet);
-        let first = u32::from(from.addr()).max(u32::from(self.subnet.addr()) + 1);
-        let last = u32::from(from.broadcast()).min(u32::from(self.subnet.broadcast()) - 1);
+        let first = from.addr().to_bits().max(self.subnet.addr().to_bits() + 1);
+        let top = if A::HAS_BROADCAST {
+            self.subnet.last().to_bits() - 1
+        } else {
+            self.subnet.last().to_bits()
+        };
+        let last = from.last().to_bits().min(top);
         let size = last - first + 1;
         let cursor = fs::read_to_string(self.cursor_path())
             .ok()
-            .and_then(|s| s.trim().parse::<Ipv4Addr>().ok())
-            .map(u32::from)
+            .and_then(|s| s.trim().parse::<A>().ok())
+            .map(A::to_bits)
             .filter(|ip| (first..=last).contains(ip))
             .unwrap_or(last);
+        let offset = cursor - first;
         let mut used = 0;
-        for step in 1..=size {
-            let ip = Ipv4Addr::from(first + (cursor - first + step) % size);
+        let mut step = 1;
+        while step <= size {
+            // (offset + step) mod size, without overflowing a /0.
+            let index = if step > size - offset - 1 {
+                step - (size - offset)
+            } else {
+                offset + step
+            };
+            step += 1;
+            let ip = A::from_bits(first + index);
             if !self.subnet.is_assignable(ip, self.gateway) {
                 continue;
             }
-            let lease = Lease {
-                ip,
-                container: container.to_string(),
-                host_interface: host_interface.to_string(),
-            };
+            let lease = self.lease(ip, container, host_interface);
             let mut taken = self.take(&lease)?;
             if !taken {
                 match self.read(ip)? {
@@ -224,67 +165,60 @@ impl Pool<'_> {
             used += 1;
         }
         Err(IpamError::Exhausted {
-            subnet: self.subnet,
+            subnet: self.subnet.to_string(),
             used,
         })
     }
 
-    /// Leases the address asked for (`--ip`), which must be a host address of
-    /// the subnet other than the gateway, and free.
+    /// Leases the address asked for (`--ip`, `--ip6`), which must be a host
+    /// address of the subnet other than the gateway, and free.
     pub fn allocate_static(
         &self,
-        ip: Ipv4Addr,
+        ip: A,
         container: &str,
         host_interface: &str,
         is_live: impl Fn(&Lease) -> bool,
     ) -> Result<Lease, IpamError> {
         if !self.subnet.is_assignable(ip, self.gateway) {
             return Err(IpamError::NotAssignable {
-                ip,
-                subnet: self.subnet,
-                gateway: self.gateway,
+                flag: A::FLAG,
+                ip: ip.into(),
+                subnet: self.subnet.to_string(),
+                gateway: self.gateway.into(),
             });
         }
         fs::create_dir_all(self.dir).map_err(io_err(self.dir))?;
-        let lease = Lease {
-            ip,
-            container: container.to_string(),
-            host_interface: host_interface.to_string(),
-        };
+        let lease = self.lease(ip, container, host_interface);
         if self.take(&lease)? {
             return Ok(lease);
         }
+        let taken = |by: String| IpamError::Taken {
+            flag: A::FLAG,
+            ip: ip.into(),
+            by,
+        };
         match self.read(ip)? {
             Some(held) if !is_live(&held) => {
                 self.remove(ip)?;
                 if self.take(&lease)? {
                     return Ok(lease);
                 }
-                Err(IpamError::Taken {
-                    ip,
-                    by: held.container,
-                })
+                Err(taken(held.container))
             }
-            Some(held) => Err(IpamError::Taken {
-                ip,
-                by: held.container,
-            }),
-            None => Err(IpamError::Taken {
-                ip,
-                by: "another container".into(),
-            }),
+            Some(held) => Err(taken(held.container)),
+            None => Err(taken("another container".into())),
         }
     }
 
     /// Writes the lease under a temporary name and links it into place: false if
     /// the address is already held.
     fn take(&self, lease: &Lease) -> Result<bool, IpamError> {
-        let path = self.lease_path(lease.ip);
+        let path = self.dir.join(lease.ip.to_string());
         let body = serde_json::to_vec(lease).expect("a lease serializes");
         crate::store::create_whole(&path, &body).map_err(io_err(&path))
     }
 
-    fn read(&self, ip: Ipv4Addr) -> Result<Option<Lease>, IpamError> {
+    fn read(&self, ip: A) -> Result<Option<Lease>, IpamError> {
         let path = self.lease_path(ip);
         match fs::read(&path) {
             Ok(b) => serde_json::from_slice(&b)
@@ -295,7 +229,7 @@ impl Pool<'_> {
         }
     }
 
-    fn remove(&self, ip: Ipv4Addr) -> Result<(), IpamError> {
+    fn remove(&self, ip: A) -> Result<(), IpamError> {
         let path = self.lease_path(ip);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&path)(e)),
@@ -305,7 +239,7 @@ impl Pool<'_> {
 
     /// Gives `ip` back if `container` still holds it (a reclaimed address may
     /// meanwhile belong to someone else). Releasing twice is fine.
-    pub fn release(&self, ip: Ipv4Addr, container: &str) -> Result<(), IpamError> {
+    pub fn release(&self, ip: A, container: &str) -> Result<(), IpamError> {
         match self.read(ip) {
             Ok(Some(l)) if l.container == container => self.remove(ip),
             Ok(_) => Ok(()),
@@ -315,10 +249,15 @@ impl Pool<'_> {
         }
     }
 
-    /// How many addresses are leased.
+    /// How many addresses are leased, of both families.
     pub fn in_use(&self) -> Result<usize, IpamError> {
         lease_count(self.dir).map_err(io_err(self.dir))
     }
+}
+
+/// Whether a file of a lease directory is a lease: named by its address.
+fn is_lease_name(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|n| n.parse::<IpAddr>().is_ok())
 }
 
 /// Removes the leases in a network's lease directory `dir` whose interface
@@ -337,11 +276,7 @@ pub fn sweep(
     };
     let mut removed = 0;
     for e in entries.filter_map(|e| e.ok()) {
-        if e.file_name()
-            .to_str()
-            .and_then(|n| n.parse::<Ipv4Addr>().ok())
-            .is_none()
-        {
+        if !is_lease_name(&e.file_name()) {
             continue;
         }
         let path = e.path();
@@ -363,11 +298,7 @@ pub fn lease_count(dir: &Path) -> io::Result<usize> {
     match fs::read_dir(dir) {
         Ok(entries) => Ok(entries
             .filter_map(|e| e.ok())
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.parse::<Ipv4Addr>().is_ok())
-            })
+            .filter(|e| is_lease_name(&e.file_name()))
             .count()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(e),
@@ -377,8 +308,13 @@ pub fn lease_count(dir: &Path) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn any(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
@@ -386,7 +322,7 @@ mod tests {
     fn cidr_parsing_and_arithmetic() {
         let n: Subnet = "172.20.3.4/16".parse().unwrap();
         assert_eq!(n.to_string(), "172.20.0.0/16");
-        assert_eq!(n.broadcast(), ip("172.20.255.255"));
+        assert_eq!(n.last(), ip("172.20.255.255"));
         assert_eq!(n.first_host(), ip("172.20.0.1"));
         assert!(n.contains(ip("172.20.9.9")) && !n.contains(ip("172.21.0.1")));
         for bad in [
@@ -397,13 +333,13 @@ mod tests {
             "10.0.0.0/-1",
         ] {
             assert!(
-                matches!(bad.parse::<Subnet>(), Err(IpamError::BadCidr(_))),
+                matches!(bad.parse::<Subnet>(), Err(IpamError::BadCidr { .. })),
                 "{bad}"
             );
         }
         assert!(matches!(
             "10.0.0.0/31".parse::<Subnet>(),
-            Err(IpamError::TooSmall(_))
+            Err(IpamError::TooSmall { .. })
         ));
         let a: Subnet = "10.0.0.0/8".parse().unwrap();
         assert!(a.overlaps(&"10.1.0.0/16".parse().unwrap()));
@@ -412,8 +348,8 @@ mod tests {
         assert!(a.overlaps(&"0.0.0.0/0".parse().unwrap()));
     }
 
-    fn pool<'a>(dir: &'a Path, cidr: &str) -> Pool<'a> {
-        let subnet: Subnet = cidr.parse().unwrap();
+    fn pool<'a, A: Family>(dir: &'a Path, cidr: &str) -> Pool<'a, A> {
+        let subnet: Cidr<A> = cidr.parse().ok().unwrap();
         Pool {
             dir,
             subnet,
@@ -431,14 +367,14 @@ mod tests {
     #[test]
     fn round_robin_skips_reserved_and_exhausts() {
         let d = tmpdir("rr");
-        let p = pool(&d, "10.9.0.0/29"); // .1 gateway, .2-.6 for containers, .7 broadcast
+        let p = pool::<Ipv4Addr>(&d, "10.9.0.0/29"); // .1 gateway, .2-.6 for containers, .7 broadcast
         let live = |_: &Lease| true;
         let got: Vec<_> = (0..5)
             .map(|i| p.allocate(&format!("c{i}"), "v", live).unwrap().ip)
             .collect();
         assert_eq!(
             got,
-            ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"].map(ip)
+            ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"].map(any)
         );
         assert!(matches!(
             p.allocate("c5", "v", live),
@@ -447,7 +383,7 @@ mod tests {
         // Released addresses come back only after the cursor passes them.
         p.release(ip("10.9.0.3"), "c1").unwrap();
         p.release(ip("10.9.0.3"), "c1").unwrap();
-        assert_eq!(p.allocate("c6", "v", live).unwrap().ip, ip("10.9.0.3"));
+        assert_eq!(p.allocate("c6", "v", live).unwrap().ip, any("10.9.0.3"));
         assert_eq!(p.in_use().unwrap(), 5);
         // Another container's lease is not released by a stale owner.
         p.release(ip("10.9.0.3"), "c1").unwrap();
@@ -458,18 +394,62 @@ mod tests {
     #[test]
     fn leases_of_gone_interfaces_are_reclaimed() {
         let d = tmpdir("reclaim");
-        let p = pool(&d, "10.9.0.0/30"); // one address: .2
+        let p = pool::<Ipv4Addr>(&d, "10.9.0.0/30"); // one address: .2
         assert_eq!(
             p.allocate("a", "veth-a", |_| true).unwrap().ip,
-            ip("10.9.0.2")
+            any("10.9.0.2")
         );
         assert!(p.allocate("b", "veth-b", |_| true).is_err());
         let lease = p
             .allocate("b", "veth-b", |l: &Lease| l.host_interface != "veth-a")
             .unwrap();
-        assert_eq!((lease.ip, lease.container.as_str()), (ip("10.9.0.2"), "b"));
+        assert_eq!((lease.ip, lease.container.as_str()), (any("10.9.0.2"), "b"));
         p.release(ip("10.9.0.2"), "a").unwrap();
         assert_eq!(p.in_use().unwrap(), 1, "a's late release leaves b's lease");
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn ipv6_leases_walk_to_the_first_free_address_beside_ipv4_ones() {
+        let d = tmpdir("v6");
+        let p6 = pool::<Ipv6Addr>(&d, "fd42:1::/64");
+        let p4 = pool::<Ipv4Addr>(&d, "10.9.0.0/24");
+        let live = |_: &Lease| true;
+        let a = p6.allocate("a", "va", live).unwrap();
+        let b = p6.allocate("b", "vb", live).unwrap();
+        assert_eq!((a.ip, b.ip), (any("fd42:1::2"), any("fd42:1::3")));
+        assert_eq!(p4.allocate("a", "va", live).unwrap().ip, any("10.9.0.2"));
+        // Each family keeps its own cursor; the directory counts both.
+        assert_eq!(p6.allocate("c", "vc", live).unwrap().ip, any("fd42:1::4"));
+        assert_eq!(p6.in_use().unwrap(), 4);
+        // The end of a /64 wraps to its start, skipping what is held.
+        let top: Ipv6Addr = "fd42:1::ffff:ffff:ffff:ffff".parse().unwrap();
+        p6.allocate_static(top, "t", "vt", live).unwrap();
+        fs::write(d.join("last6"), "fd42:1::ffff:ffff:ffff:fffe").unwrap();
+        assert_eq!(p6.allocate("d", "vd", live).unwrap().ip, any("fd42:1::5"));
+        let e = p6
+            .allocate_static("fd42:1::1".parse().unwrap(), "x", "vx", live)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--ip6 fd42:1::1: not an address for a container"),
+            "{e}"
+        );
+        let e = p6
+            .allocate_static("fd42:1::2".parse().unwrap(), "x", "vx", live)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "--ip6 fd42:1::2: the address is taken by a");
+        // A small IPv6 subnet runs out like an IPv4 one.
+        let d2 = tmpdir("v6small");
+        let small = pool::<Ipv6Addr>(&d2, "fd42:2::/126"); // ::2 and ::3
+        small.allocate("a", "va", live).unwrap();
+        small.allocate("b", "vb", live).unwrap();
+        assert!(matches!(
+            small.allocate("c", "vc", live),
+            Err(IpamError::Exhausted { used: 2, .. })
+        ));
+        fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(&d2).unwrap();
     }
 }
