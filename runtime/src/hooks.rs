@@ -145,15 +145,21 @@ fn run_one(hook: &Hook, state_json: &[u8]) -> Result<(), String> {
         }
     }
     let status = child.wait().map_err(|e| e.to_string())?;
-    if status.success() {
-        return Ok(());
-    }
     let text = |f: &mut File| {
         let mut s = String::new();
         let _ = f.seek(SeekFrom::Start(0));
         let _ = Read::by_ref(f).take(4096).read_to_string(&mut s);
         s.trim_end().to_string()
     };
+    if status.success() {
+        // What a hook that worked says is for the user (minirun-net tells
+        // when it turns on IPv6 forwarding, say): passed on as it is.
+        let said = text(&mut err);
+        if !said.is_empty() {
+            eprintln!("{said}");
+        }
+        return Ok(());
+    }
     let (stdout, stderr) = (text(&mut out), text(&mut err));
     let how = match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit status {c}"),

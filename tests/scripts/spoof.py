@@ -10,6 +10,9 @@ Run inside a container's network namespace (nsenter -n -t PID):
                                      "other ETHERTYPE"
   spoof.py udp SRC_MAC SRC_IP DST_MAC DST_IP PAYLOAD
                                      one UDP datagram to port 9999, headers as given
+                                     (IPv6 when the addresses are; printed "udp6 ...")
+  spoof.py na6 SRC_MAC SRC_IP TARGET an IPv6 neighbour advertisement from SRC_IP:
+                                     TARGET is at SRC_MAC (printed "na6 TARGET SRC_MAC")
   spoof.py arp SRC_MAC SENDER_IP     a gratuitous ARP reply: SENDER_IP is at SRC_MAC
                                      (the listener prints only these ARP frames)
   spoof.py probe SRC_MAC             an ARP address probe (RFC 5227): who has the
@@ -62,6 +65,8 @@ def send(frame):
 
 
 def udp(src_mac, src_ip, dst_mac, dst_ip, payload):
+    if ":" in src_ip:
+        return udp6(src_mac, src_ip, dst_mac, dst_ip, payload)
     body = payload.encode()
     udp_header = struct.pack("!HHHH", 40000, 9999, 8 + len(body), 0)
     total = 20 + len(udp_header) + len(body)
@@ -69,6 +74,29 @@ def udp(src_mac, src_ip, dst_mac, dst_ip, payload):
                      socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
     ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     send(mac(dst_mac) + mac(src_mac) + b"\x08\x00" + ip + udp_header + body)
+
+
+def udp6(src_mac, src_ip, dst_mac, dst_ip, payload):
+    body = payload.encode()
+    src = socket.inet_pton(socket.AF_INET6, src_ip)
+    dst = socket.inet_pton(socket.AF_INET6, dst_ip)
+    udp_packet = struct.pack("!HHHH", 40000, 9999, 8 + len(body), 0) + body
+    pseudo = src + dst + struct.pack("!I3xB", len(udp_packet), 17)
+    udp_packet = udp_packet[:6] + struct.pack("!H", checksum(pseudo + udp_packet)) + udp_packet[8:]
+    ip6 = struct.pack("!IHBB", 6 << 28, len(udp_packet), 17, 64) + src + dst
+    send(mac(dst_mac) + mac(src_mac) + b"\x86\xdd" + ip6 + udp_packet)
+
+
+def na6(src_mac, src_ip, target_ip):
+    # From the sender's own address, to all nodes: TARGET is at SRC_MAC.
+    src = socket.inet_pton(socket.AF_INET6, src_ip)
+    dst = socket.inet_pton(socket.AF_INET6, "ff02::1")
+    target = socket.inet_pton(socket.AF_INET6, target_ip)
+    icmp = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + target + bytes([2, 1]) + mac(src_mac)
+    pseudo = src + dst + struct.pack("!I3xB", len(icmp), 58)
+    icmp = icmp[:2] + struct.pack("!H", checksum(pseudo + icmp)) + icmp[4:]
+    ip6 = struct.pack("!IHBB", 6 << 28, len(icmp), 58, 255) + src + dst
+    send(mac("33:33:00:00:00:01") + mac(src_mac) + b"\x86\xdd" + ip6 + icmp)
 
 
 def arp(src_mac, sender_ip):
@@ -150,6 +178,15 @@ def listen(seconds):
                 src_ip = socket.inet_ntoa(frame[26:30])
                 payload = frame[udp_start + 8:].decode(errors="replace").rstrip("\0")
                 print(f"udp {src_ip} {src_mac} {payload}", flush=True)
+        elif (kind == 0x86DD and frame[20] == 17
+              and struct.unpack("!H", frame[56:58])[0] == 9999):
+            src_ip = socket.inet_ntop(socket.AF_INET6, frame[22:38])
+            payload = frame[62:].decode(errors="replace").rstrip("\0")
+            print(f"udp6 {src_ip} {src_mac} {payload}", flush=True)
+        elif (kind == 0x86DD and frame[20] == 58 and frame[54] == 136
+              and frame[62:78] != socket.inet_pton(socket.AF_INET6, NA_MARK)):
+            target = socket.inet_ntop(socket.AF_INET6, frame[62:78])
+            print(f"na6 {target} {src_mac}", flush=True)
         elif kind == 0x0806 and mac_text(frame[32:38]) == ARP_MARK:
             sender_mac = mac_text(frame[22:28])
             sender_ip = socket.inet_ntoa(frame[28:32])
@@ -180,6 +217,8 @@ def main():
         ra(*args)
     elif cmd == "na":
         na(*args)
+    elif cmd == "na6":
+        na6(*args)
     elif cmd == "redirect":
         redirect(*args)
     elif cmd == "dhcp6":

@@ -185,7 +185,7 @@ fn ports_gc_and_a_pod_beside_a_minirun_container() {
         # GC keeps pod2, removes pod1 and pod3 (and leaves the minirun container alone).
         echo "== gc"; cni GC '{{"cniVersion":"1.1.0","name":"k8s-pod-network","network":"shared","cni.dev/valid-attachments":[{{"containerID":"pod2","ifname":"eth0"}}]}}'
         echo "after-gc: $(ls $MINIRUN_NET_DIR/containers | tr '\n' ' ')"
-        echo "port-after-gc: $(nft list map ip minirun publish_any | grep -c 8080)"
+        echo "port-after-gc: $(nft list map inet minirun publish_any | grep -c 8080)"
         $MINIRUN exec $ID-c ping -c1 -W1 $pod1 >/dev/null 2>&1 && echo "gone-pod: reached" || echo "gone-pod: gone"
         cni DEL "$(conf 1.1.0 shared)" pod2 >/dev/null
         $MINIRUN delete -f $ID-c

@@ -150,7 +150,7 @@ fn an_id_is_taken_over_from_a_container_gone_without_detach() {
         for i in $(seq 200); do ip -o link | grep -q veth || break; sleep 0.01; done
         netns_holder new
         state web $new | $MINIRUN_NET attach && echo taken-over
-        echo "elements for 8080: $(nft list map ip minirun publish_any | grep -c 8080)"
+        echo "elements for 8080: $(nft list map inet minirun publish_any | grep -c 8080)"
         # A live one is not taken over.
         state web $new | $MINIRUN_NET attach 2>&1 | grep -o 'already on network bridge'
         netns_holder other

@@ -86,7 +86,7 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         mr 1 exec $ID-p1 ping -c1 -W2 $ID-p3 >/dev/null && echo "internal-across: ok"
         mr 1 exec $ID-p1 ping -c1 -W1 10.99.0.1 >/dev/null 2>&1 && echo "internal-out: reached" || echo "internal-out: blocked"
         echo "rm-in-use: $(mr 3 network rm app 2>&1)"
-        echo "vxlan-filter: $(on 1 nft list set ip minirun vxlan_peers | tr -d '\n\t ' | grep -o 'elements={[^}]*}')"
+        echo "vxlan-filter: $(on 1 nft list set inet minirun vxlan_peers | tr -d '\n\t ' | grep -o 'elements={[^}]*}')"
         for c in db1 loc p1; do mr 1 delete -f $ID-$c; done
         for c in web1 pub; do mr 2 delete -f $ID-$c; done
         for c in late p3; do mr 3 delete -f $ID-$c; done
