@@ -10,7 +10,8 @@ Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-spoof, docker, overlay, cni, cri: that part alone, the others kept from an earlier results.json),
+spoof, ipv6, docker, overlay, cni, cri: that part alone, the others kept from an
+earlier results.json), BENCH_IPV6_CONTAINERS (default 100),
 BENCH_SPOOF_CONTAINERS (default 100), CNI_PATH.
 """
 
@@ -400,6 +401,76 @@ def spoof_bench():
     return out
 
 
+# ------------------------------------------------------------------------ IPv6
+
+IPV6_CONTAINERS = int(os.environ.get("BENCH_IPV6_CONTAINERS", "100"))
+
+
+def ipv6_bench():
+    """What IPv6 costs: attach and detach with one published port on an
+    IPv4 network and on a dual-stack one, alternating; then TCP throughput
+    from the host to a dual-stack container over IPv6 directly and through
+    a port published on the host's IPv6 address (and IPv4 direct, for
+    scale)."""
+    run([MINIRUN, "network", "create", "--subnet", "10.152.0.0/16", "four"], **QUIET)
+    run([MINIRUN, "network", "create", "--ipv6", "--subnet", "10.153.0.0/16",
+         "--subnet", "fd53::/64", "dual"], **QUIET)
+    bundle = f"{WORK}/v6-bundle"
+    os.makedirs(f"{bundle}/rootfs/etc")
+    with open(f"{bundle}/config.json", "w") as f:
+        json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": "v"}, f)
+
+    def state(cid, pid, network, port):
+        return json.dumps({"id": cid, "pid": pid, "bundle": bundle, "annotations": {
+            "org.minirun.net.mode": "bridge", "org.minirun.net.network": network,
+            "org.minirun.net.ports": f"{port}:80"}}).encode()
+
+    samples = {k: [] for k in ("four_attach", "dual_attach", "four_detach", "dual_detach")}
+    procs, ids = [], []
+    for i in range(IPV6_CONTAINERS):
+        for network in rotations(["four", "dual"], i):
+            cid = f"v{network[0]}{i}"
+            p = make_netns(cid)
+            procs.append(p)
+            port = (21000 if network == "four" else 22000) + i
+            samples[f"{network}_attach"].append(timed([MINIRUN_NET, "attach"], state(cid, p.pid, network, port))[0])
+            ids.append((cid, network))
+    for cid, network in ids:
+        samples[f"{network}_detach"].append(
+            timed([MINIRUN_NET, "detach"], json.dumps({"id": cid, "pid": 0}).encode())[0])
+    for p in procs:
+        p.kill()
+        p.wait()
+    for cid, _ in ids:
+        run(["ip", "netns", "del", cid])
+
+    run(["ip", "link", "add", "benchhost6", "type", "bridge"])
+    run(["ip", "addr", "add", "198.51.100.2/24", "dev", "benchhost6"])
+    run(["ip", "-6", "addr", "add", "2001:db8:2::2/64", "dev", "benchhost6", "nodad"])
+    run(["ip", "link", "set", "benchhost6", "up"])
+    cid = "iperf6"
+    run([MINIRUN, "--root", f"{WORK}/minirun", "run", "-d", "--net", "dual", "-p", "5201:5201",
+         "--bundle", f"{BUNDLES}/sleeper", cid], **QUIET)
+    st = json.loads(run([MINIRUN, "--root", f"{WORK}/minirun", "state", cid], capture_output=True).stdout)
+    server = subprocess.Popen(["nsenter", "-t", str(st["pid"]), "-n", "iperf3", "-s"], **QUIET)
+    time.sleep(0.5)
+    targets = {"ipv6_direct": st["network"]["ip6Address"], "ipv6_published": "2001:db8:2::2",
+               "ipv4_direct": st["network"]["ipAddress"]}
+    throughput = {k: [] for k in targets}
+    for i in range(3):
+        for name in rotations(list(targets), i):
+            throughput[name].append(iperf(["-c", targets[name], "-p", "5201", "-t", "3"]))
+    server.kill()
+    server.wait()
+    run([MINIRUN, "--root", f"{WORK}/minirun", "delete", "--force", cid])
+    run(["ip", "link", "del", "benchhost6"])
+    for name in ("four", "dual"):
+        run([MINIRUN, "network", "rm", name], **QUIET)
+    out = {k: summary(v) for k, v in samples.items()}
+    out["throughput_gbps"] = {k: summary(v) for k, v in throughput.items()}
+    return out
+
+
 # ---------------------------------------------------------------------- Docker
 
 DOCKER_SOCK = "unix:///run/bench-docker.sock"
@@ -581,6 +652,9 @@ def main():
     if ONLY in ("", "spoof"):
         log(f"anti-spoofing: {SPOOF_CONTAINERS} containers on a guarded and an open network, alternating")
         results["anti_spoofing"] = spoof_bench()
+    if ONLY in ("", "ipv6"):
+        log(f"IPv6: {IPV6_CONTAINERS} containers on an IPv4 and a dual-stack network, alternating; throughput over IPv6")
+        results["ipv6"] = ipv6_bench()
     if ONLY in ("", "docker"):
         log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
         results["docker"] = docker_bench()

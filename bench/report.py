@@ -87,6 +87,29 @@ if sp:
         f"| TCP throughput, Gbit/s | {on['median']:.2f} ({on['min']:.2f}-{on['max']:.2f}) | "
         f"{off['median']:.2f} ({off['min']:.2f}-{off['max']:.2f}) | {on['median'] / off['median']:.2f} |"
     )
+v6 = r.get("ipv6")
+if v6:
+    lines.append("")
+    lines.append(
+        f"IPv6 ({v6['four_attach']['n']} containers with one published port on an IPv4 network and on a "
+        "dual-stack one, alternating; throughput from the host to a dual-stack container, iperf3, 3 s, 3 rounds):"
+    )
+    lines.append("")
+    lines.append("| median (min-max) | dual-stack | IPv4 only | dual / IPv4 |")
+    lines.append("|---|---:|---:|---:|")
+    for key, what in (("attach", "attach, ms"), ("detach", "detach, ms")):
+        dual, four = v6[f"dual_{key}"], v6[f"four_{key}"]
+        lines.append(f"| {what} | {cell(dual)} | {cell(four)} | {dual['median'] / four['median']:.2f} |")
+    t = v6["throughput_gbps"]
+    d6, p6, d4 = t["ipv6_direct"], t["ipv6_published"], t["ipv4_direct"]
+    lines.append("")
+    lines.append("| TCP, Gbit/s, median (min-max) | IPv6 direct | IPv6 published port | published / direct | IPv4 direct |")
+    lines.append("|---|---:|---:|---:|---:|")
+    lines.append(
+        f"| host → container | {d6['median']:.2f} ({d6['min']:.2f}-{d6['max']:.2f}) | "
+        f"{p6['median']:.2f} ({p6['min']:.2f}-{p6['max']:.2f}) | {p6['median'] / d6['median']:.2f} | "
+        f"{d4['median']:.2f} ({d4['min']:.2f}-{d4['max']:.2f}) |"
+    )
 dk = r.get("docker")
 if dk:
     lines.append("")

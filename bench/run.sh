@@ -10,8 +10,9 @@
 #   without; overlay networks on two hosts with etcd (bench/overlay.sh).
 #   minirun-net as a CNI plugin against the reference plugins, pods 1..300.
 #   a pod through containerd's CRI with minirun + minirun-net and with runc +
-#   the CNI plugins. BENCH_ONLY=lifecycle|attach|data|spoof|docker|overlay|cni|cri
-#   runs one part.
+#   the CNI plugins; attach on a dual-stack network against an IPv4 one and
+#   TCP over IPv6, direct and through a published port.
+#   BENCH_ONLY=lifecycle|attach|data|spoof|ipv6|docker|overlay|cni|cri runs one part.
 # Installs what it needs from Debian (runc, crun, containernetworking-plugins,
 # iptables, iperf3, gnuplot-nox, time), builds minirun in release mode, runs
 # everything in a sandbox of fresh mount, network and pid namespaces, and

@@ -1,10 +1,11 @@
 //! The bridge driver: Docker's `bridge` mode on a Linux bridge.
 //!
 //! attach, in order, each finished step undone in reverse when a later one
-//! fails: lease an address → the bridge (made on first use) with the gateway
-//! address and `route_localnet` → the veth pair, its container end born in
-//! the container's namespace → eth0's address, `lo` and the default route,
-//! through a netlink socket inside that namespace → host-port claims and one
+//! fails: lease an address (and an IPv6 one on a dual-stack network) → the
+//! bridge (made on first use) with the gateway addresses and `route_localnet`
+//! → the veth pair, its container end born in the container's namespace →
+//! eth0's addresses (IPv6 without router advertisements or DAD), `lo` and the
+//! default routes, through a netlink socket inside that namespace → host-port claims and one
 //! firewall transaction (the network's shared elements and the container's
 //! published ports) → stale UDP conntrack entries → the /etc files → the
 //! attachment record. All of it under the network's lock, so the last

@@ -348,7 +348,11 @@ fn bad_ipv6_input_gets_one_clear_error_and_leaves_nothing() {
         "#,
         s = s.display(),
     ));
-    let lines: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("rc=")).collect();
+    let lines: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("rc="))
+        .collect();
     let expected = [
         "network create --ipv6 --subnet fd42::/129",
         "subnet fd42::/129: subnet \"fd42::/129\" is not an IPv6 CIDR",

@@ -1,16 +1,21 @@
 //! nftables through libnftables, in-process: one context, and every change a
 //! single command buffer the kernel applies as one transaction.
 //!
-//! minirun owns one table, `ip minirun`. Networks and published ports are
-//! elements of its sets and maps, so the rules never change with the number of
-//! networks or containers, and attaching the thousandth published container
-//! costs what the first did (one map lookup per packet, one element per port):
-//! - `subnets`, `bridges`: the networks; traffic from a subnet leaving through
-//!   an interface that is not one of minirun's bridges is masqueraded;
+//! minirun owns one table for both address families, `inet minirun`. Networks
+//! and published ports are elements of its sets and maps, so the rules never
+//! change with the number of networks or containers, and attaching the
+//! thousandth published container costs what the first did (one map lookup per
+//! packet, one element per port). Rules that match interfaces (isolation,
+//! internal, icc) hold for IPv4 and IPv6 alike; what is typed by an address
+//! has an IPv6 twin (`subnets6`, `publish_any6`, `publish_addr6`):
+//! - `subnets`, `subnets6`, `bridges`: the networks; traffic from a subnet
+//!   leaving through an interface that is not one of minirun's bridges is
+//!   masqueraded;
 //! - `publish_any` (proto . port → container ip . port) and `publish_addr`
-//!   (host ip . proto . port → …): DNAT for traffic to a local address, in
-//!   prerouting (from outside and from containers) and output (from the host
-//!   itself, 127.0.0.1 included);
+//!   (host ip . proto . port → …), and their IPv6 twins: DNAT for traffic to a
+//!   local address, in prerouting (from outside and from containers) and output
+//!   (from the host itself, 127.0.0.1 included; not ::1, which IPv6 cannot
+//!   route to a bridge);
 //! - DNAT'd traffic from a container subnet (hairpin) or from 127.0.0.0/8
 //!   (localhost; `route_localnet` is set on minirun's bridges) is masqueraded
 //!   as it enters a bridge, so the answer comes back the same way;
@@ -44,10 +49,13 @@
 //!   IPv4 from the MAC and address its `port_addr` element names (one lookup,
 //!   then accepted: the bulk of traffic pays two), and ARP for that MAC and
 //!   address (or an address probe, RFC 5227: a request from 0.0.0.0 with its
-//!   MAC); nothing else. minirun's networks are IPv4 only: IPv6 from a
-//!   guarded port goes nowhere, so a link-local address cannot be forged, nor
-//!   a neighbour or router advertised (CVE-2020-13401). Three elements per
-//!   container, keyed by its host veth: the rules never grow. Frames of ports
+//!   MAC), IPv6 from one of its IPv6 addresses (`port_addr6`: its own and its
+//!   link-local one; none on an IPv4 network, where IPv6 goes nowhere) or from
+//!   `::` for neighbour solicitation, neighbour advertisements only for those
+//!   addresses (`nd_target`); nothing else. Router advertisements, redirects
+//!   and DHCPv6 server replies are dropped from every container port, guarded
+//!   or not (CVE-2020-13401). Three elements per container (seven with IPv6),
+//!   keyed by its host veth: the rules never grow. Frames of ports
 //!   that are not guarded (other bridges of the host, networks with
 //!   anti_spoofing=false) leave at the first rule.
 //!
