@@ -63,8 +63,12 @@ pub enum BridgeError {
     AlreadyOn { container: String, network: String },
     #[error("setting {0}: {1}")]
     Forwarding(&'static str, io::Error),
-    #[error("network {network} has no IPv6: {what}")]
-    NoIpv6 { network: String, what: String },
+    #[error("network {network} has no {family}: {what}")]
+    NoFamily {
+        network: String,
+        family: &'static str,
+        what: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -128,6 +132,9 @@ pub struct Overlay {
     pub lease: i64,
 }
 
+/// A container's address of each family, where the network has it.
+type Addresses = (Option<Ipv4Addr>, Option<Ipv6Addr>);
+
 /// A finished attach step, for the undo.
 enum Done {
     /// An address taken in the cluster store (overlay networks), by container.
@@ -190,7 +197,9 @@ impl BridgeDriver {
             .map(|b| Subnet::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("a /16 is valid"))
             .find(|s| {
                 overlapping_route(s, &routes, None).is_none()
-                    && !defined.iter().any(|n| n.subnet.overlaps(s))
+                    && !defined
+                        .iter()
+                        .any(|n| n.subnet.is_some_and(|d| d.overlaps(s)))
             })
             .ok_or(BridgeError::NoFreeSubnet)?;
         let net = Network::new(DEFAULT_NETWORK, DEFAULT_BRIDGE, subnet, subnet.first_host());
@@ -308,13 +317,15 @@ impl BridgeDriver {
         etc_files::refresh_hosts(&self.store, network, also).map_err(Into::into)
     }
 
-    fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Pool<'a, Ipv4Addr> {
-        Pool {
+    /// The IPv4 leases, unless the network is IPv6-only.
+    fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv4Addr>> {
+        let (subnet, gateway) = net.ipv4()?;
+        Some(Pool {
             dir,
-            subnet: net.subnet,
-            gateway: net.gateway,
+            subnet,
+            gateway,
             range: net.ip_range,
-        }
+        })
     }
 
     /// The IPv6 leases, when the network has IPv6.
@@ -332,7 +343,10 @@ impl BridgeDriver {
     fn release(&self, net: &Network, lease: &Lease) -> Result<(), IpamError> {
         let dir = self.store.leases(&net.name);
         match lease.ip {
-            IpAddr::V4(ip) => self.pool(net, &dir).release(ip, &lease.container),
+            IpAddr::V4(ip) => match self.pool(net, &dir) {
+                Some(pool) => pool.release(ip, &lease.container),
+                None => Ok(()),
+            },
             IpAddr::V6(ip) => match self.pool6(net, &dir) {
                 Some(pool) => pool.release(ip, &lease.container),
                 None => Ok(()),
@@ -345,7 +359,7 @@ impl BridgeDriver {
         &self,
         net: &Network,
         c: &Container,
-        (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
+        (ip, ip6): Addresses,
         host_if: &str,
         interface: &str,
     ) -> Result<Attachment, BridgeError> {
@@ -365,15 +379,18 @@ impl BridgeDriver {
             network: net.name.clone(),
             bridge: net.bridge.clone(),
             ip_address: ip,
-            prefix_len: net.subnet.prefix(),
-            gateway: net.gateway,
+            prefix_len: net
+                .subnet
+                .filter(|_| ip.is_some())
+                .map_or(0, |s| s.prefix()),
+            gateway: net.gateway.filter(|_| ip.is_some()),
             ip6_address: ip6,
             prefix6_len: net
                 .subnet6
                 .filter(|_| ip6.is_some())
                 .map_or(0, |s| s.prefix()),
             gateway6: net.gateway6.filter(|_| ip6.is_some()),
-            mac_address: veth::mac_text(veth::mac_for(ip)),
+            mac_address: veth::mac_text(veth::mac_of(ip, ip6)),
             host_interface: host_if.to_string(),
             interface: interface.to_string(),
             mtu: net.mtu,
@@ -413,14 +430,11 @@ impl BridgeDriver {
     ) -> Result<(), BridgeError> {
         let inside = Netlink::open_in(c.netns.as_fd())?;
         let index = inside.link_index(interface)?;
-        inside.add_address(
-            interface,
-            index,
-            record.ip_address.into(),
-            net.subnet.prefix(),
-        )?;
+        if let Some(ip) = record.ip_address {
+            inside.add_address(interface, index, ip.into(), record.prefix_len)?;
+        }
         if let Some(ip6) = record.ip6_address {
-            let mac = veth::mac_for(record.ip_address);
+            let mac = veth::mac_of(record.ip_address, record.ip6_address);
             configure_ipv6_inside(
                 &inside,
                 c,
@@ -438,9 +452,11 @@ impl BridgeDriver {
             // A pod's second CNI interface: its first keeps the route.
             let second =
                 |e: &NetlinkError| self.cni_ifname.is_some() && e.errno() == Some(libc::EEXIST);
-            match inside.add_default_route(net.gateway, index) {
-                Err(e) if second(&e) => {}
-                other => other?,
+            if let Some(gateway) = record.gateway {
+                match inside.add_default_route(gateway, index) {
+                    Err(e) if second(&e) => {}
+                    other => other?,
+                }
             }
             if let Some(gateway6) = record.gateway6 {
                 match inside.add_default_route6(gateway6, index) {
@@ -514,17 +530,14 @@ impl BridgeDriver {
                 nl.link_index(&net.bridge)?
             }
         };
-        nl.add_address(
-            &net.bridge,
-            bridge_index,
-            net.gateway.into(),
-            net.subnet.prefix(),
-        )?;
+        if let Some((subnet, gateway)) = net.ipv4() {
+            nl.add_address(&net.bridge, bridge_index, gateway.into(), subnet.prefix())?;
+        }
         if let Some((subnet6, gateway6)) = net.ipv6() {
             nl.add_address(&net.bridge, bridge_index, gateway6.into(), subnet6.prefix())?;
         }
         nl.set_up(&net.bridge, bridge_index)?;
-        enable_forwarding(&net.name, net.ipv6().is_some())?;
+        enable_forwarding(&net.name, net.ipv4().is_some(), net.ipv6().is_some())?;
         // 127.0.0.1:PORT reaches published ports only if the kernel routes
         // loopback sources out of the bridge; only minirun's bridges, never
         // `all` (the firewall drops containers' own traffic to 127/8).
@@ -590,13 +603,34 @@ impl BridgeDriver {
             route,
             path: self.store.network_config(&net.name),
         };
-        if let Some(route) = overlapping_route(&net.subnet, &nl.ipv4_routes()?, own_bridge) {
-            return Err(overlap(net.subnet.to_string(), route));
-        }
-        let no_ipv6 = |what: String| BridgeError::NoIpv6 {
+        let no = |family: &'static str, what: String| BridgeError::NoFamily {
             network: net.name.clone(),
+            family,
             what,
         };
+        let host_ip_of = |v6: bool| {
+            self.ports
+                .iter()
+                .find(move |m| m.host_ip.is_some_and(|ip| ip.is_ipv6() == v6))
+        };
+        match net.subnet {
+            Some(s) => {
+                if let Some(route) = overlapping_route(&s, &nl.ipv4_routes()?, own_bridge) {
+                    return Err(overlap(s.to_string(), route));
+                }
+            }
+            None => {
+                if let Some(ip) = self.ip {
+                    return Err(no("IPv4", format!("--ip {ip} cannot be given")));
+                }
+                if let Some(m) = host_ip_of(false) {
+                    return Err(no(
+                        "IPv4",
+                        format!("port {m} cannot be published on an IPv4 host address"),
+                    ));
+                }
+            }
+        }
         match net.subnet6 {
             Some(s6) => {
                 if let Some(route) = overlapping_route(&s6, &nl.ipv6_routes()?, own_bridge) {
@@ -605,20 +639,73 @@ impl BridgeDriver {
             }
             None => {
                 if let Some(ip6) = self.ip6 {
-                    return Err(no_ipv6(format!("--ip6 {ip6} cannot be given")));
+                    return Err(no("IPv6", format!("--ip6 {ip6} cannot be given")));
                 }
-                if let Some(m) = self
-                    .ports
-                    .iter()
-                    .find(|m| m.host_ip.is_some_and(|ip| ip.is_ipv6()))
-                {
-                    return Err(no_ipv6(format!(
-                        "port {m} cannot be published on an IPv6 host address"
-                    )));
+                if let Some(m) = host_ip_of(true) {
+                    return Err(no(
+                        "IPv6",
+                        format!("port {m} cannot be published on an IPv6 host address"),
+                    ));
                 }
             }
         }
         Ok(())
+    }
+
+    /// Leases the container's address of each family the network has
+    /// (`--ip`, `--ip6` or the next free ones); on an overlay network the
+    /// cluster decides the IPv4 one, and its endpoints come back with it.
+    fn lease_addresses(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        overlay: Option<&Overlay>,
+        c: &Container,
+        host_if: &str,
+        done: &mut Vec<Done>,
+    ) -> Result<(Addresses, Vec<Endpoint>), BridgeError> {
+        let leases = self.store.leases(&net.name);
+        // A lease whose veth is missing is still held while a record names
+        // it: that record's detach (or gc) would otherwise unpublish what a
+        // new holder of the address publishes the same way.
+        let is_live =
+            |l: &Lease| nl.link_exists(&l.host_interface) || self.store.names_lease(l, &net.name);
+        let mut endpoints = Vec::new();
+        let lease = match (self.pool(net, &leases), overlay, self.ip) {
+            // The cluster decides the address; the local lease mirrors it,
+            // so this host's count of users (and gc) works as for a bridge.
+            (Some(pool), Some(o), want) => {
+                let name = self.cluster_name(&c.id);
+                let (ip, all) = cluster::ipam::take(
+                    &o.cluster,
+                    net,
+                    (o.revision, &o.held),
+                    &name,
+                    want,
+                    o.lease,
+                )?;
+                endpoints = all;
+                done.push(Done::ClusterAddress(ip, name));
+                Some(pool.allocate_static(ip, &c.id, host_if, is_live)?)
+            }
+            (Some(pool), None, Some(ip)) => {
+                Some(pool.allocate_static(ip, &c.id, host_if, is_live)?)
+            }
+            (Some(pool), None, None) => Some(pool.allocate(&c.id, host_if, is_live)?),
+            (None, _, _) => None,
+        };
+        done.extend(lease.iter().cloned().map(Done::Lease));
+        let lease6 = match (self.pool6(net, &leases), self.ip6) {
+            (Some(pool6), Some(want)) => {
+                Some(pool6.allocate_static(want, &c.id, host_if, is_live)?)
+            }
+            (Some(pool6), None) => Some(pool6.allocate(&c.id, host_if, is_live)?),
+            (None, _) => None,
+        };
+        done.extend(lease6.iter().cloned().map(Done::Lease));
+        let ip = lease.and_then(|l| Ipv4Addr::from_ip(l.ip));
+        let ip6 = lease6.and_then(|l| Ipv6Addr::from_ip(l.ip));
+        Ok(((ip, ip6), endpoints))
     }
 
     /// The steps of attach after the lock is taken; `done` records what to undo.
@@ -636,48 +723,8 @@ impl BridgeDriver {
         self.check(nl, net, bridge.as_ref().map(|b| b.header.index))?;
 
         let (host_if, interface) = self.interface_names(net, c)?;
-        let leases = self.store.leases(&net.name);
-        let pool = self.pool(net, &leases);
-        // A lease whose veth is missing is still held while a record names
-        // it: that record's detach (or gc) would otherwise unpublish what a
-        // new holder of the address publishes the same way.
-        let is_live =
-            |l: &Lease| nl.link_exists(&l.host_interface) || self.store.names_lease(l, &net.name);
-        let mut endpoints = Vec::new();
-        let lease = match (overlay, self.ip) {
-            // The cluster decides the address; the local lease mirrors it,
-            // so this host's count of users (and gc) works as for a bridge.
-            (Some(o), want) => {
-                let name = self.cluster_name(&c.id);
-                let (ip, all) = cluster::ipam::take(
-                    &o.cluster,
-                    net,
-                    (o.revision, &o.held),
-                    &name,
-                    want,
-                    o.lease,
-                )?;
-                endpoints = all;
-                done.push(Done::ClusterAddress(ip, name));
-                pool.allocate_static(ip, &c.id, &host_if, is_live)?
-            }
-            (None, Some(ip)) => pool.allocate_static(ip, &c.id, &host_if, is_live)?,
-            (None, None) => pool.allocate(&c.id, &host_if, is_live)?,
-        };
-        done.push(Done::Lease(lease.clone()));
-        let ip = Ipv4Addr::from_ip(lease.ip).expect("an IPv4 pool leases IPv4");
-        let ip6 = match self.pool6(net, &leases) {
-            Some(pool6) => {
-                let lease6 = match self.ip6 {
-                    Some(want) => pool6.allocate_static(want, &c.id, &host_if, is_live)?,
-                    None => pool6.allocate(&c.id, &host_if, is_live)?,
-                };
-                done.push(Done::Lease(lease6.clone()));
-                Ipv6Addr::from_ip(lease6.ip)
-            }
-            None => None,
-        };
-        let mac = veth::mac_for(ip);
+        let ((ip, ip6), endpoints) = self.lease_addresses(nl, net, overlay, c, &host_if, done)?;
+        let mac = veth::mac_of(ip, ip6);
         // Before anything else exists: a killed attach leaves a record
         // detach and gc undo it from.
         let mut record = self.first_record(net, c, (ip, ip6), &host_if, &interface)?;
@@ -751,7 +798,7 @@ impl BridgeDriver {
         record.attaching = None;
         self.store.save_attachment(&record)?;
         *firewall = None;
-        if let Some(o) = overlay {
+        if let (Some(o), Some(ip)) = (overlay, ip) {
             // Last, and with the host's firewall lock let go (the store may
             // be slow): the other hosts program their forwarding to a
             // container that is ready. Undone with the address and the
@@ -817,10 +864,16 @@ impl BridgeDriver {
     /// holds a lease on it (the network lock is held).
     fn teardown_if_unused(&self, nl: &Netlink, net: &Network) -> Vec<BridgeError> {
         let leases = self.store.leases(&net.name);
-        match self.pool(net, &leases).in_use() {
+        match crate::ipam::lease_count(&leases) {
             Ok(0) => {}
             Ok(_) => return Vec::new(),
-            Err(e) => return vec![e.into()],
+            Err(source) => {
+                return vec![StoreError::Io {
+                    path: leases,
+                    source,
+                }
+                .into()]
+            }
         }
         let mut errors = Vec::new();
         if net.is_overlay() {
@@ -894,12 +947,9 @@ impl NetworkDriver for BridgeDriver {
         }
         errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
         let leases = self.store.leases(&r.network);
-        errors.extend(
-            self.pool(&net, &leases)
-                .release(r.ip_address, &r.container)
-                .err()
-                .map(Into::into),
-        );
+        if let (Some(ip), Some(pool)) = (r.ip_address, self.pool(&net, &leases)) {
+            errors.extend(pool.release(ip, &r.container).err().map(Into::into));
+        }
         if let (Some(ip6), Some(pool6)) = (r.ip6_address, self.pool6(&net, &leases)) {
             errors.extend(pool6.release(ip6, &r.container).err().map(Into::into));
         }
@@ -929,7 +979,10 @@ impl NetworkDriver for BridgeDriver {
 /// it next reaches the store (the address is not reused meanwhile).
 fn give_back_overlay(r: &Attachment) {
     let given = Cluster::open().and_then(|c| match c {
-        Some(c) => cluster::ipam::give_back(&c, &r.network, r.ip_address, &r.cluster_name()),
+        Some(c) => match r.ip_address {
+            Some(ip) => cluster::ipam::give_back(&c, &r.network, ip, &r.cluster_name()),
+            None => Ok(()),
+        },
         None => Ok(()),
     });
     if let Err(e) = given {
@@ -1045,7 +1098,7 @@ fn firewall_port(r: &Attachment) -> Port {
             // Its IPv6 address and the link-local one attach gave it.
             ipv6: r
                 .ip6_address
-                .map(|ip6| vec![ip6, veth::link_local(veth::mac_for(r.ip_address))])
+                .map(|ip6| vec![ip6, veth::link_local(veth::mac_of(r.ip_address, Some(ip6)))])
                 .unwrap_or_default(),
         }),
     }
@@ -1061,12 +1114,12 @@ fn sysctl(path: &str, value: &str) -> Result<(), BridgeError> {
     })
 }
 
-/// Routing between the bridges and the world: IPv4 forwarding, and IPv6
-/// forwarding for a network with IPv6 only. Turning IPv6 forwarding on
+/// Routing between the bridges and the world, for the families the network
+/// has (IPv6 forwarding never for an IPv4 network). Turning IPv6 forwarding on
 /// makes the host stop taking router advertisements on interfaces whose
 /// `accept_ra` is 1 (a host configured by SLAAC needs 2 there), so it is
 /// said on stderr when it happens, as Docker says it.
-fn enable_forwarding(network: &str, ipv6: bool) -> Result<(), BridgeError> {
+fn enable_forwarding(network: &str, ipv4: bool, ipv6: bool) -> Result<(), BridgeError> {
     const V4: &str = "/proc/sys/net/ipv4/ip_forward";
     const V6: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
     let on = |path: &'static str| -> Result<bool, BridgeError> {
@@ -1076,7 +1129,9 @@ fn enable_forwarding(network: &str, ipv6: bool) -> Result<(), BridgeError> {
         fs::write(path, "1").map_err(|e| BridgeError::Forwarding(path, e))?;
         Ok(true)
     };
-    on(V4)?;
+    if ipv4 {
+        on(V4)?;
+    }
     if ipv6 && on(V6)? {
         eprintln!(
             "minirun-net: network {network}: turned on IPv6 forwarding (net.ipv6.conf.all.forwarding=1); \

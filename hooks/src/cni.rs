@@ -302,18 +302,21 @@ fn failure(what: &str, e: &dyn std::fmt::Display) -> CniError {
 
 /// The result of an ADD, in the caller's version.
 fn result(version: &str, r: &Attachment, host_mac: &str, netns: &str) -> Value {
-    let mut ip = json!({
-        "address": format!("{}/{}", r.ip_address, r.prefix_len),
-        "gateway": r.gateway.to_string(),
-        "interface": 1,
-    });
-    if version == "0.4.0" {
-        ip["version"] = "4".into();
-    }
-    let mut ips = vec![ip];
+    let mut ips = Vec::new();
     let mut routes = Vec::new();
-    if !r.internal {
-        routes.push(json!({"dst": "0.0.0.0/0", "gw": r.gateway.to_string()}));
+    if let (Some(ip4), Some(gateway)) = (r.ip_address, r.gateway) {
+        let mut ip = json!({
+            "address": format!("{ip4}/{}", r.prefix_len),
+            "gateway": gateway.to_string(),
+            "interface": 1,
+        });
+        if version == "0.4.0" {
+            ip["version"] = "4".into();
+        }
+        ips.push(ip);
+        if !r.internal {
+            routes.push(json!({"dst": "0.0.0.0/0", "gw": gateway.to_string()}));
+        }
     }
     if let (Some(ip6), Some(gateway6)) = (r.ip6_address, r.gateway6) {
         let mut ip = json!({
@@ -497,15 +500,27 @@ fn check(store: &Store, conf: &NetConf, e: &Env) -> Result<(), CniError> {
             conf.network()
         )));
     }
-    let address = format!("{}/{}", record.ip_address, record.prefix_len);
-    let named = prev["ips"]
-        .as_array()
-        .is_some_and(|ips| ips.iter().any(|ip| ip["address"] == address.as_str()));
-    if !named {
-        return Err(invalid(format!(
-            "prevResult does not name {address}, the address of {} ({})",
-            e.container_id, e.ifname
-        )));
+    let addresses: Vec<(IpAddr, u8)> = record
+        .ip_address
+        .map(|ip| (IpAddr::V4(ip), record.prefix_len))
+        .into_iter()
+        .chain(
+            record
+                .ip6_address
+                .map(|ip| (IpAddr::V6(ip), record.prefix6_len)),
+        )
+        .collect();
+    for (ip, prefix) in &addresses {
+        let address = format!("{ip}/{prefix}");
+        let named = prev["ips"]
+            .as_array()
+            .is_some_and(|ips| ips.iter().any(|ip| ip["address"] == address.as_str()));
+        if !named {
+            return Err(invalid(format!(
+                "prevResult does not name {address}, an address of {} ({})",
+                e.container_id, e.ifname
+            )));
+        }
     }
     let gone = |what: String| CniError::new(IO_FAILURE, what, "");
     let nl = crate::netlink::Netlink::open().map_err(|err| failure("netlink", &err))?;
@@ -525,11 +540,11 @@ fn check(store: &Store, conf: &NetConf, e: &Env) -> Result<(), CniError> {
         ))
     })?;
     let has = inside
-        .ipv4_addresses(index)
+        .addresses(index)
         .map_err(|err| failure("listing the interface's addresses", &err))?;
-    if !has.contains(&(record.ip_address, record.prefix_len)) {
+    if let Some((ip, prefix)) = addresses.iter().find(|a| !has.contains(a)) {
         return Err(gone(format!(
-            "interface {} in {} lost its address {address}",
+            "interface {} in {} lost its address {ip}/{prefix}",
             record.interface, e.netns
         )));
     }
@@ -752,9 +767,9 @@ mod tests {
             mode: "bridge".into(),
             network: "bridge".into(),
             bridge: "minirun0".into(),
-            ip_address: Ipv4Addr::new(172, 20, 0, 2),
+            ip_address: Some(Ipv4Addr::new(172, 20, 0, 2)),
             prefix_len: 16,
-            gateway: Ipv4Addr::new(172, 20, 0, 1),
+            gateway: Some(Ipv4Addr::new(172, 20, 0, 1)),
             ip6_address: None,
             prefix6_len: 0,
             gateway6: None,

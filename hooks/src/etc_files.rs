@@ -34,15 +34,16 @@ pub const FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
 /// The container's own hosts file: loopback, IPv6's well-known names, and
 /// its name at each of its addresses.
-pub fn hosts(ip: Ipv4Addr, ip6: Option<Ipv6Addr>, hostname: &str, id: &str) -> String {
+pub fn hosts(ip: Option<Ipv4Addr>, ip6: Option<Ipv6Addr>, hostname: &str, id: &str) -> String {
     let mut names = hostname.to_string();
     if id != hostname {
         names.push(' ');
         names.push_str(id);
     }
-    let mut text = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{ip}\t{names}\n"
-    );
+    let mut text = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string();
+    if let Some(ip) = ip {
+        text.push_str(&format!("{ip}\t{names}\n"));
+    }
     if let Some(ip6) = ip6 {
         text.push_str(&format!("{ip6}\t{names}\n"));
     }
@@ -58,7 +59,8 @@ const PEER_MARK: &str = "# minirun network peer";
 pub struct Peer {
     /// Unique among the peers: the id, `id@host` for another host's.
     pub container: String,
-    pub ip: Ipv4Addr,
+    /// Its IPv4 address (none on an IPv6-only network).
+    pub ip: Option<Ipv4Addr>,
     /// On a network with IPv6: its name resolves to both.
     pub ip6: Option<Ipv6Addr>,
     pub names: Vec<String>,
@@ -82,12 +84,12 @@ pub fn peer_lines(peers: &[Peer], own: &str) -> String {
     peers
         .iter()
         .filter(|p| p.container != own && !p.names.is_empty())
-        .filter(|p| seen.insert((&p.container, p.ip)))
+        .filter(|p| seen.insert((&p.container, p.ip, p.ip6)))
         .flat_map(|p| {
             let names = p.names.join(" ");
-            let v4 = format!("{}\t{names}\t{PEER_MARK}\n", p.ip);
+            let v4 = p.ip.map(|ip| format!("{ip}\t{names}\t{PEER_MARK}\n"));
             let v6 = p.ip6.map(|ip6| format!("{ip6}\t{names}\t{PEER_MARK}\n"));
-            std::iter::once(v4).chain(v6)
+            v4.into_iter().chain(v6)
         })
         .collect()
 }
@@ -194,7 +196,7 @@ pub fn host_resolv_conf() -> String {
 /// `peers`, the containers it finds by name), hostname and resolv.conf.
 pub fn write_for(
     dir: &Path,
-    (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
+    (ip, ip6): (Option<Ipv4Addr>, Option<Ipv6Addr>),
     hostname: &str,
     id: &str,
     peers: &[Peer],
@@ -376,20 +378,18 @@ mod tests {
 
     #[test]
     fn hosts_names_the_container() {
-        let h = hosts("172.20.0.2".parse().unwrap(), None, "web", "c1");
+        let v4 = Some("172.20.0.2".parse().unwrap());
+        let v6 = Some("fd42::2".parse().unwrap());
+        let h = hosts(v4, None, "web", "c1");
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("172.20.0.2\tweb c1\n"), "{h}");
-        assert!(hosts("172.20.0.2".parse().unwrap(), None, "c1", "c1").ends_with("\tc1\n"));
-        let h = hosts(
-            "172.20.0.2".parse().unwrap(),
-            Some("fd42::2".parse().unwrap()),
-            "web",
-            "c1",
-        );
+        assert!(hosts(v4, None, "c1", "c1").ends_with("\tc1\n"));
+        assert!(hosts(None, v6, "c1", "c1").ends_with("ip6-allrouters\nfd42::2\tc1\n"));
+        let h = hosts(v4, v6, "web", "c1");
         assert!(h.ends_with("172.20.0.2\tweb c1\nfd42::2\tweb c1\n"), "{h}");
         let peer = Peer {
             container: "db".into(),
-            ip: "172.20.0.3".parse().unwrap(),
+            ip: Some("172.20.0.3".parse().unwrap()),
             ip6: Some("fd42::3".parse().unwrap()),
             names: vec!["db".into(), "sql".into()],
         };

@@ -62,13 +62,14 @@ pub fn holder_lives(holder: &str) -> bool {
 }
 
 impl MacvlanDriver {
-    fn pool<'a>(&self, dir: &'a std::path::Path) -> Pool<'a, Ipv4Addr> {
-        Pool {
+    fn pool<'a>(&self, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv4Addr>> {
+        let (subnet, gateway) = self.network.ipv4()?;
+        Some(Pool {
             dir,
-            subnet: self.network.subnet,
-            gateway: self.network.gateway,
+            subnet,
+            gateway,
             range: self.network.ip_range,
-        }
+        })
     }
 
     fn pool6<'a>(&self, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv6Addr>> {
@@ -84,7 +85,11 @@ impl MacvlanDriver {
     /// Gives a lease back to the pool of its family.
     fn release(&self, dir: &std::path::Path, ip: IpAddr, id: &str) -> Result<(), BridgeError> {
         match ip {
-            IpAddr::V4(ip) => self.pool(dir).release(ip, id)?,
+            IpAddr::V4(ip) => {
+                if let Some(pool) = self.pool(dir) {
+                    pool.release(ip, id)?;
+                }
+            }
             IpAddr::V6(ip) => {
                 if let Some(pool6) = self.pool6(dir) {
                     pool6.release(ip, id)?;
@@ -100,29 +105,23 @@ impl MacvlanDriver {
         let nl = Netlink::open()?;
         let parent_index = nl.link_index(&parent)?;
         let leases = self.store.leases(&net.name);
-        let pool = self.pool(&leases);
         let tag = holder(c.pid);
-        let lease = match self.ip {
-            Some(ip) => {
-                pool.allocate_static(ip, &c.id, &tag, |l: &Lease| holder_lives(&l.host_interface))?
-            }
-            None => pool.allocate(&c.id, &tag, |l: &Lease| holder_lives(&l.host_interface))?,
+        let live = |l: &Lease| holder_lives(&l.host_interface);
+        let lease = match (self.pool(&leases), self.ip) {
+            (Some(pool), Some(ip)) => Some(pool.allocate_static(ip, &c.id, &tag, live)?),
+            (Some(pool), None) => Some(pool.allocate(&c.id, &tag, live)?),
+            (None, _) => None,
         };
-        done.push(Done::Lease(lease.clone()));
-        let ip = Ipv4Addr::from_ip(lease.ip).expect("an IPv4 pool leases IPv4");
-        let ip6 = match self.pool6(&leases) {
-            Some(pool6) => {
-                let live = |l: &Lease| holder_lives(&l.host_interface);
-                let lease6 = match self.ip6 {
-                    Some(want) => pool6.allocate_static(want, &c.id, &tag, live)?,
-                    None => pool6.allocate(&c.id, &tag, live)?,
-                };
-                done.push(Done::Lease(lease6.clone()));
-                Ipv6Addr::from_ip(lease6.ip)
-            }
-            None => None,
+        done.extend(lease.iter().cloned().map(Done::Lease));
+        let lease6 = match (self.pool6(&leases), self.ip6) {
+            (Some(pool6), Some(want)) => Some(pool6.allocate_static(want, &c.id, &tag, live)?),
+            (Some(pool6), None) => Some(pool6.allocate(&c.id, &tag, live)?),
+            (None, _) => None,
         };
-        let mac = veth::mac_for(ip);
+        done.extend(lease6.iter().cloned().map(Done::Lease));
+        let ip = lease.and_then(|l| Ipv4Addr::from_ip(l.ip));
+        let ip6 = lease6.and_then(|l| Ipv6Addr::from_ip(l.ip));
+        let mac = veth::mac_of(ip, ip6);
         let names: Vec<String> = std::iter::once(c.id.clone())
             .chain(self.aliases.iter().cloned())
             .collect();
@@ -134,8 +133,11 @@ impl MacvlanDriver {
             network: net.name.clone(),
             bridge: parent.clone(),
             ip_address: ip,
-            prefix_len: net.subnet.prefix(),
-            gateway: net.gateway,
+            prefix_len: net
+                .subnet
+                .filter(|_| ip.is_some())
+                .map_or(0, |s| s.prefix()),
+            gateway: net.gateway.filter(|_| ip.is_some()),
             ip6_address: ip6,
             prefix6_len: net
                 .subnet6
@@ -176,7 +178,9 @@ impl MacvlanDriver {
         let inside = Netlink::open_in(c.netns.as_fd())?;
         let configured = (|| {
             let index = inside.link_index(CONTAINER_INTERFACE)?;
-            inside.add_address(CONTAINER_INTERFACE, index, ip.into(), net.subnet.prefix())?;
+            if let (Some(ip), Some(subnet)) = (ip, net.subnet) {
+                inside.add_address(CONTAINER_INTERFACE, index, ip.into(), subnet.prefix())?;
+            }
             if let (Some(ip6), Some(subnet6)) = (ip6, net.subnet6) {
                 let interface = (CONTAINER_INTERFACE, index);
                 configure_ipv6_inside(&inside, c, interface, mac, (ip6, subnet6.prefix()))?;
@@ -185,7 +189,9 @@ impl MacvlanDriver {
             let lo = inside.link_index("lo")?;
             inside.set_up("lo", lo)?;
             if !net.internal {
-                inside.add_default_route(net.gateway, index)?;
+                if let (Some(_), Some(gateway)) = (ip, net.gateway) {
+                    inside.add_default_route(gateway, index)?;
+                }
                 if let (Some(_), Some(gateway6)) = (ip6, net.gateway6) {
                     inside.add_default_route6(gateway6, index)?;
                 }
@@ -255,7 +261,8 @@ impl NetworkDriver for MacvlanDriver {
     fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
         let mut errors = Vec::new();
         let leases = self.store.leases(&r.network);
-        for ip in std::iter::once(IpAddr::V4(r.ip_address)).chain(r.ip6_address.map(IpAddr::V6)) {
+        let v4 = r.ip_address.map(IpAddr::V4);
+        for ip in v4.into_iter().chain(r.ip6_address.map(IpAddr::V6)) {
             errors.extend(self.release(&leases, ip, &r.container).err());
         }
         let files = self.store.container_files(&r.container);

@@ -174,8 +174,8 @@ impl Netlink {
         }
     }
 
-    /// The IPv4 addresses (address, prefix) of the link `index`.
-    pub fn ipv4_addresses(&self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>, NetlinkError> {
+    /// The addresses (address, prefix) of the link `index`.
+    pub fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>, NetlinkError> {
         use netlink_packet_route::address::{AddressAttribute, AddressMessage};
         let dump: Vec<AddressMessage> = self
             .run(
@@ -191,9 +191,7 @@ impl Netlink {
             .iter()
             .filter_map(|m| {
                 m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Address(std::net::IpAddr::V4(ip)) => {
-                        Some((*ip, m.header.prefix_len))
-                    }
+                    AddressAttribute::Address(ip) => Some((*ip, m.header.prefix_len)),
                     _ => None,
                 })
             })

@@ -466,19 +466,23 @@ pub fn create(
         }
     }
     let family = parse_families(req)?;
-    let (subnet, gateway, ip_range) = family.v4;
-    if req.ipv4 == Some(false) {
-        return Err(invalid(if req.ipv6 {
-            "--ipv4=false: IPv6-only networks are not built yet; use a dual-stack network (--ipv6)"
-        } else {
-            "--ipv4=false needs --ipv6: a network without IPv4 has IPv6 only"
-        }));
+    let ipv4 = req.ipv4 != Some(false);
+    if !ipv4 && !req.ipv6 {
+        return Err(invalid(
+            "--ipv4=false needs --ipv6: a network without IPv4 has IPv6 only",
+        ));
+    }
+    if !ipv4 && family.v4 != (None, None, None) {
+        return Err(invalid(
+            "--ipv4=false: an IPv4 subnet, gateway or ip-range makes no sense on an IPv6-only network",
+        ));
     }
     if driver == OVERLAY && (req.ipv6 || family.v6.0.is_some()) {
         return Err(invalid(
             "--ipv6: minirun's overlay networks carry IPv4 only",
         ));
     }
+    let (subnet, gateway, ip_range) = family.v4;
     // What the request says of any driver's network.
     let requested = move |mut net: Network| {
         net.created = req.created.clone();
@@ -492,15 +496,9 @@ pub fn create(
     };
     if driver == OVERLAY {
         // Subnet and gateway are settled by the cluster's create.
-        let placeholder =
-            Subnet::new(Ipv4Addr::new(10, 0, 0, 0), 24).expect("10.0.0.0/24 is a subnet");
-        let mut net = requested(Network::new(
-            &req.name,
-            "",
-            subnet.unwrap_or(placeholder),
-            Ipv4Addr::UNSPECIFIED,
-        ));
-        net.gateway = gateway.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let mut net = requested(Network::without_addresses(&req.name, ""));
+        net.subnet = subnet;
+        net.gateway = gateway;
         net.driver = OVERLAY.into();
         net.mtu = req
             .mtu
@@ -527,75 +525,23 @@ pub fn create(
         return Err(NetworksError::Exists(req.name.clone()));
     }
     let existing: Vec<Network> = definitions(store)?.into_iter().chain(overlays).collect();
-    let mut ipv6 = None;
-    let subnet = match subnet {
-        Some(s) => {
-            if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&s)) {
-                let kind = if other.is_overlay() {
-                    "overlay network"
-                } else {
-                    "network"
-                };
-                return Err(invalid(format!(
-                    "subnet {s} overlaps subnet {} of {kind} {}",
-                    other.subnet, other.name
-                )));
-            }
-            if let Some(route) = route_overlap(&s, &routes.v4) {
-                return Err(invalid(format!(
-                    "subnet {s} overlaps the host's route to {route}"
-                )));
-            }
-            s
-        }
-        None => candidates()
-            .find(|c| {
-                !existing.iter().any(|n| n.subnet.overlaps(c))
-                    && route_overlap(c, &routes.v4).is_none()
-            })
-            .ok_or_else(|| NetworksError::NoFreeSubnet(req.name.clone()))?,
-    };
-    if req.ipv6 {
-        let (subnet6, gateway6, ip_range6) = family.v6;
-        let subnet6 = match subnet6 {
-            Some(s6) => {
-                if let Some(other) = existing
-                    .iter()
-                    .find(|n| n.subnet6.is_some_and(|o| o.overlaps(&s6)))
-                {
-                    return Err(invalid(format!(
-                        "subnet {s6} overlaps subnet {} of network {}",
-                        other.subnet6.expect("found by it"),
-                        other.name
-                    )));
-                }
-                if let Some(route) = route_overlap(&s6, &routes.v6) {
-                    return Err(invalid(format!(
-                        "subnet {s6} overlaps the host's route to {route}"
-                    )));
-                }
-                s6
-            }
-            None => free_ula_subnet(store, &existing, routes)?,
-        };
-        ipv6 = Some((
-            subnet6,
-            gateway6.unwrap_or_else(|| subnet6.first_host()),
-            ip_range6,
-        ));
-    }
     let id = random_id();
-    let mut net = requested(Network::new(
+    let mut net = requested(Network::without_addresses(
         &req.name,
         &format!("mr-{}", &id[..12]),
-        subnet,
-        gateway.unwrap_or_else(|| subnet.first_host()),
     ));
     net.id = id;
-    if let Some((subnet6, gateway6, ip_range6)) = ipv6 {
+    if ipv4 {
+        let s = settle_ipv4(&req.name, subnet, &existing, routes)?;
+        net.subnet = Some(s);
+        net.gateway = Some(gateway.unwrap_or_else(|| s.first_host()));
+    }
+    if req.ipv6 {
+        let (subnet6, gateway6, ip_range6) = family.v6;
+        let s6 = settle_ipv6_subnet(store, subnet6, &existing, routes)?;
         net.enable_ipv6 = true;
-        net.subnet6 = Some(subnet6);
-        net.gateway6 = Some(gateway6);
+        net.subnet6 = Some(s6);
+        net.gateway6 = Some(gateway6.unwrap_or_else(|| s6.first_host()));
         net.ip_range6 = ip_range6;
     }
     if driver == MACVLAN {
@@ -609,6 +555,74 @@ pub fn create(
     net.check_host_subnet().map_err(NetworksError::Invalid)?;
     net.save(store)?;
     Ok(net)
+}
+
+/// The IPv4 subnet asked for, checked against the other networks and the
+/// host's routes, or the first candidate clear of both.
+fn settle_ipv4(
+    name: &str,
+    asked: Option<Subnet>,
+    existing: &[Network],
+    routes: &HostRoutes,
+) -> Result<Subnet, NetworksError> {
+    let Some(s) = asked else {
+        return candidates()
+            .find(|c| {
+                !existing
+                    .iter()
+                    .any(|n| n.subnet.is_some_and(|o| o.overlaps(c)))
+                    && route_overlap(c, &routes.v4).is_none()
+            })
+            .ok_or_else(|| NetworksError::NoFreeSubnet(name.into()));
+    };
+    if let Some((other, o)) = existing
+        .iter()
+        .find_map(|n| n.subnet.filter(|o| o.overlaps(&s)).map(|o| (n, o)))
+    {
+        let kind = if other.is_overlay() {
+            "overlay network"
+        } else {
+            "network"
+        };
+        return Err(invalid(format!(
+            "subnet {s} overlaps subnet {o} of {kind} {}",
+            other.name
+        )));
+    }
+    if let Some(route) = route_overlap(&s, &routes.v4) {
+        return Err(invalid(format!(
+            "subnet {s} overlaps the host's route to {route}"
+        )));
+    }
+    Ok(s)
+}
+
+/// The IPv6 subnet asked for, checked as IPv4's is, or a free /64 of the
+/// host's ULA /48.
+fn settle_ipv6_subnet(
+    store: &Store,
+    asked: Option<Subnet6>,
+    existing: &[Network],
+    routes: &HostRoutes,
+) -> Result<Subnet6, NetworksError> {
+    let Some(s6) = asked else {
+        return free_ula_subnet(store, existing, routes);
+    };
+    if let Some((other, o)) = existing
+        .iter()
+        .find_map(|n| n.subnet6.filter(|o| o.overlaps(&s6)).map(|o| (n, o)))
+    {
+        return Err(invalid(format!(
+            "subnet {s6} overlaps subnet {o} of network {}",
+            other.name
+        )));
+    }
+    if let Some(route) = route_overlap(&s6, &routes.v6) {
+        return Err(invalid(format!(
+            "subnet {s6} overlaps the host's route to {route}"
+        )));
+    }
+    Ok(s6)
 }
 
 /// `network create -d overlay`: checked against this host's networks and
@@ -633,8 +647,8 @@ fn create_overlay(
     let also_taken = |s: &Subnet| {
         local
             .iter()
-            .find(|n| n.subnet.overlaps(s))
-            .map(|n| format!("subnet {} of network {}", n.subnet, n.name))
+            .find_map(|n| n.subnet.filter(|o| o.overlaps(s)).map(|o| (n, o)))
+            .map(|(n, o)| format!("subnet {o} of network {}", n.name))
             .or_else(|| route_overlap(s, &routes.v4).map(|r| format!("the host's route to {r}")))
     };
     crate::cluster::networks::create(&cluster, net, subnet, vni, &also_taken)
@@ -686,7 +700,8 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
                             "Name": a.container,
                             "EndpointID": a.host_interface,
                             "MacAddress": a.mac_address,
-                            "IPv4Address": format!("{}/{}", a.ip_address, a.prefix_len),
+                            "IPv4Address": a.ip_address
+                                .map_or_else(String::new, |ip| format!("{ip}/{}", a.prefix_len)),
                             "IPv6Address": a.ip6_address
                                 .map_or_else(String::new, |ip6| format!("{ip6}/{}", a.prefix6_len)),
                             "Aliases": a.names,
@@ -701,14 +716,17 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
             None => return predefined(name).ok_or_else(|| NetworksError::NotFound(name.into())),
         },
     };
-    let mut config = serde_json::json!({
-        "Subnet": net.subnet.to_string(),
-        "Gateway": net.gateway.to_string(),
-    });
-    if let Some(r) = net.ip_range {
-        config["IPRange"] = r.to_string().into();
+    let mut configs = Vec::new();
+    if let Some((subnet, gateway)) = net.ipv4() {
+        let mut config = serde_json::json!({
+            "Subnet": subnet.to_string(),
+            "Gateway": gateway.to_string(),
+        });
+        if let Some(r) = net.ip_range {
+            config["IPRange"] = r.to_string().into();
+        }
+        configs.push(config);
     }
-    let mut configs = vec![config];
     if let Some((subnet6, gateway6)) = net.ipv6() {
         let mut config6 = serde_json::json!({
             "Subnet": subnet6.to_string(),
@@ -747,7 +765,7 @@ pub fn inspect(store: &Store, name: &str) -> Result<serde_json::Value, NetworksE
         "Created": net.created,
         "Scope": if net.is_overlay() { "global" } else { "local" },
         "Driver": if net.is_macvlan() { MACVLAN } else if net.is_overlay() { OVERLAY } else { "bridge" },
-        "EnableIPv4": true,
+        "EnableIPv4": net.subnet.is_some(),
         "EnableIPv6": net.enable_ipv6,
         "IPAM": {"Driver": "default", "Options": {}, "Config": configs},
         "Internal": net.internal,
@@ -789,7 +807,7 @@ fn inspect_overlay(name: &str) -> Result<Option<(Network, ContainersJson)>, Netw
                 "Name": e.container,
                 "EndpointID": format!("{}/{}", e.host, e.container),
                 "MacAddress": e.mac,
-                "IPv4Address": format!("{}/{}", e.ip, net.subnet.prefix()),
+                "IPv4Address": format!("{}/{}", e.ip, net.subnet.map_or(32, |s| s.prefix())),
                 "IPv6Address": "",
                 "Aliases": e.names,
                 "Host": host_name,
@@ -927,15 +945,15 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
             v6: Vec::new(),
         };
         let a = create(&s, &req("a"), &routes).unwrap();
-        assert_eq!(a.subnet.to_string(), "172.21.0.0/16");
-        assert_eq!(a.gateway, Ipv4Addr::new(172, 21, 0, 1));
+        assert_eq!(a.subnet.unwrap().to_string(), "172.21.0.0/16");
+        assert_eq!(a.gateway, Some(Ipv4Addr::new(172, 21, 0, 1)));
         assert!(
             a.bridge.starts_with("mr-") && a.bridge.len() == 15,
             "{}",
             a.bridge
         );
         let b = create(&s, &req("b"), &routes).unwrap();
-        assert_eq!(b.subnet.to_string(), "172.22.0.0/16");
+        assert_eq!(b.subnet.unwrap().to_string(), "172.22.0.0/16");
         assert!(matches!(
             create(&s, &req("a"), &routes),
             Err(NetworksError::Exists(_))
@@ -1044,8 +1062,8 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
         r.subnets = vec!["10.5.0.0/24".into(), "fd42:5::/64".into()];
         r.gateways = vec!["fd42:5::fe".into()];
         let d = create(&s, &r, &HostRoutes::default()).unwrap();
-        assert_eq!(d.subnet.to_string(), "10.5.0.0/24");
-        assert_eq!(d.gateway, Ipv4Addr::new(10, 5, 0, 1));
+        assert_eq!(d.subnet.unwrap().to_string(), "10.5.0.0/24");
+        assert_eq!(d.gateway, Some(Ipv4Addr::new(10, 5, 0, 1)));
         assert_eq!(d.subnet6.unwrap().to_string(), "fd42:5::/64");
         assert_eq!(d.gateway6.unwrap().to_string(), "fd42:5::fe");
         let text = inspect(&s, "d").unwrap();
@@ -1106,6 +1124,27 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
             r.ipv4 = Some(false);
         })
         .contains("--ipv4=false needs --ipv6"));
+        assert!(e(&|r| {
+            r.ipv4 = Some(false);
+            r.subnets = vec!["10.7.0.0/24".into()];
+        })
+        .contains("makes no sense on an IPv6-only network"));
+        // IPv6 only: no IPv4 in the definition at all.
+        let mut r = req("only6");
+        r.ipv6 = true;
+        r.ipv4 = Some(false);
+        r.subnets = vec!["fd42:8::/64".into()];
+        let only6 = create(&s, &r, &HostRoutes::default()).unwrap();
+        assert_eq!((only6.subnet, only6.gateway), (None, None));
+        assert_eq!(only6.gateway6.unwrap().to_string(), "fd42:8::1");
+        let text = fs::read_to_string(s.network_config("only6")).unwrap();
+        assert!(
+            !text.contains("\"subnet\"") && text.contains("\"subnet6\""),
+            "{text}"
+        );
+        let inspected = inspect(&s, "only6").unwrap();
+        assert_eq!(inspected["EnableIPv4"], false);
+        assert_eq!(inspected["IPAM"]["Config"][0]["Subnet"], "fd42:8::/64");
         let _ = fs::remove_dir_all(s.run_dir.parent().unwrap());
     }
 }

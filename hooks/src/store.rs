@@ -200,7 +200,8 @@ impl Store {
     pub fn names_lease(&self, lease: &crate::ipam::Lease, network: &str) -> bool {
         let named = |r: &Attachment| {
             r.network == network
-                && (lease.ip == r.ip_address || Some(lease.ip) == r.ip6_address.map(Into::into))
+                && (Some(lease.ip) == r.ip_address.map(Into::into)
+                    || Some(lease.ip) == r.ip6_address.map(Into::into))
         };
         if [
             self.attachment(&lease.container),
@@ -324,8 +325,12 @@ pub struct Network {
     pub name: String,
     /// The Linux bridge's name.
     pub bridge: String,
-    pub subnet: Subnet,
-    pub gateway: Ipv4Addr,
+    /// The IPv4 subnet and gateway; none on an IPv6-only network
+    /// (`--ipv6 --ipv4=false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<Subnet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
     #[serde(default = "default_mtu")]
     pub mtu: u32,
     /// 64 hex digits; the bridge of a user network is `mr-` and the first 12.
@@ -425,13 +430,22 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DEFAULT_BRIDGE: &str = "minirun0";
 
 impl Network {
-    /// A bridge network with Docker's defaults for everything else.
+    /// An IPv4 bridge network with Docker's defaults for everything else.
     pub fn new(name: &str, bridge: &str, subnet: Subnet, gateway: Ipv4Addr) -> Network {
+        Network {
+            subnet: Some(subnet),
+            gateway: Some(gateway),
+            ..Network::without_addresses(name, bridge)
+        }
+    }
+
+    /// A bridge network with Docker's defaults and no subnet yet.
+    pub fn without_addresses(name: &str, bridge: &str) -> Network {
         Network {
             name: name.into(),
             bridge: bridge.into(),
-            subnet,
-            gateway,
+            subnet: None,
+            gateway: None,
             mtu: default_mtu(),
             id: String::new(),
             created: String::new(),
@@ -449,6 +463,11 @@ impl Network {
             gateway6: None,
             ip_range6: None,
         }
+    }
+
+    /// The IPv4 subnet and gateway, unless the network is IPv6-only.
+    pub fn ipv4(&self) -> Option<(Subnet, Ipv4Addr)> {
+        self.subnet.zip(self.gateway)
     }
 
     /// The IPv6 subnet and gateway, once the network has them.
@@ -499,19 +518,25 @@ impl Network {
                 self.bridge
             ));
         }
-        let s = self.subnet;
-        if !s.is_host(self.gateway) {
-            return Err(format!(
-                "gateway {} is not a host address of subnet {s}",
-                self.gateway
-            ));
+        match (self.subnet, self.gateway) {
+            (Some(s), Some(g)) if !s.is_host(g) => {
+                return Err(format!("gateway {g} is not a host address of subnet {s}"));
+            }
+            (Some(s), None) => return Err(format!("subnet {s} has no gateway")),
+            (None, Some(g)) => return Err(format!("gateway {g} has no subnet")),
+            (None, None) if !self.enable_ipv6 => {
+                return Err("no subnet: a network has IPv4, IPv6 or both".into())
+            }
+            _ => {}
         }
         if !(68..=65535).contains(&self.mtu) {
             return Err(format!("mtu {} is outside 68-65535", self.mtu));
         }
         if let Some(r) = self.ip_range {
-            if !s.contains_subnet(&r) {
-                return Err(format!("ip-range {r} is not inside subnet {s}"));
+            match self.subnet {
+                Some(s) if s.contains_subnet(&r) => {}
+                Some(s) => return Err(format!("ip-range {r} is not inside subnet {s}")),
+                None => return Err(format!("ip-range {r} has no IPv4 subnet")),
             }
         }
         match (self.subnet6, self.gateway6) {
@@ -544,12 +569,13 @@ impl Network {
                 "subnet {s} overlaps {block}, {what}: no container can have those addresses"
             ))
         };
-        let s = self.subnet;
-        if let Some((block, what)) = SPECIAL_BLOCKS
-            .iter()
-            .find(|(b, _)| b.parse::<Subnet>().is_ok_and(|b| b.overlaps(&s)))
-        {
-            return special(s.to_string(), block, what);
+        if let Some(s) = self.subnet {
+            if let Some((block, what)) = SPECIAL_BLOCKS
+                .iter()
+                .find(|(b, _)| b.parse::<Subnet>().is_ok_and(|b| b.overlaps(&s)))
+            {
+                return special(s.to_string(), block, what);
+            }
         }
         if let Some(s6) = self.subnet6 {
             if let Some((block, what)) = SPECIAL_BLOCKS6
@@ -580,9 +606,14 @@ pub struct Attachment {
     pub mode: String,
     pub network: String,
     pub bridge: String,
-    pub ip_address: Ipv4Addr,
+    /// The container's IPv4 address, prefix and gateway; none on an
+    /// IPv6-only network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub prefix_len: u8,
-    pub gateway: Ipv4Addr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
     /// The container's IPv6 address on a network with IPv6, its prefix
     /// and the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -716,11 +747,17 @@ impl Attachment {
 
     /// The network it is on, as far as detach and reload need it.
     pub fn network_def(&self) -> Result<Network, crate::ipam::IpamError> {
+        let subnet = self
+            .ip_address
+            .map(|ip| Subnet::new(ip, self.prefix_len))
+            .transpose()?;
         let subnet6 = self
             .ip6_address
             .map(|ip| Subnet6::new(ip, self.prefix6_len))
             .transpose()?;
         Ok(Network {
+            subnet,
+            gateway: self.gateway,
             internal: self.internal,
             icc: !self.no_icc,
             mtu: self.mtu,
@@ -728,12 +765,7 @@ impl Attachment {
             enable_ipv6: subnet6.is_some(),
             subnet6,
             gateway6: self.gateway6,
-            ..Network::new(
-                &self.network,
-                &self.bridge,
-                Subnet::new(self.ip_address, self.prefix_len)?,
-                self.gateway,
-            )
+            ..Network::without_addresses(&self.network, &self.bridge)
         })
     }
 }

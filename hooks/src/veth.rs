@@ -19,6 +19,30 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// The MAC of a container: of its IPv4 address, or on an IPv6-only network
+/// 02:42 and the last four bytes of its IPv6 address (unique in a subnet
+/// of /96 or longer, and IPAM hands out low addresses in a /64).
+pub fn mac_of(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> [u8; 6] {
+    match (ipv4, ipv6) {
+        (Some(ip4), _) => mac_for(ip4),
+        (None, Some(ip6)) => {
+            let o = ip6.octets();
+            [0x02, 0x42, o[12], o[13], o[14], o[15]]
+        }
+        (None, None) => [0x02, 0x42, 0, 0, 0, 0],
+    }
+}
+
+/// A MAC from its text (`aa:bb:...`), as a record keeps it.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
 /// The link-local address of a MAC (modified EUI-64, RFC 4291): what the
 /// kernel would give the interface, given by minirun instead so the
 /// anti-spoofing guard knows it.
@@ -125,6 +149,10 @@ mod tests {
             link_local(mac_for("172.20.0.2".parse().unwrap())).to_string(),
             "fe80::42:acff:fe14:2"
         );
+        let mac = mac_of(None, Some("fd42::1:a0b:c0d".parse().unwrap()));
+        assert_eq!(mac_text(mac), "02:42:0a:0b:0c:0d");
+        assert_eq!(parse_mac(&mac_text(mac)), Some(mac));
+        assert_eq!(parse_mac("02:42"), None);
         let n = host_name("abc");
         assert_eq!(n, host_name("abc"));
         assert_ne!(n, host_name("abd"));

@@ -211,17 +211,30 @@ pub fn apply(
         return Err(NetworkError::PortsNeedBridge(mode));
     }
     if let (Some(n), Some(list)) = (&network, &ports) {
-        let v6_host = ports::parse_list(list)
+        // A host address of a family the network does not have.
+        let has = |v6: bool| {
+            if v6 {
+                n.enable_ipv6
+            } else {
+                n.subnet.is_some()
+            }
+        };
+        let stray = ports::parse_list(list)
             .unwrap_or_default()
             .into_iter()
-            .find(|m| m.host_ip.is_some_and(|ip| ip.is_ipv6()));
-        if let Some(m) = v6_host.filter(|_| n.subnet6.is_none() && !n.enable_ipv6) {
+            .find(|m| m.host_ip.is_some_and(|ip| !has(ip.is_ipv6())));
+        if let Some(m) = stray {
+            let family = if m.host_ip.is_some_and(|ip| ip.is_ipv6()) {
+                "IPv6"
+            } else {
+                "IPv4"
+            };
             return Err(NetworkError::Ports {
                 origin: "-p".into(),
                 source: ports::PortError {
                     spec: m.to_string(),
                     reason: format!(
-                        "network {} has no IPv6: nothing is published on an IPv6 host address",
+                        "network {} has no {family}: nothing is published on an {family} host address",
                         n.name
                     ),
                 },
@@ -247,7 +260,7 @@ pub fn apply(
     let user_net = network.as_ref().filter(|_| mode == Mode::Bridge);
     if let Some(ip) = net.ip {
         let n = user_net.ok_or_else(|| chosen_needs_network("--ip", ip))?;
-        check_chosen(ip, Some((n.subnet, n.gateway)), &n.name)?;
+        check_chosen(ip, n.ipv4(), &n.name)?;
     }
     if let Some(ip) = net.ip6 {
         let n = user_net.ok_or_else(|| chosen_needs_network("--ip6", ip))?;

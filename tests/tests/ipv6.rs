@@ -138,6 +138,76 @@ fn a_dual_stack_network_end_to_end() {
 }
 
 #[test]
+fn an_ipv6_only_network() {
+    let sb = Sandbox::new("v6only");
+    let (w, s) = (web(&sb), sleeper(&sb));
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}{WORLD}
+        M="$MINIRUN"
+        $M network create --ipv6 --ipv4=false --subnet fd87::/64 only6 >/dev/null || exit 1
+        $M run -d --bundle {w} --net only6 -p 8080:8080 $ID-w 2>/dev/null || exit 2
+        $M run -d --bundle {s} --net only6 $ID-s || exit 3
+        echo "ipv4: $($M exec $ID-s ip -4 -o addr show dev eth0 | wc -l) $($M exec $ID-s ip -4 route | wc -l)"
+        echo "ipv6: $($M exec $ID-s ip -6 -o addr show dev eth0 scope global | awk '{{print $4}}')"
+        echo "hosts4: $($M exec $ID-s grep -c '^10\.\|^172\.' /etc/hosts)"
+        echo "ping6: $($M exec $ID-s ping -6 -c1 -W2 $ID-w >/dev/null && echo ok)"
+        echo "bridge4: $(ip -4 -o addr show dev $(ls /sys/class/net | grep '^mr-') | wc -l)"
+        echo "tcp6-by-address: $($M exec $ID-s timeout 5 wget -qO- http://[fd87::2]:8080/)"
+        serve6 9000 > $T/serve.out & server=$!
+        for i in $(seq 100); do grep -q serving $T/serve.out && break; sleep 0.02; done
+        echo "peer: $($M exec $ID-s timeout 5 nc 2001:db8:1::1 9000 </dev/null)"
+        wait $server
+        echo "outside6: $(client sh -c "$(declare -f fetch); fetch '[2001:db8:1::2]:8080'")"
+        echo "outside4: $(client sh -c "$(declare -f fetch); fetch 198.51.100.2:8080")"
+        echo "nft4: $(nft list set inet minirun subnets | grep -c elements)"
+        $M run -d --bundle {s} --net only6 -p 127.0.0.1:9090:80 $ID-x 2>&1 >/dev/null | head -1
+        $M run -d --bundle {s} --net only6 --ip 10.0.0.5 $ID-y 2>&1 >/dev/null | head -1
+        $M network inspect only6 > $T/inspect.json
+        $M delete -f $ID-w; $M delete -f $ID-s
+        $M network rm only6 >/dev/null
+        world_down
+        leftovers
+        "#,
+        w = w.display(),
+        s = s.display(),
+    ));
+    assert_eq!(out.field("ipv4"), "0 0", "{out:?}");
+    assert_eq!(out.field("ipv6"), "fd87::3/64", "{out:?}");
+    assert_eq!(out.field("hosts4"), "0", "{out:?}");
+    assert_eq!(out.field("ping6"), "ok", "{out:?}");
+    assert_eq!(out.field("bridge4"), "0", "{out:?}");
+    assert_eq!(out.field("tcp6-by-address"), "served", "{out:?}");
+    assert_eq!(out.field("peer"), "2001:db8:1::2", "{out:?}");
+    assert_eq!(out.field("outside6"), "served", "{out:?}");
+    assert_eq!(
+        out.field("outside4"),
+        "fetch 198.51.100.2:8080 failed",
+        "{out:?}"
+    );
+    assert_eq!(out.field("nft4"), "0", "{out:?}");
+    assert!(
+        out.stdout
+            .contains("network only6 has no IPv4: nothing is published on an IPv4 host address"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("--ip 10.0.0.5: network only6 has no IPv4 subnet"),
+        "{out:?}"
+    );
+    assert_eq!(net_left(&out), "", "{out:?}");
+    let inspect: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sb.dir.join("inspect.json")).unwrap()).unwrap();
+    assert_eq!(inspect[0]["EnableIPv4"], false);
+    assert_eq!(inspect[0]["IPAM"]["Config"][0]["Subnet"], "fd87::/64");
+    assert_eq!(
+        inspect[0]["Containers"][format!("{}-w", sb.id)]["IPv4Address"],
+        ""
+    );
+    sb.assert_clean();
+}
+
+#[test]
 fn networks_are_isolated_internal_and_icc_false_for_ipv6_too() {
     let sb = Sandbox::new("v6iso");
     let (w, s) = (web(&sb), sleeper(&sb));

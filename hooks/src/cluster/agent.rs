@@ -224,7 +224,9 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
     let host = cluster.host();
     for r in local_overlay(store)? {
         let what = format!("putting back {} on {}", r.container, r.network);
-        let key = keys::address(&r.network, r.ip_address);
+        // Overlay networks carry IPv4: every record of one has an address.
+        let Some(ip) = r.ip_address else { continue };
+        let key = keys::address(&r.network, ip);
         let read = cluster.etcd.txn(
             &[],
             &[Op::Get(key.clone()), Op::Get(keys::network(&r.network))],
@@ -252,8 +254,7 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
                     .is_ok_and(|h| h.container == r.cluster_name() && h.host == host);
                 if !ours {
                     log(format!(
-                        "{what}: address {} is now held by another container ({}); this container is unreachable from other hosts",
-                        r.ip_address,
+                        "{what}: address {ip} is now held by another container ({}); this container is unreachable from other hosts",
                         String::from_utf8_lossy(&kv.value)
                     ));
                     continue;
@@ -265,7 +266,7 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
             container: r.cluster_name(),
             host: host.clone(),
         };
-        let endpoint = endpoint_of(cluster, &r);
+        let endpoint = endpoint_of(cluster, &r, ip);
         cluster.etcd.txn(
             &[
                 compare,
@@ -290,12 +291,12 @@ fn publish_local(cluster: &Cluster, store: &Store, lease: i64) -> Result<(), Clu
     Ok(())
 }
 
-fn endpoint_of(cluster: &Cluster, r: &Attachment) -> Endpoint {
+fn endpoint_of(cluster: &Cluster, r: &Attachment, ip: Ipv4Addr) -> Endpoint {
     Endpoint {
         container: r.cluster_name(),
         network: r.network.clone(),
         host: cluster.config.advertise,
-        ip: r.ip_address,
+        ip,
         mac: r.mac_address.clone(),
         names: r.names.clone(),
     }
@@ -367,7 +368,7 @@ fn remove_unrecorded(
             r.network == network
                 && r.vni.is_some()
                 && r.cluster_name() == container
-                && ip.is_none_or(|ip| ip == r.ip_address)
+                && ip.is_none_or(|ip| Some(ip) == r.ip_address)
         })
     };
     // One listing for every key; a key it does not account for (rare) is

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::etcd::{Compare, Op};
 use super::{keys, lease_gone, Cluster, ClusterError};
+use crate::ipam::Subnet;
 use crate::store::Network;
 
 /// Who holds an address.
@@ -51,7 +52,7 @@ impl Endpoint {
     pub fn as_peer(&self) -> crate::etc_files::Peer {
         crate::etc_files::Peer {
             container: format!("{}@{}", self.container, self.host),
-            ip: self.ip,
+            ip: Some(self.ip),
             ip6: None,
             names: self.names.clone(),
         }
@@ -68,18 +69,27 @@ fn spread(text: &str, round: u32) -> u64 {
     h
 }
 
+/// An overlay network's subnet and gateway: overlay networks carry IPv4.
+fn ipv4(net: &Network) -> Result<(Subnet, Ipv4Addr), ClusterError> {
+    net.ipv4().ok_or_else(|| {
+        ClusterError::Invalid(format!("overlay network {} has no IPv4 subnet", net.name))
+    })
+}
+
 /// The addresses a container may get, in order from `start`.
-fn assignable(net: &Network) -> (u32, u32) {
-    let from = net.ip_range.unwrap_or(net.subnet);
-    let first = u32::from(from.addr()).max(u32::from(net.subnet.addr()) + 1);
-    let last = u32::from(from.last()).min(u32::from(net.subnet.last()) - 1);
-    (first, last)
+fn assignable(net: &Network) -> Result<(u32, u32), ClusterError> {
+    let (subnet, _) = ipv4(net)?;
+    let from = net.ip_range.unwrap_or(subnet);
+    let first = u32::from(from.addr()).max(u32::from(subnet.addr()) + 1);
+    let last = u32::from(from.last()).min(u32::from(subnet.last()) - 1);
+    Ok((first, last))
 }
 
 /// Picks a free address: the lowest, or in later rounds one from a point
 /// of this container's own.
 fn pick(net: &Network, taken: &HashSet<u32>, seed: &str, round: u32) -> Option<Ipv4Addr> {
-    let (first, last) = assignable(net);
+    let (first, last) = assignable(net).ok()?;
+    let (_, gateway) = ipv4(net).ok()?;
     if first > last {
         return None;
     }
@@ -89,7 +99,7 @@ fn pick(net: &Network, taken: &HashSet<u32>, seed: &str, round: u32) -> Option<I
     } else {
         spread(seed, round) % size
     };
-    let gateway = u32::from(net.gateway);
+    let gateway = u32::from(gateway);
     (0..size)
         .map(|i| first + ((start + i) % size) as u32)
         .find(|ip| *ip != gateway && !taken.contains(ip))
@@ -124,12 +134,12 @@ pub fn take(
         host: host.clone(),
     })
     .expect("a holder serializes");
+    let (subnet, gateway) = ipv4(net)?;
     if let Some(ip) = want {
-        let (first, last) = assignable(net);
-        if !(first..=last).contains(&u32::from(ip)) || ip == net.gateway {
+        let (first, last) = assignable(net)?;
+        if !(first..=last).contains(&u32::from(ip)) || ip == gateway {
             return Err(ClusterError::Invalid(format!(
-                "--ip {ip}: not an address for a container in subnet {} (gateway {})",
-                net.subnet, net.gateway
+                "--ip {ip}: not an address for a container in subnet {subnet} (gateway {gateway})"
             )));
         }
     }
@@ -149,9 +159,8 @@ pub fn take(
                 };
                 pick(net, &taken, &seed, round).ok_or_else(|| {
                     ClusterError::Invalid(format!(
-                        "network {}: {} has no free address ({} taken)",
+                        "network {}: {subnet} has no free address ({} taken)",
                         net.name,
-                        net.subnet,
                         taken.len()
                     ))
                 })?
@@ -308,7 +317,8 @@ mod tests {
             Some(Ipv4Addr::new(10, 200, 0, 3))
         );
         let late = pick(&n, &taken, "h/a", 5).unwrap();
-        assert!(n.subnet.contains(late) && late != n.gateway);
+        let (subnet, gateway) = n.ipv4().unwrap();
+        assert!(subnet.contains(late) && late != gateway);
         let full: HashSet<u32> = (2..=254)
             .map(|i| u32::from(Ipv4Addr::new(10, 200, 0, i)))
             .collect();

@@ -118,10 +118,13 @@ pub fn create(
         }
         let chosen = match subnet {
             Some(s) => {
-                if let Some(other) = existing.iter().find(|n| n.subnet.overlaps(&s)) {
+                if let Some((other, o)) = existing
+                    .iter()
+                    .find_map(|n| n.subnet.filter(|o| o.overlaps(&s)).map(|o| (n, o)))
+                {
                     return Err(NetworksError::Invalid(format!(
-                        "subnet {s} overlaps subnet {} of overlay network {}",
-                        other.subnet, other.name
+                        "subnet {s} overlaps subnet {o} of overlay network {}",
+                        other.name
                     )));
                 }
                 if let Some(what) = also_taken(&s) {
@@ -132,7 +135,12 @@ pub fn create(
                 s
             }
             None => candidates()
-                .find(|c| !existing.iter().any(|n| n.subnet.overlaps(c)) && also_taken(c).is_none())
+                .find(|c| {
+                    !existing
+                        .iter()
+                        .any(|n| n.subnet.is_some_and(|o| o.overlaps(c)))
+                        && also_taken(c).is_none()
+                })
                 .ok_or_else(|| NetworksError::NoFreeSubnet(net.name.clone()))?,
         };
         let used = |v: u32| existing.iter().any(|n| n.vni == Some(v));
@@ -149,10 +157,10 @@ pub fn create(
                 .find(|v| !used(*v))
                 .ok_or_else(|| NetworksError::Invalid("no free VXLAN id".into()))?,
         };
-        if subnet.is_none() || net.gateway.is_unspecified() {
-            net.gateway = chosen.first_host();
+        if subnet.is_none() || net.gateway.is_none() {
+            net.gateway = Some(chosen.first_host());
         }
-        net.subnet = chosen;
+        net.subnet = Some(chosen);
         net.vni = Some(v);
         net.validate().map_err(NetworksError::Invalid)?;
         net.check_host_subnet().map_err(NetworksError::Invalid)?;

@@ -32,15 +32,15 @@ impl Dnat {
     /// The DNATs of a container's mappings: each to the container's
     /// address of its host address's family, or without one to each
     /// address the container has.
-    pub fn of(ports: &[PortMapping], ipv4: Ipv4Addr, ipv6: Option<Ipv6Addr>) -> Vec<Dnat> {
+    pub fn of(ports: &[PortMapping], ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Vec<Dnat> {
         let mut out = Vec::with_capacity(ports.len() * 2);
         for m in ports {
             let v4 = m.host_ip.is_none_or(|ip| ip.is_ipv4());
             let v6 = m.host_ip.is_none_or(|ip| ip.is_ipv6());
-            if v4 {
+            if let (true, Some(ip4)) = (v4, ipv4) {
                 out.push(Dnat {
                     mapping: *m,
-                    container_ip: ipv4.into(),
+                    container_ip: ip4.into(),
                 });
             }
             if let (true, Some(ip6)) = (v6, ipv6) {
@@ -58,7 +58,8 @@ impl Dnat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
     pub mac: String,
-    pub ipv4: Ipv4Addr,
+    /// Its IPv4 address (none on an IPv6-only network, where IPv4 goes nowhere).
+    pub ipv4: Option<Ipv4Addr>,
     /// Its IPv6 address and link-local one (none on an IPv4 network).
     pub ipv6: Vec<Ipv6Addr>,
 }

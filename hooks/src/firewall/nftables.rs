@@ -240,7 +240,9 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
     if net.internal {
         e.push(("internal", bridge));
     } else {
-        e.push(("subnets", net.subnet.to_string()));
+        if let Some(s) = net.subnet {
+            e.push(("subnets", s.to_string()));
+        }
         if let Some(s6) = net.subnet6 {
             e.push(("subnets6", s6.to_string()));
         }
@@ -271,7 +273,9 @@ fn port_elements(p: &Port) -> Vec<(&'static str, String)> {
         let mac = &g.mac;
         e.push(("guarded", name.clone()));
         e.push(("port_mac", format!("{name} . {mac}")));
-        e.push(("port_addr", format!("{name} . {mac} . {}", g.ipv4)));
+        if let Some(ip4) = g.ipv4 {
+            e.push(("port_addr", format!("{name} . {mac} . {ip4}")));
+        }
         for ip in &g.ipv6 {
             e.push(("port_addr6", format!("{name} . {mac} . {ip}")));
             // The target of its neighbour advertisements, as the raw 128
@@ -533,7 +537,7 @@ mod tests {
             .collect();
         let dnats = Dnat::of(
             &ports,
-            "172.20.0.2".parse().unwrap(),
+            Some("172.20.0.2".parse().unwrap()),
             Some("fd42::2".parse().unwrap()),
         );
         let c = attach_elements(&net(), &dnats, None);
@@ -549,8 +553,13 @@ mod tests {
         assert_eq!(dnats.len(), 5);
         // An IPv4 container has nothing for IPv6 host addresses.
         assert_eq!(
-            Dnat::of(&ports, "172.20.0.2".parse().unwrap(), None).len(),
+            Dnat::of(&ports, Some("172.20.0.2".parse().unwrap()), None).len(),
             2
+        );
+        // An IPv6-only one has nothing for IPv4 host addresses.
+        assert_eq!(
+            Dnat::of(&ports, None, Some("fd42::2".parse().unwrap())).len(),
+            3
         );
     }
 
@@ -611,7 +620,7 @@ add element inet minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53
             isolated: true,
             guard: Some(Guard {
                 mac: "02:42:ac:14:00:02".into(),
-                ipv4: "172.20.0.2".parse().unwrap(),
+                ipv4: Some("172.20.0.2".parse().unwrap()),
                 ipv6: vec!["fd42::2".parse().unwrap()],
             }),
         };
