@@ -39,7 +39,7 @@ unshare --mount --net --pid --fork --kill-child --mount-proc --propagation priva
     busybox wget -qO- http://127.0.0.1:8080/
     echo "-- the host side: the bridge, its veths, minirun'"'"'s nftables table"
     ip -br link show master minirun0
-    nft list table ip minirun
+    nft list table inet minirun
 
     echo "== a user-defined network: containers find each other by name"
     $MINIRUN network create --subnet 10.77.0.0/24 shop
@@ -53,6 +53,22 @@ unshare --mount --net --pid --fork --kill-child --mount-proc --propagation priva
     $MINIRUN delete -f shop-web
     $MINIRUN delete -f shop-client
     $MINIRUN network rm shop
+
+    echo "== IPv6: a dual-stack network, names of both families, a port published on both"
+    $MINIRUN network create --ipv6 --subnet 10.78.0.0/24 --subnet fd78::/64 six
+    $MINIRUN run -d --net six -p 8081:8080 -b "$WEB" six-web
+    $MINIRUN run -d --net six -b "$SLEEPER" six-client
+    echo "-- six-client: its addresses, and the lines for six-web in /etc/hosts"
+    $MINIRUN exec six-client ip addr show dev eth0 | grep inet
+    $MINIRUN exec six-client grep six-web /etc/hosts
+    echo "-- six-client: ping -6 six-web, then fetch http://[fd78::2]:8080/"
+    $MINIRUN exec six-client ping -6 -c 2 six-web
+    $MINIRUN exec six-client wget -qO- "http://[fd78::2]:8080/"
+    echo "-- the sandbox host: http://[fd78::1]:8081/ (the port, published on IPv6 too)"
+    busybox wget -qO- "http://[fd78::1]:8081/"
+    $MINIRUN delete -f six-web
+    $MINIRUN delete -f six-client
+    $MINIRUN network rm six
 
     echo "== two hosts sharing an overlay network through etcd"
     # Inside the sandbox: an underlay bridge with etcd on 10.99.0.1, and two
