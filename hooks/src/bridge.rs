@@ -63,6 +63,8 @@ pub enum BridgeError {
     AlreadyOn { container: String, network: String },
     #[error("setting {0}: {1}")]
     Forwarding(&'static str, io::Error),
+    #[error("--ip6 {ip}: on an IPv6-only network a container's MAC is the last 32 bits of its address, and {other} has the same ones")]
+    MacTaken { ip: Ipv6Addr, other: Ipv6Addr },
     #[error("network {network} has no {family}: {what}")]
     NoFamily {
         network: String,
@@ -158,11 +160,6 @@ impl BridgeDriver {
     /// with the first /16 of 172.20-172.31 no host route overlaps.
     fn network(&self, nl: &Netlink) -> Result<(Network, Option<Overlay>), BridgeError> {
         if let Some(net) = Network::load(&self.store, &self.network)? {
-            if net.enable_ipv6 && net.subnet6.is_none() {
-                if let Some(settled) = crate::networks::settle_ipv6(&self.store, &net.name)? {
-                    return Ok((settled, None));
-                }
-            }
             return Ok((net, None));
         }
         if self.network != DEFAULT_NETWORK {
@@ -230,7 +227,18 @@ impl BridgeDriver {
         let is_live = |name: &str| nl.link_exists(name);
         let claims = self.store.ports_dir();
         let host_if = record.host_interface.clone();
-        let ports = host_ports::claim(&claims, &self.ports, &record.container, &host_if, &is_live)?;
+        let families = host_ports::Families {
+            ipv4: net.subnet.is_some(),
+            ipv6: net.subnet6.is_some(),
+        };
+        let ports = host_ports::claim(
+            &claims,
+            &self.ports,
+            &record.container,
+            &host_if,
+            families,
+            &is_live,
+        )?;
         let mut installed = Ok(());
         if !ports.is_empty() {
             record.ports = ports.clone();
@@ -238,12 +246,10 @@ impl BridgeDriver {
         }
         let installed = installed.and_then(|()| {
             let port = firewall_port(record);
-            Nftables::new()
-                .and_then(|nft| {
-                    let dnat = Dnat::of(&ports, record.ip_address, record.ip6_address);
-                    nft.attach(net, &dnat, Some(&port))
-                })
-                .map_err(Self::fw_err(net))
+            let dnat = Dnat::of(&ports, record.ip_address, record.ip6_address);
+            self.migrating(net, || {
+                Nftables::new().and_then(|nft| nft.attach(net, &dnat, Some(&port)))
+            })
         });
         if let Err(e) = installed {
             host_ports::release(&claims, &ports, &record.container, &host_if);
@@ -261,9 +267,9 @@ impl BridgeDriver {
     fn unpublish(&self, nft: &Nftables, net: &Network, r: &Attachment) -> Result<(), BridgeError> {
         let port = firewall_port(r);
         let _lock = self.store.lock_firewall()?;
-        let removed = nft
-            .detach(net, &dnats(r), Some(&port), false, false)
-            .map_err(Self::fw_err(net));
+        let removed = self.migrating(net, || {
+            nft.detach(net, &dnats(r), Some(&port), false, false)
+        });
         host_ports::release(
             &self.store.ports_dir(),
             &r.ports,
@@ -278,9 +284,27 @@ impl BridgeDriver {
     fn firewall_remove_network(&self, net: &Network) -> Result<(), BridgeError> {
         let _lock = self.store.lock_firewall()?;
         let table_unused = !self.any_network_in_use()?;
-        Nftables::new()
-            .and_then(|nft| nft.detach(net, &[], None, true, table_unused))
-            .map_err(Self::fw_err(net))
+        self.migrating(net, || {
+            Nftables::new().and_then(|nft| nft.detach(net, &[], None, true, table_unused))
+        })
+    }
+
+    /// Runs a firewall change (the firewall lock is held); if the table of
+    /// a minirun before IPv6 is in the way, rebuilds the firewall from the
+    /// records first (what `reload` does), so the running containers of an
+    /// upgraded host keep their ports, then runs it again.
+    fn migrating(
+        &self,
+        net: &Network,
+        change: impl Fn() -> Result<(), FirewallError>,
+    ) -> Result<(), BridgeError> {
+        match change() {
+            Err(FirewallError::LegacyTable) => {
+                rebuild_locked(&self.store)?;
+                change().map_err(Self::fw_err(net))
+            }
+            other => other.map_err(Self::fw_err(net)),
+        }
     }
 
     /// With the last overlay network of the host gone, no VXLAN is accepted
@@ -537,7 +561,10 @@ impl BridgeDriver {
             nl.add_address(&net.bridge, bridge_index, gateway6.into(), subnet6.prefix())?;
         }
         nl.set_up(&net.bridge, bridge_index)?;
-        enable_forwarding(&net.name, net.ipv4().is_some(), net.ipv6().is_some())?;
+        // An internal network has no way out: nothing to forward.
+        if !net.internal {
+            enable_forwarding(&net.name, net.ipv4().is_some(), net.ipv6().is_some())?;
+        }
         // 127.0.0.1:PORT reaches published ports only if the kernel routes
         // loopback sources out of the bridge; only minirun's bridges, never
         // `all` (the firewall drops containers' own traffic to 127/8).
@@ -590,63 +617,28 @@ impl BridgeDriver {
 
     /// What must hold before anything is made: the subnets clear of the
     /// host's routes (other than through the network's own bridge), and
-    /// what is asked of IPv6 possible on this network.
+    /// what is asked of each family possible on this network.
     fn check(
         &self,
         nl: &Netlink,
         net: &Network,
         own_bridge: Option<u32>,
     ) -> Result<(), BridgeError> {
+        check_families(net, self.ip, self.ip6, &self.ports)?;
         let overlap = |subnet: String, route: String| BridgeError::Overlap {
             name: net.name.clone(),
             subnet,
             route,
             path: self.store.network_config(&net.name),
         };
-        let no = |family: &'static str, what: String| BridgeError::NoFamily {
-            network: net.name.clone(),
-            family,
-            what,
-        };
-        let host_ip_of = |v6: bool| {
-            self.ports
-                .iter()
-                .find(move |m| m.host_ip.is_some_and(|ip| ip.is_ipv6() == v6))
-        };
-        match net.subnet {
-            Some(s) => {
-                if let Some(route) = overlapping_route(&s, &nl.ipv4_routes()?, own_bridge) {
-                    return Err(overlap(s.to_string(), route));
-                }
-            }
-            None => {
-                if let Some(ip) = self.ip {
-                    return Err(no("IPv4", format!("--ip {ip} cannot be given")));
-                }
-                if let Some(m) = host_ip_of(false) {
-                    return Err(no(
-                        "IPv4",
-                        format!("port {m} cannot be published on an IPv4 host address"),
-                    ));
-                }
+        if let Some(s) = net.subnet {
+            if let Some(route) = overlapping_route(&s, &nl.ipv4_routes()?, own_bridge) {
+                return Err(overlap(s.to_string(), route));
             }
         }
-        match net.subnet6 {
-            Some(s6) => {
-                if let Some(route) = overlapping_route(&s6, &nl.ipv6_routes()?, own_bridge) {
-                    return Err(overlap(s6.to_string(), route));
-                }
-            }
-            None => {
-                if let Some(ip6) = self.ip6 {
-                    return Err(no("IPv6", format!("--ip6 {ip6} cannot be given")));
-                }
-                if let Some(m) = host_ip_of(true) {
-                    return Err(no(
-                        "IPv6",
-                        format!("port {m} cannot be published on an IPv6 host address"),
-                    ));
-                }
+        if let Some(s6) = net.subnet6 {
+            if let Some(route) = overlapping_route(&s6, &nl.ipv6_routes()?, own_bridge) {
+                return Err(overlap(s6.to_string(), route));
             }
         }
         Ok(())
@@ -695,12 +687,18 @@ impl BridgeDriver {
             (None, _, _) => None,
         };
         done.extend(lease.iter().cloned().map(Done::Lease));
-        let lease6 = match (self.pool6(net, &leases), self.ip6) {
-            (Some(pool6), Some(want)) => {
-                Some(pool6.allocate_static(want, &c.id, host_if, is_live)?)
+        let lease6 = match self.pool6(net, &leases) {
+            Some(pool6) => {
+                let mac_from_v6 = lease.is_none();
+                Some(lease6(
+                    &pool6,
+                    self.ip6,
+                    (&c.id, host_if),
+                    is_live,
+                    mac_from_v6,
+                )?)
             }
-            (Some(pool6), None) => Some(pool6.allocate(&c.id, host_if, is_live)?),
-            (None, _) => None,
+            None => None,
         };
         done.extend(lease6.iter().cloned().map(Done::Lease));
         let ip = lease.and_then(|l| Ipv4Addr::from_ip(l.ip));
@@ -904,6 +902,9 @@ impl NetworkDriver for BridgeDriver {
 
     fn attach(&self, c: &Container) -> Result<Attachment, BridgeError> {
         let nl = Netlink::open()?;
+        // Before the network's lock: settling takes the definitions' lock,
+        // which `network rm` holds while it takes the network's.
+        crate::networks::settle_ipv6(&self.store, &self.network)?;
         let _lock = self.store.lock_network(&self.network)?;
         let (net, overlay) = self.network(&nl)?;
         let mut done = Vec::new();
@@ -930,9 +931,9 @@ impl NetworkDriver for BridgeDriver {
             Ok(nl) => nl,
             Err(e) => return vec![e.into()],
         };
-        let net = match r.network_def() {
+        let net = match network_of(&self.store, r) {
             Ok(n) => n,
-            Err(e) => return vec![e.into()],
+            Err(e) => return vec![e],
         };
         // Kept open until the end (see unpublish).
         let nft = match Nftables::new() {
@@ -1051,6 +1052,16 @@ fn overlapping_route<A: Family>(
 /// Rebuilds minirun's firewall from the attachment records (after someone
 /// flushed the ruleset). Returns how many containers' ports it restored.
 pub fn reload(store: &Store) -> Result<usize, BridgeError> {
+    let _lock = store.lock_firewall()?;
+    rebuild_locked(store)
+}
+
+/// `reload`'s work, the firewall lock held: every finished attachment's
+/// network, ports and bridge port, in one transaction that also removes
+/// what was there (the table of an older minirun too). A network's
+/// families are those of all its records and its definition (a container
+/// attached before the network got IPv6 has no IPv6 address).
+fn rebuild_locked(store: &Store) -> Result<usize, BridgeError> {
     let records = store.list_attachments()?;
     let mut networks: Vec<Network> = Vec::new();
     let mut ports = Vec::new();
@@ -1061,14 +1072,14 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
         .filter(|r| r.mode != "macvlan" && r.attaching.is_none())
         .collect();
     for r in &records {
-        let net = r.network_def()?;
-        if !networks.iter().any(|n| n.name == net.name) {
-            networks.push(net);
+        let net = network_of(store, r)?;
+        match networks.iter_mut().find(|n| n.name == net.name) {
+            Some(known) => merge_families(known, &net),
+            None => networks.push(net),
         }
         ports.extend(dnats(r));
     }
     let bridge_ports: Vec<Port> = records.iter().map(firewall_port).collect();
-    let _lock = store.lock_firewall()?;
     for net in &networks {
         sysctl(
             &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
@@ -1084,7 +1095,38 @@ pub fn reload(store: &Store) -> Result<usize, BridgeError> {
     Nftables::new()
         .and_then(|nft| nft.rebuild(&networks, &ports, &bridge_ports))
         .map_err(fw)?;
+    if records.iter().any(|r| r.vni.is_some()) {
+        // The VXLAN filter went with the table: the members last written.
+        cluster::agent::vxlan_filter_from_disk(store)?;
+    }
     Ok(records.iter().filter(|r| !r.ports.is_empty()).count())
+}
+
+/// The network a record is on, as far as detach and reload need it: the
+/// record's, with the families the definition of the same bridge has and
+/// the record lacks (an address of the container's is not the network's
+/// only subnet).
+fn network_of(store: &Store, r: &Attachment) -> Result<Network, BridgeError> {
+    let mut net = r.network_def()?;
+    if let Ok(Some(defined)) = Network::load(store, &r.network) {
+        if defined.bridge == net.bridge {
+            merge_families(&mut net, &defined);
+        }
+    }
+    Ok(net)
+}
+
+/// Fills the subnets `into` lacks from `from`.
+fn merge_families(into: &mut Network, from: &Network) {
+    if into.subnet.is_none() {
+        into.subnet = from.subnet;
+        into.gateway = from.gateway;
+    }
+    if into.subnet6.is_none() && from.subnet6.is_some() {
+        into.enable_ipv6 = true;
+        into.subnet6 = from.subnet6;
+        into.gateway6 = from.gateway6;
+    }
 }
 
 /// A container's bridge port as the firewall knows it, from its record.
@@ -1139,6 +1181,98 @@ interfaces with accept_ra=1 now ignore router advertisements (set accept_ra=2 wh
         );
     }
     Ok(())
+}
+
+/// Addresses asked for and published host addresses of the families the
+/// network has, and at least one family: `--ip` or an IPv4 host address on
+/// an IPv6-only network is refused as `--ip6` or an IPv6 one is on a
+/// network without IPv6 (both drivers).
+pub(crate) fn check_families(
+    net: &Network,
+    ip: Option<Ipv4Addr>,
+    ip6: Option<Ipv6Addr>,
+    ports: &[PortMapping],
+) -> Result<(), BridgeError> {
+    let no = |family: &'static str, what: String| BridgeError::NoFamily {
+        network: net.name.clone(),
+        family,
+        what,
+    };
+    let host_ip_of = |v6: bool| {
+        ports
+            .iter()
+            .find(move |m| m.host_ip.is_some_and(|h| h.is_ipv6() == v6))
+    };
+    if net.subnet.is_none() {
+        if let Some(ip) = ip {
+            return Err(no("IPv4", format!("--ip {ip} cannot be given")));
+        }
+        if let Some(m) = host_ip_of(false) {
+            return Err(no(
+                "IPv4",
+                format!("port {m} cannot be published on an IPv4 host address"),
+            ));
+        }
+    }
+    if net.subnet6.is_none() {
+        if let Some(ip6) = ip6 {
+            return Err(no("IPv6", format!("--ip6 {ip6} cannot be given")));
+        }
+        if let Some(m) = host_ip_of(true) {
+            return Err(no(
+                "IPv6",
+                format!("port {m} cannot be published on an IPv6 host address"),
+            ));
+        }
+    }
+    if net.subnet.is_none() && net.subnet6.is_none() {
+        return Err(no(
+            "subnet",
+            "its definition has neither an IPv4 nor an IPv6 subnet".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Leases the container's IPv6 address (`want` or the next free one). On an
+/// IPv6-only network (`mac_from_v6`) the MAC is made of the address's last
+/// 32 bits: an address whose MAC another lease of the network would share
+/// is refused when asked for and passed over when picked.
+pub(crate) fn lease6(
+    pool6: &Pool<Ipv6Addr>,
+    want: Option<Ipv6Addr>,
+    (id, holder): (&str, &str),
+    is_live: impl Fn(&Lease) -> bool,
+    mac_from_v6: bool,
+) -> Result<Lease, BridgeError> {
+    // Picked addresses walk upwards from the cursor: a clash with a chosen
+    // address is passed in one step, a run of them in as many.
+    for _ in 0..64 {
+        let lease = match want {
+            Some(ip) => pool6.allocate_static(ip, id, holder, &is_live)?,
+            None => pool6.allocate(id, holder, &is_live)?,
+        };
+        let ip = Ipv6Addr::from_ip(lease.ip).expect("an IPv6 pool leases IPv6");
+        if !mac_from_v6 {
+            return Ok(lease);
+        }
+        let clash = crate::ipam::same_low_bits(pool6.dir, ip).map_err(|source| StoreError::Io {
+            path: pool6.dir.to_path_buf(),
+            source,
+        })?;
+        let Some(other) = clash else {
+            return Ok(lease);
+        };
+        pool6.release(ip, id)?;
+        if want.is_some() {
+            return Err(BridgeError::MacTaken { ip, other });
+        }
+    }
+    Err(IpamError::Exhausted {
+        subnet: pool6.subnet.to_string(),
+        used: 64,
+    }
+    .into())
 }
 
 /// IPv6 on a container's interface, still down: in its namespace no router

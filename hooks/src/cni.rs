@@ -396,13 +396,19 @@ fn add(store: Store, conf: &NetConf, e: &Env) -> Result<Value, CniError> {
     let mut ports = ports(conf)?;
     // The other family's host address is skipped, as portmap does: the
     // pod must still start.
-    let ipv6 = local.as_ref().is_some_and(|n| n.subnet6.is_some());
+    // (A network not defined here is an overlay network: IPv4.)
+    let has_ipv4 = local.as_ref().is_none_or(|n| n.subnet.is_some());
+    let has_ipv6 = local.as_ref().is_some_and(|n| n.enable_ipv6);
     ports.retain(|m| {
-        let kept = ipv6 || m.host_ip.is_none_or(|ip| ip.is_ipv4());
-        if !kept {
-            eprintln!("minirun-net: hostPort {m} not published: network {network} has no IPv6");
+        let (has, family) = match m.host_ip {
+            Some(ip) if ip.is_ipv6() => (has_ipv6, "IPv6"),
+            Some(_) => (has_ipv4, "IPv4"),
+            None => (true, ""),
+        };
+        if !has {
+            eprintln!("minirun-net: hostPort {m} not published: network {network} has no {family}");
         }
-        kept
+        has
     });
     let _attachment = store
         .lock_cni(&e.container_id, &e.ifname)

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -59,8 +59,9 @@ fn claim_name(m: &PortMapping) -> String {
     format!("{}-{}-{ip}", m.protocol, m.host_port)
 }
 
-/// Resolves and claims the host ports of `mappings` for `container`. On error
-/// nothing stays claimed. `is_live` says whether a host veth still exists.
+/// Resolves and claims the host ports of `mappings` for `container`, on a
+/// network of `families`. On error nothing stays claimed. `is_live` says
+/// whether a host veth still exists.
 /// Linear in the mappings: the claims directory is read once, and each port
 /// is looked up in it and among this request's earlier ports.
 pub fn claim(
@@ -68,12 +69,14 @@ pub fn claim(
     mappings: &[PortMapping],
     container: &str,
     host_interface: &str,
+    families: Families,
     is_live: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<PortMapping>, HostPortError> {
     let mut claims = Claims {
         dir,
         container,
         host_interface,
+        families,
         is_live,
         existing: HashMap::new(),
         earlier: HashMap::new(),
@@ -105,6 +108,7 @@ struct Claims<'a> {
     /// The claimant's host veth: with the container, what makes a claim
     /// this attachment's own (a pod may have two interfaces).
     host_interface: &'a str,
+    families: Families,
     is_live: &'a dyn Fn(&str) -> bool,
     /// (protocol, port) → the addresses claimed there ("any" or an IP), as
     /// the directory was read.
@@ -186,7 +190,7 @@ impl Claims<'_> {
         let mut resolved = *m;
         if m.host_port == 0 {
             for _ in 0..32 {
-                resolved.host_port = probe(m, 0)?;
+                resolved.host_port = probe(m, 0, self.families)?;
                 if !self.taken_earlier(&resolved) && self.conflict(&resolved).is_none() {
                     break;
                 }
@@ -209,7 +213,7 @@ impl Claims<'_> {
                     owner,
                 });
             }
-            probe(m, m.host_port)?;
+            probe(m, m.host_port, self.families)?;
         }
         let path = self.dir.join(claim_name(&resolved));
         let body = serde_json::to_vec(&Claim {
@@ -270,37 +274,105 @@ pub fn sweep(
     Ok(removed)
 }
 
+/// The address families a network has: what a mapping without a host
+/// address is published on, and so what its port must be free in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
 /// Binds the port as a host process would (TCP with SO_REUSEADDR, as servers
-/// do, so connections in TIME_WAIT do not count); returns the bound port.
-/// No host address means both families: `[::]` with IPv4 mapped (the
-/// kernel's default, `bindv6only=0`) finds a port either uses, and picks one
-/// free in both; a host without IPv6 falls back to `0.0.0.0`.
-fn probe(m: &PortMapping, port: u16) -> Result<u16, HostPortError> {
-    let bind = |ip: IpAddr| match m.protocol {
-        Protocol::Tcp => TcpListener::bind((ip, port)).and_then(|l| l.local_addr()),
-        Protocol::Udp => UdpSocket::bind((ip, port)).and_then(|s| s.local_addr()),
+/// do, so connections in TIME_WAIT do not count), in each family the mapping
+/// is published in: its host address's, or without one each the network
+/// has, IPv6 with IPV6_V6ONLY so each family is asked on its own whatever
+/// the host's `bindv6only`. Returns the bound port (picked by the kernel in
+/// the first family for port 0, then asked of the second).
+fn probe(m: &PortMapping, port: u16, families: Families) -> Result<u16, HostPortError> {
+    let addresses: Vec<IpAddr> = match m.host_ip {
+        Some(ip) => vec![ip],
+        None => [
+            families.ipv4.then_some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            families.ipv6.then_some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     };
-    let ip = m.host_ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-    let result = match bind(ip) {
-        Err(e) if m.host_ip.is_none() && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
-            bind(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    // A picked port can be free in one family and not in the other: a few
+    // more picks.
+    let rounds = if port == 0 && addresses.len() > 1 {
+        16
+    } else {
+        1
+    };
+    let mut last = Ok(port);
+    for _ in 0..rounds {
+        let mut chosen = port;
+        last = addresses.iter().try_fold(port, |_, ip| {
+            chosen = bind_once(m, *ip, chosen)?;
+            Ok(chosen)
+        });
+        if !matches!(last, Err(HostPortError::InUse { .. })) {
+            break;
         }
-        other => other,
+    }
+    last
+}
+
+fn bind_once(m: &PortMapping, ip: IpAddr, port: u16) -> Result<u16, HostPortError> {
+    use nix::sys::socket::{
+        bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
+        SockaddrIn, SockaddrIn6, SockaddrStorage,
     };
-    match result {
-        Ok(addr) => Ok(addr.port()),
-        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Err(HostPortError::InUse {
+    let kind = match m.protocol {
+        Protocol::Tcp => SockType::Stream,
+        Protocol::Udp => SockType::Datagram,
+    };
+    let bound = (|| -> nix::Result<u16> {
+        let family = if ip.is_ipv6() {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let fd = socket(family, kind, SockFlag::SOCK_CLOEXEC, None)?;
+        if m.protocol == Protocol::Tcp {
+            setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+        }
+        match ip {
+            IpAddr::V4(v4) => bind(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &SockaddrIn::from(std::net::SocketAddrV4::new(v4, port)),
+            )?,
+            IpAddr::V6(v6) => {
+                setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+                bind(
+                    std::os::fd::AsRawFd::as_raw_fd(&fd),
+                    &SockaddrIn6::from(std::net::SocketAddrV6::new(v6, port, 0, 0)),
+                )?
+            }
+        }
+        let addr: SockaddrStorage = getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+        Ok(addr
+            .as_sockaddr_in()
+            .map(|a| a.port())
+            .or_else(|| addr.as_sockaddr_in6().map(|a| a.port()))
+            .unwrap_or(port))
+    })();
+    match bound {
+        Ok(p) => Ok(p),
+        Err(nix::Error::EADDRINUSE) => Err(HostPortError::InUse {
             spec: *m,
             port,
             proto: m.protocol,
         }),
-        Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
-            Err(HostPortError::NotLocal { spec: *m, ip })
-        }
-        Err(source) => Err(HostPortError::Io {
+        Err(nix::Error::EADDRNOTAVAIL) => Err(HostPortError::NotLocal { spec: *m, ip }),
+        // A host without IPv6 at all: nothing can be bound there either.
+        Err(nix::Error::EAFNOSUPPORT) if m.host_ip.is_none() => Ok(port),
+        Err(e) => Err(HostPortError::Io {
             spec: *m,
             what: format!("binding {ip}:{port}/{}", m.protocol),
-            source,
+            source: e.into(),
         }),
     }
 }
@@ -320,6 +392,12 @@ pub fn release(dir: &Path, mappings: &[PortMapping], container: &str, host_inter
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    const BOTH: Families = Families {
+        ipv4: true,
+        ipv6: true,
+    };
 
     fn tmpdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("minirun-ports-{name}-{}", std::process::id()));
@@ -333,20 +411,20 @@ mod tests {
         let live = |_: &str| true;
         // High ports on 127.0.0.1/127.0.0.2, unlikely to be bound here.
         let a: PortMapping = "127.0.0.1:47801:80".parse().unwrap();
-        claim(&d, &[a], "c1", "veth1", &live).unwrap();
+        claim(&d, &[a], "c1", "veth1", BOTH, &live).unwrap();
         let same: PortMapping = "127.0.0.1:47801:81".parse().unwrap();
-        let e = claim(&d, &[same], "c2", "veth2", &live)
+        let e = claim(&d, &[same], "c2", "veth2", BOTH, &live)
             .unwrap_err()
             .to_string();
         assert!(e.contains("already published by container c1"), "{e}");
         let any: PortMapping = "47801:80".parse().unwrap();
-        assert!(claim(&d, &[any], "c2", "veth2", &live).is_err());
+        assert!(claim(&d, &[any], "c2", "veth2", BOTH, &live).is_err());
         let other_ip: PortMapping = "127.0.0.2:47801:80".parse().unwrap();
-        claim(&d, &[other_ip], "c2", "veth2", &live).unwrap();
+        claim(&d, &[other_ip], "c2", "veth2", BOTH, &live).unwrap();
         let udp: PortMapping = "127.0.0.1:47801:80/udp".parse().unwrap();
-        claim(&d, &[udp], "c3", "veth3", &live).unwrap();
+        claim(&d, &[udp], "c3", "veth3", BOTH, &live).unwrap();
         // c1's veth is gone: its claim is taken over.
-        let got = claim(&d, &[same], "c4", "veth4", &|i: &str| i != "veth1").unwrap();
+        let got = claim(&d, &[same], "c4", "veth4", BOTH, &|i: &str| i != "veth1").unwrap();
         assert_eq!(got[0].host_port, 47801);
         release(&d, &[a], "c1", "veth1");
         assert!(
@@ -356,7 +434,7 @@ mod tests {
         // One container, two interfaces (a pod's): the second may not take
         // the first's live port, nor release it.
         let udp2: PortMapping = "127.0.0.1:47801:81/udp".parse().unwrap();
-        let e = claim(&d, &[udp2], "c3", "veth3b", &live)
+        let e = claim(&d, &[udp2], "c3", "veth3b", BOTH, &live)
             .unwrap_err()
             .to_string();
         assert!(e.contains("c3 (veth3)"), "{e}");
@@ -370,18 +448,18 @@ mod tests {
         let d = tmpdir("pick");
         let live = |_: &str| true;
         let m: PortMapping = "127.0.0.1::80".parse().unwrap();
-        let got = claim(&d, &[m], "c1", "v", &live).unwrap();
+        let got = claim(&d, &[m], "c1", "v", BOTH, &live).unwrap();
         assert_ne!(got[0].host_port, 0);
         let held = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = held.local_addr().unwrap().port();
         let busy: PortMapping = format!("127.0.0.1:{port}:80").parse().unwrap();
-        let e = claim(&d, &[busy], "c2", "v", &live)
+        let e = claim(&d, &[busy], "c2", "v", BOTH, &live)
             .unwrap_err()
             .to_string();
         assert!(e.contains("in use by a process of the host"), "{e}");
         assert!(!d.join(format!("tcp-{port}-127.0.0.1")).exists());
         let not_local: PortMapping = "192.0.2.77:8080:80".parse().unwrap();
-        let e = claim(&d, &[not_local], "c3", "v", &live)
+        let e = claim(&d, &[not_local], "c3", "v", BOTH, &live)
             .unwrap_err()
             .to_string();
         assert!(

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use netlink_packet_route::link::MacVlanMode;
 use rtnetlink::LinkMacVlan;
 
-use crate::bridge::{configure_ipv6_inside, BridgeError, CONTAINER_INTERFACE};
+use crate::bridge::{configure_ipv6_inside, lease6, BridgeError, CONTAINER_INTERFACE};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files;
 use crate::ipam::{Family, Lease, Pool};
@@ -101,6 +101,7 @@ impl MacvlanDriver {
 
     fn attach_steps(&self, c: &Container, done: &mut Vec<Done>) -> Result<Attachment, BridgeError> {
         let net = &self.network;
+        crate::bridge::check_families(net, self.ip, self.ip6, &[])?;
         let parent = net.parent.clone().unwrap_or_default();
         let nl = Netlink::open()?;
         let parent_index = nl.link_index(&parent)?;
@@ -113,10 +114,15 @@ impl MacvlanDriver {
             (None, _) => None,
         };
         done.extend(lease.iter().cloned().map(Done::Lease));
-        let lease6 = match (self.pool6(&leases), self.ip6) {
-            (Some(pool6), Some(want)) => Some(pool6.allocate_static(want, &c.id, &tag, live)?),
-            (Some(pool6), None) => Some(pool6.allocate(&c.id, &tag, live)?),
-            (None, _) => None,
+        let lease6 = match self.pool6(&leases) {
+            Some(pool6) => Some(lease6(
+                &pool6,
+                self.ip6,
+                (&c.id, &tag),
+                live,
+                lease.is_none(),
+            )?),
+            None => None,
         };
         done.extend(lease6.iter().cloned().map(Done::Lease));
         let ip = lease.and_then(|l| Ipv4Addr::from_ip(l.ip));

@@ -282,7 +282,10 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
     // undone now, or refused if it lives.
     minirun_net::gc::take_over_id(&store, &state.id)
         .with_context(|| format!("attach container {}", state.id))?;
-    if let Some(net) = Network::load(&store, &network)?.filter(Network::is_macvlan) {
+    let macvlan = Network::load(&store, &network)?.filter(Network::is_macvlan);
+    if let Some(net) = macvlan {
+        // A definition that asks for IPv6 without a subnet gets one first.
+        let net = minirun_net::networks::settle_ipv6(&store, &network)?.unwrap_or(net);
         if !ports.is_empty() {
             anyhow::bail!(
                 "attach container {}: network {network} is macvlan: containers are on the segment itself, nothing is published",

@@ -313,10 +313,13 @@ fn parse_families(req: &CreateRequest) -> Result<Families, NetworksError> {
         }
     }
     fn family<A: Family>(req: &CreateRequest, v6: bool) -> Result<Asked<A>, NetworksError> {
+        // The parse error names the text itself.
         let cidr = |what: &'static str| {
             move |s: &str| {
-                s.parse::<Cidr<A>>()
-                    .map_err(|e| invalid(format!("{what} {s}: {e}")))
+                s.parse::<Cidr<A>>().map_err(|e| match what {
+                    "subnet" => invalid(e.to_string()),
+                    _ => invalid(format!("{what}: {e}")),
+                })
             }
         };
         let subnet = one(&req.subnets, "subnet", v6, cidr("subnet"))?;
@@ -350,10 +353,19 @@ fn parse_families(req: &CreateRequest) -> Result<Families, NetworksError> {
         }
         Ok((subnet, gateway, ip_range))
     }
-    let v6 = family::<Ipv6Addr>(req, true)?;
-    if let (Some(s6), false) = (v6.0, req.ipv6) {
-        return Err(invalid(format!("subnet {s6} is IPv6: add --ipv6")));
+    if !req.ipv6 {
+        let lists = [
+            ("subnet", &req.subnets),
+            ("gateway", &req.gateways),
+            ("ip-range", &req.ip_ranges),
+        ];
+        for (what, list) in lists {
+            if let Some(v6) = list.iter().find(|s| is_ipv6_text(s)) {
+                return Err(invalid(format!("{what} {v6} is IPv6: add --ipv6")));
+            }
+        }
     }
+    let v6 = family::<Ipv6Addr>(req, true)?;
     Ok(Families {
         v4: family::<Ipv4Addr>(req, false)?,
         v6,
@@ -364,6 +376,11 @@ fn parse_families(req: &CreateRequest) -> Result<Families, NetworksError> {
 /// network's, edited by hand: `"enableIPv6": true`) gets a ULA /64 and its
 /// first address as gateway, saved, under the definitions' lock.
 pub fn settle_ipv6(store: &Store, name: &str) -> Result<Option<Network>, NetworksError> {
+    // Looked at first without the lock: the common case has nothing to do.
+    match Network::load(store, name)? {
+        Some(net) if net.enable_ipv6 && net.subnet6.is_none() => {}
+        other => return Ok(other),
+    }
     let _lock = store.lock_definitions()?;
     let Some(mut net) = Network::load(store, name)? else {
         return Ok(None);
@@ -1099,7 +1116,7 @@ eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
                 .to_string()
         };
         assert!(e(&|r| r.subnets = vec!["fd42:6::/129".into()])
-            .contains("subnet fd42:6::/129: subnet \"fd42:6::/129\" is not an IPv6 CIDR"));
+            .contains("subnet \"fd42:6::/129\" is not an IPv6 CIDR such as"));
         assert!(e(&|r| {
             r.subnets = vec!["fd42:6::/64".into()];
             r.gateways = vec!["fd42:7::1".into()];

@@ -99,6 +99,11 @@ pub fn parse_spec(spec: &str) -> Result<Vec<PortMapping>, PortError> {
             let rest = rest.strip_prefix(':').ok_or_else(|| {
                 err("expected [IPV6]:[HOST_PORT:]CONTAINER_PORT after the address")
             })?;
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return Err(err(&format!(
+                    "[{ip}] is an IPv4 address written as IPv6: write {v4}"
+                )));
+            }
             if ip.is_loopback() {
                 return Err(err(
                     "[::1] cannot be published: the kernel does not route IPv6 loopback \
@@ -300,6 +305,7 @@ mod tests {
         assert!(why("[1.2.3.4]:80:80").contains("not an IPv6 address"));
         assert!(why("[::2]80").contains("expected [IPV6]:"));
         assert!(why("[::1]:8080:80").contains("IPv6 has no route_localnet"));
+        assert!(why("[::ffff:127.0.0.1]:8080:80").contains("write 127.0.0.1"));
         assert!(why("a:b:c:d").contains("expected [HOST_IP:]"));
         assert!(why("90-80").contains("runs backwards"));
         assert!(why("x").contains("\"x\" is not a port number"));

@@ -280,7 +280,7 @@ leftovers() {
     ip -o link show | grep -v ': lo:' | cut -d: -f2
     nft list ruleset
     ls $MINIRUN_NET_DIR/containers 2>/dev/null
-    ls $MINIRUN_NET_DIR/networks/*/ 2>/dev/null | grep '^[0-9]'
+    ls $MINIRUN_NET_DIR/networks/*/ 2>/dev/null | grep -E '^[0-9]|:'
     ls $MINIRUN_NET_DIR/ports 2>/dev/null
     true
 }

@@ -90,6 +90,14 @@ fn a_dual_stack_network_end_to_end() {
         echo "self-hairpin6: $($M exec $ID-w timeout 5 wget -qO- 'http://[2001:db8:1::2]:8080/')"
         echo "localhost4: $(fetch 127.0.0.1:8080)"
         echo "loopback6: $(timeout 5 busybox wget -qO- 'http://[::1]:8080/' 2>&1 | grep -o 'refused')"
+        # network connect --ip6: a container of the default network joins.
+        $M run -d --bundle {s} --net bridge $ID-c || exit 4
+        $M network connect --ip6 fd86::77 six $ID-c || exit 5
+        echo "connected6: $($M exec $ID-c ip -6 -o addr show dev eth1 scope global | awk '{{print $4}}')"
+        echo "connected-ping6: $($M exec $ID-c ping -6 -c1 -W2 $ID-s >/dev/null && echo ok)"
+        $M network disconnect six $ID-c || exit 6
+        echo "disconnected: $($M exec $ID-c ip -o link show eth1 2>/dev/null | wc -l)"
+        $M delete -f $ID-c
         $M network inspect six > $T/inspect.json
         $M delete -f $ID-w; $M delete -f $ID-s
         $M network rm six >/dev/null
@@ -125,6 +133,9 @@ fn a_dual_stack_network_end_to_end() {
         assert_eq!(out.field(key), "served", "{key}: {out:?}");
     }
     assert_eq!(out.field("loopback6"), "refused", "{out:?}");
+    assert_eq!(out.field("connected6"), "fd86::77/64", "{out:?}");
+    assert_eq!(out.field("connected-ping6"), "ok", "{out:?}");
+    assert_eq!(out.field("disconnected"), "0", "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
     let inspect: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sb.dir.join("inspect.json")).unwrap()).unwrap();
@@ -160,6 +171,13 @@ fn an_ipv6_only_network() {
         echo "outside6: $(client sh -c "$(declare -f fetch); fetch '[2001:db8:1::2]:8080'")"
         echo "outside4: $(client sh -c "$(declare -f fetch); fetch 198.51.100.2:8080")"
         echo "nft4: $(nft list set inet minirun subnets | grep -c elements)"
+        # The MAC is the address's last 32 bits: a clash is passed over when
+        # picking, refused when asked for.
+        $M run -d --bundle {s} --net only6 --ip6 fd87::1:0:0:4 $ID-m1 >/dev/null || exit 4
+        $M run -d --bundle {s} --net only6 $ID-m2 >/dev/null || exit 5
+        echo "passed-over: $($M exec $ID-m2 ip -6 -o addr show dev eth0 scope global | awk '{{print $4}}')"
+        $M run -d --bundle {s} --net only6 --ip6 fd87::9:0:0:4 $ID-m3 2>&1 >/dev/null | head -1
+        $M delete -f $ID-m1; $M delete -f $ID-m2
         $M run -d --bundle {s} --net only6 -p 127.0.0.1:9090:80 $ID-x 2>&1 >/dev/null | head -1
         $M run -d --bundle {s} --net only6 --ip 10.0.0.5 $ID-y 2>&1 >/dev/null | head -1
         $M network inspect only6 > $T/inspect.json
@@ -185,6 +203,11 @@ fn an_ipv6_only_network() {
         "{out:?}"
     );
     assert_eq!(out.field("nft4"), "0", "{out:?}");
+    assert_eq!(out.field("passed-over"), "fd87::5/64", "{out:?}");
+    assert!(
+        out.stdout.contains("--ip6 fd87::9:0:0:4: on an IPv6-only network a container's MAC is the last 32 bits of its address, and fd87::1:0:0:4 has the same ones"),
+        "{out:?}"
+    );
     assert!(
         out.stdout
             .contains("network only6 has no IPv4: nothing is published on an IPv4 host address"),
@@ -337,13 +360,16 @@ fn concurrent_ipv6_attaches_the_default_network_and_macvlan() {
         for i in $(seq 20); do $M delete -f $ID-$i; done
         # The default network, asked for IPv6 by its definition.
         $M run -d --bundle {s} --net bridge $ID-d0 >/dev/null || exit 2
-        $M delete -f $ID-d0
         python3 -c "
 import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['enableIPv6']=True; json.dump(c,open(p,'w'))" $MINIRUN_NET_CONFIG_DIR/bridge.json
         $M run -d --bundle {s} --net bridge $ID-d1 >/dev/null || exit 3
         echo "default6: $($M exec $ID-d1 ip -6 -o addr show dev eth0 scope global | awk '{{print $4}}')"
         echo "default-def: $(grep -o '"subnet6": "[^"]*"' $MINIRUN_NET_CONFIG_DIR/bridge.json)"
-        $M delete -f $ID-d1
+        # Rebuilt from the records, the IPv4-only container's first: the
+        # network keeps its IPv6 subnet.
+        nft flush ruleset; $MINIRUN_NET reload 2>/dev/null
+        echo "reloaded6: $(nft list set inet minirun subnets6 | grep -c '::/64')"
+        $M delete -f $ID-d0; $M delete -f $ID-d1
         # macvlan: the containers are on the parent's segment, both families.
         ip link add par0 type veth peer name par1; ip link set par0 up; ip link set par1 up
         $M network create -d macvlan -o parent=par0 --ipv6 --subnet 10.83.0.0/24 --subnet fd83::/64 mv >/dev/null || exit 4
@@ -383,12 +409,50 @@ import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['enableIPv6']=True; json
         "{out:?}"
     );
     assert!(out.field("default-def").contains("::/64"), "{out:?}");
+    assert_eq!(out.field("reloaded6"), "1", "{out:?}");
     assert_eq!(
         out.field("macvlan6"),
         "fd83::20/64 default via fd83::1",
         "{out:?}"
     );
     assert_eq!(out.field("macvlan-ping6"), "ok", "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
+
+/// A host upgraded from a minirun before IPv6 has an `ip minirun` table
+/// and no `inet` one: the next attach rebuilds the firewall from the
+/// records, so the containers already running keep their published ports.
+#[test]
+fn the_table_of_an_older_minirun_is_migrated_by_the_next_attach() {
+    let sb = Sandbox::new("v6migrate");
+    let (w, s) = (web(&sb), sleeper(&sb));
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        M="$MINIRUN"
+        $M run -d --bundle {w} -p 8080:8080 $ID-old || exit 1
+        echo "before: $(timeout 5 busybox wget -qO- http://127.0.0.1:8080/)"
+        # What an older minirun left: its own table, none of today's.
+        nft delete table inet minirun
+        nft add table ip minirun
+        nft add chain ip minirun postrouting '{{ type nat hook postrouting priority srcnat; }}'
+        $M run -d --bundle {s} --net bridge $ID-new || exit 2
+        echo "tables: $(nft list tables | grep minirun | sort | tr '\n' ' ')"
+        echo "after: $(timeout 5 busybox wget -qO- http://127.0.0.1:8080/)"
+        $M delete -f $ID-new; $M delete -f $ID-old
+        leftovers
+        "#,
+        w = w.display(),
+        s = s.display(),
+    ));
+    assert_eq!(out.field("before"), "served", "{out:?}");
+    assert_eq!(
+        out.field("tables"),
+        "table bridge minirun table inet minirun ",
+        "{out:?}"
+    );
+    assert_eq!(out.field("after"), "served", "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
     sb.assert_clean();
 }
@@ -410,6 +474,8 @@ fn bad_ipv6_input_gets_one_clear_error_and_leaves_nothing() {
         try $M run -d --bundle {s} --net four -p '[2001:db8::1]:8080:80' $ID-x
         try $M run -d --bundle {s} --net four --ip6 fd42::5 $ID-y
         try $M run -d --bundle {s} -p '[::1]:8080:80' $ID-z
+        try $M network create --gateway fd42::1 e
+        try $M run -d --bundle {s} -p '[::ffff:10.1.2.3]:8080:80' $ID-v
         $M network create --ipv6 --subnet 10.82.1.0/24 --subnet fd82::/64 six >/dev/null || exit 2
         try $M run -d --bundle {s} --net six --ip6 fd83::5 $ID-w
         $M network rm four six >/dev/null
@@ -425,13 +491,15 @@ fn bad_ipv6_input_gets_one_clear_error_and_leaves_nothing() {
         .collect();
     let expected = [
         "network create --ipv6 --subnet fd42::/129",
-        "subnet fd42::/129: subnet \"fd42::/129\" is not an IPv6 CIDR",
+        "subnet \"fd42::/129\" is not an IPv6 CIDR such as fd42:1::/64",
         "gateway fd43::1 is not a host address of subnet fd42::/64",
         "--ipv4=false needs --ipv6",
         "subnet fd42::/64 is IPv6: add --ipv6",
         "network four has no IPv6: nothing is published on an IPv6 host address",
         "--ip6 fd42::5: network four has no IPv6 subnet",
         "IPv6 has no route_localnet",
+        "gateway fd42::1 is IPv6: add --ipv6",
+        "is an IPv4 address written as IPv6: write 10.1.2.3",
         "--ip6 fd83::5: not an address for a container on network six (subnet fd82::/64, gateway fd82::1)",
     ];
     assert_eq!(lines.len(), expected.len() - 1, "{out:?}");

@@ -538,6 +538,22 @@ fn members_path(store: &Store) -> std::path::PathBuf {
     store.run_dir.join("cluster").join("members.json")
 }
 
+/// The VXLAN filter from the members last written, without asking the
+/// store (the firewall lock is held: a rebuild of the firewall from the
+/// records, which emptied it). A host without a cluster has none to write.
+pub(crate) fn vxlan_filter_from_disk(store: &Store) -> Result<(), ClusterError> {
+    let Some(cluster) = Cluster::open()? else {
+        return Ok(());
+    };
+    let Some(kept) = std::fs::read(members_path(store))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<Ipv4Addr>>(&b).ok())
+    else {
+        return Ok(());
+    };
+    write_vxlan_filter(&cluster, store, &kept)
+}
+
 /// After `reload` rebuilt the firewall: the VXLAN filter again, if this
 /// host has overlay containers.
 pub fn restore_vxlan_filter(store: &Store) -> Result<(), ClusterError> {

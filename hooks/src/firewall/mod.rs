@@ -16,6 +16,10 @@ pub enum FirewallError {
     Nftables(String),
     #[error("libnftables could not make a context")]
     NoContext,
+    /// The table of a minirun before IPv6 (`ip minirun`) is still there:
+    /// its elements move into today's table before anything changes.
+    #[error("the firewall holds the table of an older minirun (ip minirun): rebuild it from the records (minirun-net reload)")]
+    LegacyTable,
 }
 
 /// A published port and where it leads, in one address family (the

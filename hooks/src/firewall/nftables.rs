@@ -135,6 +135,15 @@ impl Nftables {
     }
 }
 
+impl Nftables {
+    /// Whether the table of a minirun before IPv6 is there. Asked where
+    /// today's table is being made or changed by detach: never on the
+    /// common attach path.
+    pub fn has_legacy_table(&self) -> bool {
+        self.run(&format!("list table ip {TABLE}")).is_ok()
+    }
+}
+
 impl Drop for Nftables {
     fn drop(&mut self) {
         // SAFETY: ctx came from nft_ctx_new and is freed once.
@@ -143,9 +152,10 @@ impl Drop for Nftables {
 }
 
 /// The tables, their sets, maps and rules, made if missing; the rules are
-/// rewritten so a table left by an older minirun gets today's. A table of
-/// the `ip` family is what minirun before IPv6 had: it goes, so its rules
-/// do not act twice (`minirun-net reload` puts its elements back).
+/// rewritten so a table left by an older minirun gets today's. (A table of
+/// the `ip` family is what minirun before IPv6 had: the drivers' attach and
+/// detach find it and say so, and the caller rebuilds from the records,
+/// which removes it.)
 fn ensure_table() -> String {
     format!(
         "add table bridge {TABLE}
@@ -173,8 +183,6 @@ add rule bridge {TABLE} spoof icmpv6 type nd-neighbor-advert iifname . ether sad
 add rule bridge {TABLE} spoof ether type ip6 iifname . ether saddr . ip6 saddr @port_addr6 accept
 add rule bridge {TABLE} spoof ether type ip6 ip6 saddr :: icmpv6 type {{ nd-neighbor-solicit, mld2-listener-report }} accept
 add rule bridge {TABLE} spoof drop
-add table ip {TABLE}
-delete table ip {TABLE}
 add table inet {TABLE}
 add set inet {TABLE} subnets {{ type ipv4_addr; flags interval; }}
 add set inet {TABLE} subnets6 {{ type ipv6_addr; flags interval; }}
@@ -433,9 +441,15 @@ impl FirewallDriver for Nftables {
         ports: &[Dnat],
         port: Option<&Port>,
     ) -> Result<(), FirewallError> {
-        let first = self
-            .run(&attach_elements(net, ports, port))
-            .or_else(|_| self.run(&attach_commands(net, ports, port)));
+        let first = self.run(&attach_elements(net, ports, port)).or_else(|_| {
+            if self.has_legacy_table() {
+                return Err(FirewallError::LegacyTable);
+            }
+            self.run(&attach_commands(net, ports, port))
+        });
+        if matches!(first, Err(FirewallError::LegacyTable)) {
+            return first;
+        }
         if first.is_ok() || ports.is_empty() {
             return first;
         }
@@ -457,6 +471,9 @@ impl FirewallDriver for Nftables {
         network_unused: bool,
         table_unused: bool,
     ) -> Result<(), FirewallError> {
+        if self.has_legacy_table() {
+            return Err(FirewallError::LegacyTable);
+        }
         match self.run(&detach_commands(
             net,
             ports,

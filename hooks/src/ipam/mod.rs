@@ -292,6 +292,21 @@ pub fn sweep(
     Ok(removed)
 }
 
+/// Another IPv6 lease of `dir` whose address ends in the same 32 bits as
+/// `ip`: on an IPv6-only network those bits are the container's MAC.
+pub fn same_low_bits(dir: &Path, ip: std::net::Ipv6Addr) -> io::Result<Option<std::net::Ipv6Addr>> {
+    let low = |a: std::net::Ipv6Addr| u128::from(a) as u32;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<std::net::Ipv6Addr>().ok())
+        .find(|other| *other != ip && low(*other) == low(ip)))
+}
+
 /// How many leases a network's lease directory holds (a missing one: none).
 /// A lease is a file named after its address.
 pub fn lease_count(dir: &Path) -> io::Result<usize> {
