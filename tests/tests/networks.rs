@@ -225,7 +225,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         "rc=1 minirun: ip-range 10.95.0.0/28 is not inside subnet 10.93.0.0/24",
         "rc=1 minirun: driver \"ipvlan\": unknown (minirun has bridge, macvlan and overlay)",
         "rc=1 minirun: option \"colour\": unknown for driver bridge",
-        "rc=1 minirun: subnet 10.93.0.0/33:",
+        "rc=1 minirun: subnet \"10.93.0.0/33\" is not an IPv4 CIDR such as 172.20.0.0/16",
         "rc=1 minirun: driver macvlan needs -o parent=IFACE",
         "rc=1 minirun: option parent=nosuch0: no such interface on this host",
         "rc=1 minirun: --net \"nosuch\": neither a mode (bridge, host, none, container:<id>) nor a network (see `minirun network ls`)",
