@@ -10,8 +10,8 @@ Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-spoof, ipv6, docker, overlay, cni, cri: that part alone, the others kept from an
-earlier results.json), BENCH_IPV6_CONTAINERS (default 100),
+spoof, ipv6, ports, docker, overlay, cni, cri: that part alone, the others kept
+from an earlier results.json), BENCH_IPV6_CONTAINERS (default 100),
 BENCH_SPOOF_CONTAINERS (default 100), CNI_PATH.
 """
 
@@ -570,6 +570,115 @@ def docker_bench():
             "refused_cgroups_left": left}
 
 
+# ------------------------------------------------------------- port ranges
+
+PORT_SWEEP = [1, 100, 1000, 10000, 65535]
+# Docker publishes port by port: with its proxy two processes per port
+# (moby#11185), without it rules per port (moby#14288). Past these counts a
+# run would take this machine's memory or most of an hour: not run, and the
+# report says so with the per-port cost measured below them.
+DOCKER_SWEEP_MAX = {"proxy": 1000, "no_proxy": 1000}
+
+
+def port_range(n):
+    first = 1 if n == 65535 else 20000
+    return f"{first}-{first + n - 1}:{first}-{first + n - 1}"
+
+
+def proxies_rss_kib():
+    """Resident memory of every docker-proxy process (the sandbox's /proc)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "docker-proxy":
+                    continue
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def docker_ports(userland_proxy, counts, rounds):
+    """`docker run -d -p RANGE` and its removal with one dockerd (its own
+    data root, in the sandbox), the proxy on or off."""
+    cgroup_parent = f"/minirun-ports-{os.getpid()}"
+    root = f"{WORK}/docker-ports"
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    run(["mount", "-t", "tmpfs", "tmpfs", "/etc/docker"])
+    with open(f"{root}/daemon.json", "w") as f:
+        json.dump({"userland-proxy": userland_proxy, "cgroup-parent": cgroup_parent}, f)
+    logf = open(f"{root}/dockerd.log", "w")
+    d = subprocess.Popen(["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
+                          "--exec-root", "/run/bench-docker-ports", "--pidfile", "/run/bench-docker-ports.pid",
+                          "-H", DOCKER_SOCK], stdout=logf, stderr=logf)
+    out = {}
+    try:
+        for _ in range(150):
+            if subprocess.run(DOCKER + ["version"], **QUIET).returncode == 0:
+                break
+            time.sleep(0.2)
+        tar = subprocess.Popen(["tar", "-C", f"{BUNDLES}/hello/rootfs", "-c", "."], stdout=subprocess.PIPE)
+        run(DOCKER + ["import", "-", "bench:busybox"], stdin=tar.stdout, **QUIET)
+        tar.wait()
+        for n in counts:
+            runs, removes, rss = [], [], []
+            for i in range(rounds):
+                runs.append(timed(DOCKER + ["run", "-d", "--name", f"p{n}-{i}", "-p", port_range(n),
+                                            "bench:busybox", "sleep", "1000"])[0])
+                rss.append(proxies_rss_kib())
+                removes.append(timed(DOCKER + ["rm", "-f", f"p{n}-{i}"])[0])
+            out[str(n)] = {"run": summary(runs), "remove": summary(removes),
+                           "proxies_rss_kib": max(rss)}
+            log(f"  docker proxy={userland_proxy} {n} ports: {out[str(n)]['run']['median']:.0f} ms")
+    finally:
+        d.terminate()
+        d.wait(timeout=60)
+        run(["umount", "/etc/docker"])
+        remove_cgroup_tree(cgroup_parent)
+    return out
+
+
+def port_sweep():
+    """Time to `run -d -p A-B:A-B` and to delete, by the number of ports:
+    minirun, and Docker with and without its userland proxy."""
+    rounds = 3
+    minirun = {}
+    root = f"{WORK}/minirun-ports"
+    for n in PORT_SWEEP:
+        runs, deletes = [], []
+        for i in range(rounds):
+            cid = f"ports{n}-{i}"
+            runs.append(timed([MINIRUN, "--root", root, "run", "-d", "-p", port_range(n),
+                               "--bundle", f"{BUNDLES}/sleeper", cid])[0])
+            deletes.append(timed([MINIRUN, "--root", root, "delete", "--force", cid])[0])
+        minirun[str(n)] = {"run": summary(runs), "delete": summary(deletes)}
+        log(f"  minirun {n} ports: {minirun[str(n)]['run']['median']:.1f} ms")
+    # A 1-port container beside one holding 60,000 ports, against an empty
+    # host, alternating.
+    empty, crowded = [], []
+    for i in range(10):
+        for crowd in rotations([False, True], i):
+            if crowd:
+                run([MINIRUN, "--root", root, "run", "-d", "-p", "2000-61999:2000-61999",
+                     "--bundle", f"{BUNDLES}/sleeper", "crowd"], **QUIET)
+            (crowded if crowd else empty).append(timed([
+                MINIRUN, "--root", root, "run", "-d", "-p", "62000:80",
+                "--bundle", f"{BUNDLES}/sleeper", "one"])[0])
+            run([MINIRUN, "--root", root, "delete", "--force", "one"])
+            if crowd:
+                run([MINIRUN, "--root", root, "delete", "--force", "crowd"])
+    docker = {}
+    for name, proxy in (("proxy", True), ("no_proxy", False)):
+        counts = [n for n in PORT_SWEEP if n <= DOCKER_SWEEP_MAX[name]]
+        docker[name] = docker_ports(proxy, counts, rounds=1 if name == "proxy" else 1)
+    return {"minirun": minirun, "one_port_beside_60000": {"empty": summary(empty), "crowded": summary(crowded)},
+            "docker": docker, "docker_max": DOCKER_SWEEP_MAX,
+            "docker_version": version(["dockerd", "--version"])}
+
+
 # ------------------------------------------------------------------ overlay
 
 def overlay_bench():
@@ -655,6 +764,9 @@ def main():
     if ONLY in ("", "ipv6"):
         log(f"IPv6: {IPV6_CONTAINERS} containers on an IPv4 and a dual-stack network, alternating; throughput over IPv6")
         results["ipv6"] = ipv6_bench()
+    if ONLY in ("", "ports"):
+        log(f"port ranges: {PORT_SWEEP} ports, minirun and Docker with and without its proxy")
+        results["port_sweep"] = port_sweep()
     if ONLY in ("", "docker"):
         log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
         results["docker"] = docker_bench()

@@ -110,6 +110,28 @@ if v6:
         f"{p6['median']:.2f} ({p6['min']:.2f}-{p6['max']:.2f}) | {p6['median'] / d6['median']:.2f} | "
         f"{d4['median']:.2f} ({d4['min']:.2f}-{d4['max']:.2f}) |"
     )
+ps = r.get("port_sweep")
+if ps:
+    lines.append("")
+    lines.append(
+        f"Publishing a range (`run -d -p A-B:A-B`, median of 3; Docker {ps['docker_version']}, "
+        "its own dockerd in the sandbox, one run per count):"
+    )
+    lines.append("")
+    lines.append("| ports | minirun run, ms | minirun delete, ms | Docker with proxy, ms | proxies' RSS, MiB "
+                 "| Docker without proxy, ms |")
+    lines.append("|---:|---:|---:|---:|---:|---:|")
+    for n, m in ps["minirun"].items():
+        dp, dn = ps["docker"]["proxy"].get(n), ps["docker"]["no_proxy"].get(n)
+        def dcell(x, what):
+            return f"{x['run']['median']:.0f}" if x else f"not run (> {ps['docker_max'][what]} ports)"
+        rss = f"{dp['proxies_rss_kib'] / 1024:.0f}" if dp else ""
+        lines.append(f"| {n} | {m['run']['median']:.1f} | {m['delete']['median']:.1f} | "
+                     f"{dcell(dp, 'proxy')} | {rss} | {dcell(dn, 'no_proxy')} |")
+    o = ps["one_port_beside_60000"]
+    lines.append("")
+    lines.append(f"A 1-port `run -d` beside a container holding 60,000 ports: {cell(o['crowded'])} ms, "
+                 f"on an empty host {cell(o['empty'])} ms ({o['crowded']['median'] / o['empty']['median']:.2f}×).")
 dk = r.get("docker")
 if dk:
     lines.append("")

@@ -12,7 +12,9 @@
 #   a pod through containerd's CRI with minirun + minirun-net and with runc +
 #   the CNI plugins; attach on a dual-stack network against an IPv4 one and
 #   TCP over IPv6, direct and through a published port.
-#   BENCH_ONLY=lifecycle|attach|data|spoof|ipv6|docker|overlay|cni|cri runs one part.
+#   `run -d -p A-B:A-B` for 1 to 65,535 ports against Docker with and without
+#   its userland proxy.
+#   BENCH_ONLY=lifecycle|attach|data|spoof|ipv6|ports|docker|overlay|cni|cri runs one part.
 # Installs what it needs from Debian (runc, crun, containernetworking-plugins,
 # iptables, iperf3, gnuplot-nox, time), builds minirun in release mode, runs
 # everything in a sandbox of fresh mount, network and pid namespaces, and

@@ -743,12 +743,12 @@ impl BridgeDriver {
         *firewall = Some(lock);
         trace.step("ports and firewall");
         done.push(Done::Published(Box::new(record.clone())));
-        let udp: Vec<UdpDestination> = ports
+        let udp: Vec<UdpDestination> = crate::ports::runs(&ports)
             .iter()
-            .filter(|m| m.protocol == Protocol::Udp)
-            .map(|m| UdpDestination {
-                ip: m.host_ip,
-                port: m.host_port,
+            .filter(|r| r.first.protocol == Protocol::Udp)
+            .map(|r| UdpDestination {
+                ip: r.first.host_ip,
+                ports: (r.first.host_port, r.last_host_port()),
             })
             .collect();
         if let Err(e) = conntrack::flush_udp(&udp) {

@@ -34,12 +34,12 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> ConntrackError {
     move |source| ConntrackError::Io { what, source }
 }
 
-/// A UDP destination: a port on one host address (an unspecified one:
-/// any of its family), or on any of either family.
+/// A UDP destination: a range of ports (first, last) on one host address
+/// (an unspecified one: any of its family), or on any of either family.
 #[derive(Debug, Clone, Copy)]
 pub struct UdpDestination {
     pub ip: Option<IpAddr>,
-    pub port: u16,
+    pub ports: (u16, u16),
 }
 
 /// Deletes the UDP entries whose original destination is one of `dests`,
@@ -133,7 +133,7 @@ fn matches_any(tuple: &[Tuple], dests: &[UdpDestination]) -> bool {
         }
     }
     udp && dests.iter().any(|d| {
-        Some(d.port) == dst_port
+        dst_port.is_some_and(|p| (d.ports.0..=d.ports.1).contains(&p))
             && d.ip.is_none_or(|ip| {
                 dst_ip.is_some_and(|dst| crate::ports::addresses_meet(Some(ip), Some(dst)))
             })

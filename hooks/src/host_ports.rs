@@ -8,7 +8,6 @@
 //! A port a host process has bound is refused: nftables' DNAT would silently
 //! steal its traffic.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ports::{addresses_meet, PortMapping, Protocol};
+use crate::ports::{addresses_meet, runs, PortMapping, PortRun, Protocol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostPortError {
@@ -52,18 +51,56 @@ struct Claim {
     host_interface: String,
 }
 
-fn claim_name(m: &PortMapping) -> String {
+/// A claim's file name: `<proto>-<port>-<ip|any>` for one port (the
+/// name older records' claims have), `<proto>-<first>-<last>-<ip|any>`
+/// for a run.
+fn claim_name(r: &PortRun) -> String {
+    let m = &r.first;
     let ip = m
         .host_ip
         .map_or_else(|| "any".to_string(), |ip| ip.to_string());
-    format!("{}-{}-{ip}", m.protocol, m.host_port)
+    if r.count == 1 {
+        format!("{}-{}-{ip}", m.protocol, m.host_port)
+    } else {
+        format!("{}-{}-{}-{ip}", m.protocol, m.host_port, r.last_host_port())
+    }
+}
+
+/// A claim file's name read back: protocol, first and last port, address
+/// (`None`: any; a text that is no address is kept as such and looked at).
+struct Named {
+    file: String,
+    protocol: String,
+    ports: (u16, u16),
+    ip: Option<Result<IpAddr, ()>>,
+}
+
+fn parse_claim_name(file: &str) -> Option<Named> {
+    let parts: Vec<&str> = file.splitn(4, '-').collect();
+    let (protocol, first, rest) = match parts.as_slice() {
+        [p, f, rest @ ..] if !rest.is_empty() => (*p, f.parse::<u16>().ok()?, rest),
+        _ => return None,
+    };
+    let (last, ip) = match rest {
+        [last, ip] if last.parse::<u16>().is_ok() => (last.parse().ok()?, *ip),
+        [ip] => (first, *ip),
+        // `proto-port-ip` where the address holds no '-': three parts.
+        [a, b] => (first, &file[file.len() - a.len() - b.len() - 1..]),
+        _ => return None,
+    };
+    Some(Named {
+        file: file.to_string(),
+        protocol: protocol.to_string(),
+        ports: (first, last),
+        ip: (ip != "any").then(|| ip.parse::<IpAddr>().map_err(|_| ())),
+    })
 }
 
 /// Resolves and claims the host ports of `mappings` for `container`, on a
 /// network of `families`. On error nothing stays claimed. `is_live` says
-/// whether a host veth still exists.
-/// Linear in the mappings: the claims directory is read once, and each port
-/// is looked up in it and among this request's earlier ports.
+/// whether a host veth still exists. Linear in the runs of this request
+/// and the claims of the host (one file per published range, not per
+/// port): the claims directory is read once.
 pub fn claim(
     dir: &Path,
     mappings: &[PortMapping],
@@ -78,24 +115,26 @@ pub fn claim(
         host_interface,
         families,
         is_live,
-        existing: HashMap::new(),
-        earlier: HashMap::new(),
+        existing: Vec::new(),
+        earlier: Vec::new(),
+        bound: None,
     };
-    let mut done: Vec<PortMapping> = Vec::new();
+    let mut done: Vec<PortRun> = Vec::new();
     let result = (|| {
-        if let Some(m) = mappings.first() {
-            claims.read(m)?;
+        let runs = runs(mappings);
+        if let Some(r) = runs.first() {
+            claims.read(&r.first)?;
         }
-        for m in mappings {
-            let resolved = claims.one(m, host_interface)?;
-            done.push(resolved);
+        for r in &runs {
+            done.push(claims.one(r)?);
         }
         Ok(())
     })();
+    let resolved: Vec<PortMapping> = done.iter().flat_map(PortRun::mappings).collect();
     match result {
-        Ok(()) => Ok(done),
+        Ok(()) => Ok(resolved),
         Err(e) => {
-            release(dir, &done, container, host_interface);
+            release(dir, &resolved, container, host_interface);
             Err(e)
         }
     }
@@ -110,11 +149,20 @@ struct Claims<'a> {
     host_interface: &'a str,
     families: Families,
     is_live: &'a dyn Fn(&str) -> bool,
-    /// (protocol, port) → the addresses claimed there ("any" or an IP), as
-    /// the directory was read.
-    existing: HashMap<(String, u16), Vec<String>>,
+    /// The claims as the directory was read.
+    existing: Vec<Named>,
     /// This request's claims so far.
-    earlier: HashMap<(Protocol, u16), Vec<Option<IpAddr>>>,
+    earlier: Vec<PortRun>,
+    /// The host's bound ports, read once for the first run of many ports.
+    bound: Option<Vec<Bound>>,
+}
+
+/// Whether two runs share a port and an address.
+fn runs_meet(a: &PortRun, b: &PortRun) -> bool {
+    a.first.protocol == b.first.protocol
+        && a.first.host_port <= b.last_host_port()
+        && b.first.host_port <= a.last_host_port()
+        && addresses_meet(a.first.host_ip, b.first.host_ip)
 }
 
 impl Claims<'_> {
@@ -130,50 +178,46 @@ impl Claims<'_> {
         fs::create_dir_all(self.dir).map_err(io("making the claims directory"))?;
         for e in fs::read_dir(self.dir).map_err(io("reading the claims"))? {
             let name = e.map_err(io("reading the claims"))?.file_name();
-            let mut parts = name.to_str().unwrap_or_default().splitn(3, '-');
-            if let (Some(proto), Some(Ok(port)), Some(ip)) =
-                (parts.next(), parts.next().map(str::parse), parts.next())
-            {
-                self.existing
-                    .entry((proto.to_string(), port))
-                    .or_default()
-                    .push(ip.to_string());
+            if let Some(named) = name.to_str().and_then(parse_claim_name) {
+                self.existing.push(named);
             }
         }
         Ok(())
     }
 
-    /// Whether this request already claimed a port `m` overlaps.
-    fn taken_earlier(&self, m: &PortMapping) -> bool {
-        self.earlier
-            .get(&(m.protocol, m.host_port))
-            .is_some_and(|ips| ips.iter().any(|ip| addresses_meet(*ip, m.host_ip)))
-    }
-
-    /// The container holding a claim that conflicts with `m`; stale ones are
-    /// removed: their veth is gone, or they are this container's own (its
-    /// ports are claimed once, on its first network: an earlier claim is an
-    /// earlier container's of that id, whose attach was killed).
-    fn conflict(&self, m: &PortMapping) -> Option<String> {
-        let key = (m.protocol.to_string(), m.host_port);
-        for ip in self.existing.get(&key).into_iter().flatten() {
-            let theirs = (ip != "any").then(|| ip.parse::<IpAddr>().ok());
-            // A claim whose name does not parse is looked at: it may hold.
-            if theirs.is_some_and(|t| t.is_some_and(|t| !addresses_meet(Some(t), m.host_ip))) {
+    /// The container holding a claim that conflicts with `r`, and the
+    /// first port they share; stale ones are removed: their veth is gone,
+    /// or they are this container's own (its ports are claimed once, on its
+    /// first network: an earlier claim is an earlier container's of that
+    /// id, whose attach was killed).
+    fn conflict(&self, r: &PortRun) -> Option<(String, u16)> {
+        let (first, last) = (r.first.host_port, r.last_host_port());
+        for named in &self.existing {
+            if named.protocol != r.first.protocol.name()
+                || named.ports.0 > last
+                || named.ports.1 < first
+            {
                 continue;
             }
-            let path = self.dir.join(format!("{}-{}-{ip}", key.0, key.1));
+            // A claim whose address does not parse is looked at: it may hold.
+            if let Some(Ok(theirs)) = named.ip {
+                if !addresses_meet(Some(theirs), r.first.host_ip) {
+                    continue;
+                }
+            }
+            let path = self.dir.join(&named.file);
             match read_claim(&path) {
                 Some(c)
                     if (self.is_live)(&c.host_interface)
                         && (c.container != self.container
                             || c.host_interface != self.host_interface) =>
                 {
-                    return Some(if c.container == self.container {
+                    let owner = if c.container == self.container {
                         format!("{} ({})", c.container, c.host_interface)
                     } else {
                         c.container
-                    });
+                    };
+                    return Some((owner, first.max(named.ports.0)));
                 }
                 _ => {
                     let _ = fs::remove_file(&path);
@@ -183,42 +227,46 @@ impl Claims<'_> {
         None
     }
 
-    /// Claims one mapping.
-    fn one(&mut self, m: &PortMapping, host_interface: &str) -> Result<PortMapping, HostPortError> {
+    /// Claims one run (a picked port alone).
+    fn one(&mut self, r: &PortRun) -> Result<PortRun, HostPortError> {
+        let m = &r.first;
         // An omitted host port: the kernel's choice of a free ephemeral port,
         // not claimed by another container either.
-        let mut resolved = *m;
+        let mut resolved = *r;
         if m.host_port == 0 {
             for _ in 0..32 {
-                resolved.host_port = probe(m, 0, self.families)?;
-                if !self.taken_earlier(&resolved) && self.conflict(&resolved).is_none() {
+                resolved.first.host_port = probe(m, 0, self.families)?;
+                let taken = self.earlier.iter().any(|e| runs_meet(e, &resolved));
+                if !taken && self.conflict(&resolved).is_none() {
                     break;
                 }
-                resolved.host_port = 0;
+                resolved.first.host_port = 0;
             }
-            if resolved.host_port == 0 {
+            if resolved.first.host_port == 0 {
                 return Err(HostPortError::NoFreePort { spec: *m });
             }
         } else {
-            let owner = if self.taken_earlier(m) {
-                Some(self.container.to_string())
-            } else {
-                self.conflict(m)
+            let owner = match self.earlier.iter().find(|e| runs_meet(e, r)) {
+                Some(e) => Some((
+                    self.container.to_string(),
+                    m.host_port.max(e.first.host_port),
+                )),
+                None => self.conflict(r),
             };
-            if let Some(owner) = owner {
+            if let Some((owner, port)) = owner {
                 return Err(HostPortError::Published {
                     spec: *m,
-                    port: m.host_port,
+                    port,
                     proto: m.protocol,
                     owner,
                 });
             }
-            probe(m, m.host_port, self.families)?;
+            self.probe_run(r)?;
         }
         let path = self.dir.join(claim_name(&resolved));
         let body = serde_json::to_vec(&Claim {
             container: self.container.into(),
-            host_interface: host_interface.into(),
+            host_interface: self.host_interface.into(),
         })
         .expect("a claim serializes");
         let created =
@@ -230,17 +278,120 @@ impl Claims<'_> {
         if !created {
             return Err(HostPortError::Published {
                 spec: *m,
-                port: resolved.host_port,
+                port: resolved.first.host_port,
                 proto: m.protocol,
                 owner: read_claim(&path).map_or_else(|| "?".into(), |c| c.container),
             });
         }
-        self.earlier
-            .entry((resolved.protocol, resolved.host_port))
-            .or_default()
-            .push(resolved.host_ip);
+        self.earlier.push(resolved);
         Ok(resolved)
     }
+
+    /// That no host process uses a port of the run: one port is bound as a
+    /// server would; a run of many is looked up in the host's bound sockets,
+    /// read once (binding each of 65,535 ports costs seconds), its first port
+    /// bound as well (which also says whether its address is the host's).
+    fn probe_run(&mut self, r: &PortRun) -> Result<(), HostPortError> {
+        let m = &r.first;
+        probe(m, m.host_port, self.families)?;
+        if r.count == 1 {
+            return Ok(());
+        }
+        if self.bound.is_none() {
+            self.bound = Some(bound_sockets().map_err(|source| HostPortError::Io {
+                spec: *m,
+                what: "reading the host's sockets (/proc/net)".into(),
+                source,
+            })?);
+        }
+        let families = self.families;
+        let in_use = self.bound.iter().flatten().find(|b| {
+            b.protocol == m.protocol
+                && (m.host_port..=r.last_host_port()).contains(&b.port)
+                && socket_meets(b, m.host_ip, families)
+        });
+        match in_use {
+            Some(b) => Err(HostPortError::InUse {
+                spec: *m,
+                port: b.port,
+                proto: m.protocol,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A socket of the host bound to a port: listening TCP, or any UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bound {
+    protocol: Protocol,
+    ip: IpAddr,
+    port: u16,
+}
+
+/// Whether a bound socket takes traffic a mapping's host address would be
+/// published on: an unspecified IPv6 socket may take IPv4 too (unless
+/// V6ONLY, which /proc does not show: counted as taking it).
+fn socket_meets(b: &Bound, host_ip: Option<IpAddr>, families: Families) -> bool {
+    let dual = b.ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+    match host_ip {
+        None => (families.ipv4 && (b.ip.is_ipv4() || dual)) || (families.ipv6 && b.ip.is_ipv6()),
+        Some(ip) => addresses_meet(Some(b.ip), Some(ip)) || (dual && ip.is_ipv4()),
+    }
+}
+
+/// The host's bound sockets, from /proc/net/{tcp,tcp6,udp,udp6} (the
+/// current network namespace's).
+fn bound_sockets() -> io::Result<Vec<Bound>> {
+    let mut out = Vec::new();
+    for (file, protocol, v6) in [
+        ("tcp", Protocol::Tcp, false),
+        ("tcp6", Protocol::Tcp, true),
+        ("udp", Protocol::Udp, false),
+        ("udp6", Protocol::Udp, true),
+    ] {
+        let text = match fs::read_to_string(format!("/proc/net/{file}")) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        out.extend(parse_proc_sockets(&text, protocol, v6));
+    }
+    Ok(out)
+}
+
+/// Lines of /proc/net/tcp* and udp*: `sl local_address rem_address st ...`,
+/// the local address in hex (each 32-bit word in the kernel's byte order)
+/// and the port; TCP counts when listening (st 0A), UDP always.
+fn parse_proc_sockets(text: &str, protocol: Protocol, v6: bool) -> Vec<Bound> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (addr, port) = f.get(1)?.split_once(':')?;
+            if protocol == Protocol::Tcp && *f.get(3)? != "0A" {
+                return None;
+            }
+            let port = u16::from_str_radix(port, 16).ok()?;
+            let word = |i: usize| -> Option<[u8; 4]> {
+                Some(
+                    u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16)
+                        .ok()?
+                        .to_le_bytes(),
+                )
+            };
+            let ip = if v6 {
+                let mut b = [0u8; 16];
+                for i in 0..4 {
+                    b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+                }
+                IpAddr::V6(Ipv6Addr::from(b))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(word(0)?))
+            };
+            Some(Bound { protocol, ip, port })
+        })
+        .collect()
 }
 
 fn read_claim(path: &Path) -> Option<Claim> {
@@ -377,10 +528,12 @@ fn bind_once(m: &PortMapping, ip: IpAddr, port: u16) -> Result<u16, HostPortErro
     }
 }
 
-/// Drops `container`'s claims of `mappings` (resolved); missing ones are fine.
+/// Drops `container`'s claims of `mappings` (resolved); missing ones are
+/// fine. Claimed by runs, released by the same runs: the mappings fold the
+/// same way both times.
 pub fn release(dir: &Path, mappings: &[PortMapping], container: &str, host_interface: &str) {
-    for m in mappings {
-        let path: PathBuf = dir.join(claim_name(m));
+    for r in runs(mappings) {
+        let path: PathBuf = dir.join(claim_name(&r));
         if read_claim(&path)
             .is_none_or(|c| c.container == container && c.host_interface == host_interface)
         {
@@ -467,5 +620,51 @@ mod tests {
             "{e}"
         );
         fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_range_is_one_claim_and_conflicts_anywhere_in_it() {
+        let d = tmpdir("ranges");
+        let live = |_: &str| true;
+        let range = crate::ports::parse_list("127.0.0.1:47000-47999:47000-47999").unwrap();
+        let got = claim(&d, &range, "c1", "veth1", BOTH, &live).unwrap();
+        assert_eq!(got.len(), 1000);
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+        assert!(d.join("tcp-47000-47999-127.0.0.1").exists());
+        let inside: PortMapping = "47500:80".parse().unwrap();
+        let e = claim(&d, &[inside], "c2", "veth2", BOTH, &live)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("host port 47500/tcp is already published by container c1"),
+            "{e}"
+        );
+        let elsewhere: PortMapping = "127.0.0.2:47500:80".parse().unwrap();
+        claim(&d, &[elsewhere], "c3", "veth3", BOTH, &live).unwrap();
+        release(&d, &got, "c1", "veth1");
+        assert!(!d.join("tcp-47000-47999-127.0.0.1").exists());
+        claim(&d, &[inside], "c2", "veth2", BOTH, &live).unwrap_err();
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn proc_sockets_parse() {
+        let tcp = "  sl  local_address rem_address   st\n   0: 0100007F:1F90 00000000:0000 0A\n   1: 0100007F:1F91 0200007F:1234 01\n";
+        let b = parse_proc_sockets(tcp, Protocol::Tcp, false);
+        assert_eq!(b.len(), 1);
+        assert_eq!((b[0].ip, b[0].port), ("127.0.0.1".parse().unwrap(), 8080));
+        let tcp6 = "  sl  local_address rem_address st\n   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A\n";
+        let b = parse_proc_sockets(tcp6, Protocol::Tcp, true);
+        assert_eq!((b[0].ip, b[0].port), ("::".parse().unwrap(), 80));
+        let v4only = Families {
+            ipv4: true,
+            ipv6: false,
+        };
+        assert!(socket_meets(&b[0], None, v4only), "[::] may take IPv4 too");
+        assert!(socket_meets(
+            &b[0],
+            Some("10.0.0.1".parse().unwrap()),
+            v4only
+        ));
     }
 }

@@ -213,6 +213,92 @@ pub fn parse_list(list: &str) -> Result<Vec<PortMapping>, PortError> {
     Ok(all)
 }
 
+/// A run of mappings: `first` and the `count - 1` that follow it port by
+/// port on both sides (same protocol and host address). A published range
+/// is one run, whatever its size: claims, firewall elements and records go
+/// by runs, so publishing costs the specs, not the ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortRun {
+    #[serde(flatten)]
+    pub first: PortMapping,
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+impl PortRun {
+    /// The last host port of the run.
+    pub fn last_host_port(&self) -> u16 {
+        (u32::from(self.first.host_port) + self.count - 1) as u16
+    }
+
+    /// Host and container ports are the same all along the run.
+    pub fn is_identity(&self) -> bool {
+        self.first.host_port == self.first.container_port
+    }
+
+    /// The mappings of the run, port by port.
+    pub fn mappings(&self) -> impl Iterator<Item = PortMapping> + '_ {
+        (0..self.count).map(|i| PortMapping {
+            host_port: (u32::from(self.first.host_port) + i) as u16,
+            container_port: (u32::from(self.first.container_port) + i) as u16,
+            ..self.first
+        })
+    }
+}
+
+/// Consecutive mappings folded into runs (a picked host port, 0, is a run
+/// of its own: each is picked alone).
+pub fn runs(mappings: &[PortMapping]) -> Vec<PortRun> {
+    let mut out: Vec<PortRun> = Vec::new();
+    for m in mappings {
+        if let Some(last) = out.last_mut() {
+            let next = u32::from(last.first.host_port) + last.count;
+            let next_container = u32::from(last.first.container_port) + last.count;
+            if m.host_port != 0
+                && last.first.host_port != 0
+                && m.protocol == last.first.protocol
+                && m.host_ip == last.first.host_ip
+                && u32::from(m.host_port) == next
+                && u32::from(m.container_port) == next_container
+            {
+                last.count += 1;
+                continue;
+            }
+        }
+        out.push(PortRun {
+            first: *m,
+            count: 1,
+        });
+    }
+    out
+}
+
+/// Mappings as a record keeps them: as runs, so a container publishing
+/// every port of the host has a record of one line, which every other
+/// attach that lists the records reads at the cost of any other.
+pub mod as_runs {
+    use super::{runs, PortMapping, PortRun};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(ports: &[PortMapping], s: S) -> Result<S::Ok, S::Error> {
+        runs(ports).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PortMapping>, D::Error> {
+        let runs = Vec::<PortRun>::deserialize(d)?;
+        Ok(runs.iter().flat_map(PortRun::mappings).collect())
+    }
+}
+
 /// Whether two host addresses of mappings share an address: no address
 /// (every one) meets all, an unspecified one every address of its family.
 pub fn addresses_meet(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
@@ -326,5 +412,39 @@ mod tests {
         assert!(parse_list("0.0.0.0:8080:80,[::]:8080:81").is_ok());
         assert!(parse_list("[fd00::1]:8080:80,[::]:8080:81").is_err());
         assert!(parse_list("127.0.0.1:8080:80,[fd00::1]:8080:81").is_ok());
+    }
+
+    #[test]
+    fn ranges_fold_into_runs_and_records_keep_runs() {
+        let all =
+            parse_list("20000-29999:20000-29999,8000-8001:80-81,90,[fd00::1]:7-8:7-8/udp").unwrap();
+        let r = runs(&all);
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert_eq!(
+            (r[0].count, r[0].last_host_port(), r[0].is_identity()),
+            (10000, 29999, true)
+        );
+        assert_eq!((r[1].count, r[1].is_identity()), (2, false));
+        assert_eq!(r[2].first.host_port, 0);
+        assert_eq!(r[3].count, 2);
+        assert_eq!(
+            r.iter().flat_map(PortRun::mappings).collect::<Vec<_>>(),
+            all
+        );
+        // Picked ports stay one each, even when they happen to follow.
+        let picked = parse_list("80,81").unwrap();
+        assert_eq!(runs(&picked).len(), 2);
+        #[derive(Serialize, Deserialize)]
+        struct Record {
+            #[serde(with = "as_runs")]
+            ports: Vec<PortMapping>,
+        }
+        let text = serde_json::to_string(&Record { ports: all.clone() }).unwrap();
+        assert!(text.len() < 400, "{text}");
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.ports, all);
+        // A record of an older minirun: one entry per port.
+        let old = r#"{"ports":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#;
+        assert_eq!(serde_json::from_str::<Record>(old).unwrap().ports.len(), 1);
     }
 }

@@ -628,8 +628,9 @@ pub struct Attachment {
     /// The veth end in the container.
     pub interface: String,
     pub mtu: u32,
-    /// Published ports, host ports resolved.
-    #[serde(default)]
+    /// Published ports, host ports resolved (kept as runs: a range is one
+    /// entry of the file).
+    #[serde(default, with = "crate::ports::as_runs")]
     pub ports: Vec<PortMapping>,
     /// The network is internal: no masquerade to take down.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

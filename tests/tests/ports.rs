@@ -221,3 +221,49 @@ fn reload_brings_publishing_back_after_a_flush() {
     assert_eq!(net_left(&out), "", "{out:?}");
     sb.assert_clean();
 }
+
+/// Every port of the host: one run, one claim, one interval element, and
+/// after it another container's `-p 30000:80` is refused.
+#[test]
+fn every_port_of_the_host_is_one_range() {
+    let sb = Sandbox::new("allports");
+    let w = web(
+        &sb,
+        "w",
+        "mkdir /www; echo every-port > /www/index.html; for p in 1 32768 65535; do httpd -p $p -h /www; done; exec sleep 1000",
+    );
+    let s = sb.bundle("s", &["/bin/sleep", "1000"], |_| {});
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}{WORLD}
+        $MINIRUN run -d -p 1-65535:1-65535 --bundle {w} $ID-all || exit 1
+        for p in 1 32768 65535; do echo "port $p: $(client busybox wget -qO- http://198.51.100.2:$p/index.html)"; done
+        echo "claims: $(ls $MINIRUN_NET_DIR/ports | tr '\n' ' ')"
+        echo "elements: $(nft list map inet minirun publish_range | grep -c '1-65535')"
+        echo "record: $(wc -c < $MINIRUN_NET_DIR/containers/$ID-all.json)"
+        $MINIRUN run -d -p 30000:80 --bundle {s} $ID-late 2>&1 | tail -1
+        $MINIRUN delete -f $ID-all
+        echo "after: $(ls $MINIRUN_NET_DIR/ports | wc -l)"
+        world_down
+        leftovers
+        "#,
+        w = w.display(),
+        s = s.display(),
+    ));
+    for p in [1, 32768, 65535] {
+        assert_eq!(out.field(&format!("port {p}")), "every-port", "{out:?}");
+    }
+    assert_eq!(out.field("claims"), "tcp-1-65535-any ", "{out:?}");
+    assert_eq!(out.field("elements"), "1", "{out:?}");
+    let record: usize = out.field("record").trim().parse().unwrap();
+    assert!(record < 4096, "{record} bytes: {out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "host port 30000/tcp is already published by container {}-all",
+            sb.id
+        )),
+        "{out:?}"
+    );
+    assert_eq!(out.field("after"), "0", "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}

@@ -7,7 +7,7 @@ pub mod nftables;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::ports::PortMapping;
+use crate::ports::{runs, PortMapping, PortRun};
 use crate::store::Network;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,13 +22,13 @@ pub enum FirewallError {
     LegacyTable,
 }
 
-/// A published port and where it leads, in one address family (the
-/// container's address's): a mapping without a host address on a
+/// A published run of ports and where it leads, in one address family
+/// (the container's address's): a run without a host address on a
 /// dual-stack network is two of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dnat {
-    /// `host_port` is resolved (never 0).
-    pub mapping: PortMapping,
+    /// Host ports resolved (never 0).
+    pub run: PortRun,
     pub container_ip: IpAddr,
 }
 
@@ -37,19 +37,19 @@ impl Dnat {
     /// address of its host address's family, or without one to each
     /// address the container has.
     pub fn of(ports: &[PortMapping], ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Vec<Dnat> {
-        let mut out = Vec::with_capacity(ports.len() * 2);
-        for m in ports {
-            let v4 = m.host_ip.is_none_or(|ip| ip.is_ipv4());
-            let v6 = m.host_ip.is_none_or(|ip| ip.is_ipv6());
+        let mut out = Vec::new();
+        for run in runs(ports) {
+            let v4 = run.first.host_ip.is_none_or(|ip| ip.is_ipv4());
+            let v6 = run.first.host_ip.is_none_or(|ip| ip.is_ipv6());
             if let (true, Some(ip4)) = (v4, ipv4) {
                 out.push(Dnat {
-                    mapping: *m,
+                    run,
                     container_ip: ip4.into(),
                 });
             }
             if let (true, Some(ip6)) = (v6, ipv6) {
                 out.push(Dnat {
-                    mapping: *m,
+                    run,
                     container_ip: ip6.into(),
                 });
             }

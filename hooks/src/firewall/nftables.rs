@@ -196,6 +196,10 @@ add map inet {TABLE} publish_any {{ type inet_proto . inet_service : ipv4_addr .
 add map inet {TABLE} publish_addr {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
 add map inet {TABLE} publish_any6 {{ type inet_proto . inet_service : ipv6_addr . inet_service; }}
 add map inet {TABLE} publish_addr6 {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
+add map inet {TABLE} publish_range {{ type inet_proto . inet_service : ipv4_addr; flags interval; }}
+add map inet {TABLE} publish_addr_range {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr; flags interval; }}
+add map inet {TABLE} publish_range6 {{ type inet_proto . inet_service : ipv6_addr; flags interval; }}
+add map inet {TABLE} publish_addr_range6 {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr; flags interval; }}
 add chain inet {TABLE} publish
 add chain inet {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
 add chain inet {TABLE} output {{ type nat hook output priority -100; policy accept; }}
@@ -212,6 +216,10 @@ add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to ip daddr . meta l4pro
 add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to meta l4proto . th dport map @publish_any
 add rule inet {TABLE} publish meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_addr6
 add rule inet {TABLE} publish meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @publish_any6
+add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @publish_addr_range
+add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to meta l4proto . th dport map @publish_range
+add rule inet {TABLE} publish meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_addr_range6
+add rule inet {TABLE} publish meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @publish_range6
 add rule inet {TABLE} prerouting fib daddr type local jump publish
 add rule inet {TABLE} output ip6 daddr ::1 return
 add rule inet {TABLE} output fib daddr type local jump publish
@@ -295,65 +303,101 @@ fn port_elements(p: &Port) -> Vec<(&'static str, String)> {
     e
 }
 
-/// The map a published port goes in (its container address's family's),
-/// and its key there. An unspecified host address is every address of its
-/// family: the `any` map.
-fn port_key(d: &Dnat) -> (&'static str, String) {
-    let m = &d.mapping;
-    let v6 = d.container_ip.is_ipv6();
-    match m.host_ip.filter(|ip| !ip.is_unspecified()) {
-        Some(ip) => (
-            if v6 { "publish_addr6" } else { "publish_addr" },
-            format!("{ip} . {} . {}", m.protocol, m.host_port),
-        ),
-        None => (
-            if v6 { "publish_any6" } else { "publish_any" },
-            format!("{} . {}", m.protocol, m.host_port),
-        ),
+/// The maps of published ports, by family and by what the key holds.
+fn port_map(v6: bool, by_address: bool, range: bool) -> &'static str {
+    match (v6, by_address, range) {
+        (false, false, false) => "publish_any",
+        (false, true, false) => "publish_addr",
+        (true, false, false) => "publish_any6",
+        (true, true, false) => "publish_addr6",
+        (false, false, true) => "publish_range",
+        (false, true, true) => "publish_addr_range",
+        (true, false, true) => "publish_range6",
+        (true, true, true) => "publish_addr_range6",
     }
 }
 
-/// A published port's element: (map, key : value).
-fn port_element(d: &Dnat) -> (&'static str, String) {
-    let (map, key) = port_key(d);
-    let m = &d.mapping;
-    (
-        map,
-        format!("{key} : {} . {}", d.container_ip, m.container_port),
-    )
+/// A published run's elements: (map, key, value). A run whose host and
+/// container ports are equal is one interval element, however many ports
+/// (the DNAT rewrites the address and keeps the port); another run is one
+/// element per port. An unspecified host address is every address of its
+/// family: the `any` maps.
+fn port_elements_of(d: &Dnat) -> Vec<(&'static str, String, String)> {
+    let r = &d.run;
+    let v6 = d.container_ip.is_ipv6();
+    let host = r.first.host_ip.filter(|ip| !ip.is_unspecified());
+    let proto = r.first.protocol;
+    let key = |ports: String| match host {
+        Some(ip) => format!("{ip} . {proto} . {ports}"),
+        None => format!("{proto} . {ports}"),
+    };
+    if r.count > 1 && r.is_identity() {
+        let map = port_map(v6, host.is_some(), true);
+        let ports = format!("{}-{}", r.first.host_port, r.last_host_port());
+        return vec![(map, key(ports), d.container_ip.to_string())];
+    }
+    let map = port_map(v6, host.is_some(), false);
+    r.mappings()
+        .map(|m| {
+            (
+                map,
+                key(m.host_port.to_string()),
+                format!("{} . {}", d.container_ip, m.container_port),
+            )
+        })
+        .collect()
 }
 
-fn add(c: &mut String, set: &str, element: &str) {
-    let f = family(set);
-    c.push_str(&format!("add element {f} {TABLE} {set} {{ {element} }}\n"));
+/// Published ports' elements: (map, key : value).
+fn ports_elements(ports: &[Dnat]) -> Vec<(&'static str, String)> {
+    ports
+        .iter()
+        .flat_map(port_elements_of)
+        .map(|(map, key, value)| (map, format!("{key} : {value}")))
+        .collect()
 }
 
-/// Deleting what is missing is an error in nftables, so the element is first
-/// added: the pair always succeeds and leaves it gone. (An element of the same
-/// key with another value is not ours: the add fails and the transaction with
-/// it, which is what must happen.)
-fn remove(c: &mut String, set: &str, element: &str) {
-    add(c, set, element);
-    let f = family(set);
-    c.push_str(&format!(
-        "delete element {f} {TABLE} {set} {{ {element} }}\n"
-    ));
+/// One command per set or map with all its elements: libnftables parses
+/// and evaluates each command on its own, so ten thousand elements in one
+/// command cost half of ten thousand commands.
+fn render(verb: &str, elements: &[(&'static str, String)]) -> String {
+    let mut order: Vec<&'static str> = Vec::new();
+    let mut by_set: std::collections::HashMap<&'static str, Vec<&str>> = Default::default();
+    for (set, element) in elements {
+        by_set
+            .entry(set)
+            .or_insert_with(|| {
+                order.push(set);
+                Vec::new()
+            })
+            .push(element);
+    }
+    order
+        .iter()
+        .map(|set| {
+            let f = family(set);
+            format!(
+                "{verb} element {f} {TABLE} {set} {{ {} }}\n",
+                by_set[set].join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Deleting what is missing is an error in nftables, so the elements are
+/// first added: the pair always succeeds and leaves them gone. (An element
+/// of the same key with another value is not ours: the add fails and the
+/// transaction with it, which is what must happen.)
+fn remove(elements: &[(&'static str, String)]) -> String {
+    render("add", elements) + &render("delete", elements)
 }
 
 /// The elements alone: what attach sends when the table is in place.
 pub fn attach_elements(net: &Network, ports: &[Dnat], port: Option<&Port>) -> String {
-    let mut c = String::new();
-    for (set, element) in port.map(port_elements).unwrap_or_default() {
-        add(&mut c, set, &element);
-    }
-    for (set, element) in network_elements(net) {
-        add(&mut c, set, &element);
-    }
-    for d in ports {
-        let (map, element) = port_element(d);
-        add(&mut c, map, &element);
-    }
-    c
+    let mut all = port.map(port_elements).unwrap_or_default();
+    all.extend(network_elements(net));
+    all.extend(ports_elements(ports));
+    render("add", &all)
 }
 
 /// The table (made if missing, rules rewritten) and the elements.
@@ -375,18 +419,12 @@ pub fn detach_commands(
         ));
         return c;
     }
-    for d in ports {
-        let (map, element) = port_element(d);
-        remove(&mut c, map, &element);
-    }
-    for (set, element) in port.map(port_elements).unwrap_or_default() {
-        remove(&mut c, set, &element);
-    }
+    let mut all = ports_elements(ports);
+    all.extend(port.map(port_elements).unwrap_or_default());
     if network_unused {
-        for (set, element) in network_elements(net) {
-            remove(&mut c, set, &element);
-        }
+        all.extend(network_elements(net));
     }
+    c.push_str(&remove(&all));
     c
 }
 
@@ -396,10 +434,9 @@ pub fn detach_commands(
 pub fn vxlan_commands(here: Option<Ipv4Addr>, peers: &[Ipv4Addr]) -> String {
     let mut c = format!("flush set inet {TABLE} vxlan_here\nflush set inet {TABLE} vxlan_peers\n");
     if let Some(here) = here {
-        add(&mut c, "vxlan_here", &here.to_string());
-        for p in peers {
-            add(&mut c, "vxlan_peers", &p.to_string());
-        }
+        let mut all = vec![("vxlan_here", here.to_string())];
+        all.extend(peers.iter().map(|p| ("vxlan_peers", p.to_string())));
+        c.push_str(&render("add", &all));
     }
     c
 }
@@ -412,18 +449,10 @@ pub fn rebuild_commands(networks: &[Network], ports: &[Dnat], bridge_ports: &[Po
         return c;
     }
     c.push_str(&ensure_table());
-    for net in networks {
-        for (set, element) in network_elements(net) {
-            add(&mut c, set, &element);
-        }
-    }
-    for d in ports {
-        let (map, element) = port_element(d);
-        add(&mut c, map, &element);
-    }
-    for (set, element) in bridge_ports.iter().flat_map(port_elements) {
-        add(&mut c, set, &element);
-    }
+    let mut all: Vec<(&'static str, String)> = networks.iter().flat_map(network_elements).collect();
+    all.extend(ports_elements(ports));
+    all.extend(bridge_ports.iter().flat_map(port_elements));
+    c.push_str(&render("add", &all));
     c
 }
 
@@ -456,8 +485,7 @@ impl FirewallDriver for Nftables {
         // An element of one of these keys with another value is a dead
         // container's, left by a detach that never ran: the caller holds the
         // claims of these ports, which say whose they are now.
-        for d in ports {
-            let (map, key) = port_key(d);
+        for (map, key, _) in ports.iter().flat_map(port_elements_of) {
             let _ = self.run(&format!("delete element inet {TABLE} {map} {{ {key} }}\n"));
         }
         self.run(&attach_elements(net, ports, port))
@@ -489,11 +517,8 @@ impl FirewallDriver for Nftables {
             // as text only: the errno's is what there is to match.)
             Err(_) if !table_unused && !ports.is_empty() => {
                 let mut result = Ok(());
-                for d in ports {
-                    let (map, element) = port_element(d);
-                    let mut one = String::new();
-                    remove(&mut one, map, &element);
-                    let removed = self.run(&one);
+                for element in ports_elements(ports) {
+                    let removed = self.run(&remove(&[element]));
                     if !matches!(&removed, Err(FirewallError::Nftables(e)) if e.contains("File exists"))
                     {
                         result = result.and(removed);
@@ -541,7 +566,10 @@ mod tests {
 
     fn dnat(spec: &str) -> Dnat {
         Dnat {
-            mapping: spec.parse::<PortMapping>().unwrap(),
+            run: crate::ports::PortRun {
+                first: spec.parse::<PortMapping>().unwrap(),
+                count: 1,
+            },
             container_ip: "172.20.0.2".parse().unwrap(),
         }
     }
@@ -559,10 +587,8 @@ mod tests {
         );
         let c = attach_elements(&net(), &dnats, None);
         for line in [
-            "add element inet minirun publish_any { tcp . 8080 : 172.20.0.2 . 80 }",
-            "add element inet minirun publish_any6 { tcp . 8080 : fd42::2 . 80 }",
-            "add element inet minirun publish_any { tcp . 81 : 172.20.0.2 . 81 }",
-            "add element inet minirun publish_any6 { tcp . 82 : fd42::2 . 82 }",
+            "add element inet minirun publish_any { tcp . 8080 : 172.20.0.2 . 80, tcp . 81 : 172.20.0.2 . 81 }",
+            "add element inet minirun publish_any6 { tcp . 8080 : fd42::2 . 80, tcp . 82 : fd42::2 . 82 }",
             "add element inet minirun publish_addr6 { fd00::9 . tcp . 83 : fd42::2 . 83 }",
         ] {
             assert!(c.contains(line), "{line}\n{c}");
@@ -573,6 +599,16 @@ mod tests {
             Dnat::of(&ports, Some("172.20.0.2".parse().unwrap()), None).len(),
             2
         );
+        // A range of equal ports is one interval element, however long;
+        // another range one element per port.
+        let ranged = crate::ports::parse_list("1-65535:1-65535/udp,8000-8002:80-82").unwrap();
+        let dnats = Dnat::of(&ranged, Some("172.20.0.2".parse().unwrap()), None);
+        let c = attach_elements(&net(), &dnats, None);
+        assert!(
+            c.contains("add element inet minirun publish_range { udp . 1-65535 : 172.20.0.2 }\n")
+        );
+        assert!(c.contains("add element inet minirun publish_any { tcp . 8000 : 172.20.0.2 . 80, tcp . 8001 : 172.20.0.2 . 81, tcp . 8002 : 172.20.0.2 . 82 }\n"), "{c}");
+        assert!(c.len() < 1000, "{}", c.len());
         // An IPv6-only one has nothing for IPv4 host addresses.
         assert_eq!(
             Dnat::of(&ports, None, Some("fd42::2".parse().unwrap())).len(),
