@@ -563,6 +563,7 @@ def docker_bench():
         d.wait(timeout=30)
         run(["umount", "/etc/docker"])
         remove_cgroup_tree(cgroup_parent)
+        docker_network_gone()
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "version": docker_version,
             "run": {n: summary(v) for n, v in ok.items()},
@@ -638,7 +639,16 @@ def docker_ports(userland_proxy, counts, rounds):
         d.wait(timeout=60)
         run(["umount", "/etc/docker"])
         remove_cgroup_tree(cgroup_parent)
+        docker_network_gone()
     return out
+
+
+def docker_network_gone():
+    """What a stopped dockerd leaves in the sandbox: its bridge and its
+    iptables-nft tables (the sandbox's own, made by it)."""
+    subprocess.run(["ip", "link", "del", "docker0"], **QUIET)
+    for table in ("ip nat", "ip filter", "ip6 nat", "ip6 filter"):
+        subprocess.run(["nft", "delete", "table"] + table.split(), **QUIET)
 
 
 def port_sweep():
@@ -676,7 +686,7 @@ def port_sweep():
         docker[name] = docker_ports(proxy, counts, rounds=1 if name == "proxy" else 1)
     return {"minirun": minirun, "one_port_beside_60000": {"empty": summary(empty), "crowded": summary(crowded)},
             "docker": docker, "docker_max": DOCKER_SWEEP_MAX,
-            "docker_version": version(["dockerd", "--version"])}
+            "docker_version": version(["dockerd", "--version"]).split()[2].rstrip(",")}
 
 
 # ------------------------------------------------------------------ overlay

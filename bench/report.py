@@ -114,7 +114,7 @@ ps = r.get("port_sweep")
 if ps:
     lines.append("")
     lines.append(
-        f"Publishing a range (`run -d -p A-B:A-B`, median of 3; Docker {ps['docker_version']}, "
+        f"Publishing a range (`run -d -p A-B:A-B`, minirun median of 3; Docker {ps['docker_version']}, "
         "its own dockerd in the sandbox, one run per count):"
     )
     lines.append("")
@@ -220,3 +220,28 @@ plot "{out}/attach.csv" using 1:3 skip 1 with points pt 7 ps 0.5 lc rgb "#d95f02
 """
 if os.path.exists(f"{out}/attach.csv"):
     subprocess.run(["gnuplot"], input=plot.encode(), check=True)
+
+# The port-range sweep: time to `run -d -p A-B:A-B` by the number of ports.
+if ps:
+    rows = []
+    for n, m in ps["minirun"].items():
+        dp, dn = ps["docker"]["proxy"].get(n), ps["docker"]["no_proxy"].get(n)
+        rows.append(f"{n} {m['run']['median']:.1f} "
+                    f"{dp['run']['median'] if dp else 'NaN'} {dn['run']['median'] if dn else 'NaN'}")
+    with open(f"{out}/ports.dat", "w") as f:
+        f.write("\n".join(rows) + "\n")
+    sweep = f"""
+set terminal pngcairo size 900,500 font ",11"
+set output "{out}/ports.png"
+set title "Publishing a port range: run -d -p A-B:A-B"
+set xlabel "ports published"
+set ylabel "time to run -d, ms"
+set logscale xy
+set key top left
+set grid
+plot "{out}/ports.dat" using 1:3 with linespoints pt 7 lc rgb "#d95f02" title "Docker {ps['docker_version']}, userland proxy", \\
+     "{out}/ports.dat" using 1:4 with linespoints pt 5 lc rgb "#7570b3" title "Docker, no proxy", \\
+     "{out}/ports.dat" using 1:2 with linespoints pt 9 lc rgb "#1b9e77" title "minirun"
+"""
+    subprocess.run(["gnuplot"], input=sweep.encode(), check=True)
+
