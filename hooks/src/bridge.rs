@@ -65,6 +65,10 @@ pub enum BridgeError {
     Forwarding(&'static str, io::Error),
     #[error("--ip6 {ip}: on an IPv6-only network a container's MAC is the last 32 bits of its address, and {other} has the same ones")]
     MacTaken { ip: Ipv6Addr, other: Ipv6Addr },
+    #[error("network {network} is full: its bridge {bridge} has 1,024 ports, the most a Linux bridge takes")]
+    BridgeFull { network: String, bridge: String },
+    #[error("network {network} is full: {subnet} has no free address")]
+    NetworkFull { network: String, subnet: String },
     #[error("network {network} has no {family}: {what}")]
     NoFamily {
         network: String,
@@ -721,7 +725,17 @@ impl BridgeDriver {
         self.check(nl, net, bridge.as_ref().map(|b| b.header.index))?;
 
         let (host_if, interface) = self.interface_names(net, c)?;
-        let ((ip, ip6), endpoints) = self.lease_addresses(nl, net, overlay, c, &host_if, done)?;
+        let ((ip, ip6), endpoints) = self
+            .lease_addresses(nl, net, overlay, c, &host_if, done)
+            .map_err(|e| match e {
+                BridgeError::Ipam(IpamError::Exhausted { subnet, .. }) => {
+                    BridgeError::NetworkFull {
+                        network: net.name.clone(),
+                        subnet,
+                    }
+                }
+                other => other,
+            })?;
         let mac = veth::mac_of(ip, ip6);
         // Before anything else exists: a killed attach leaves a record
         // detach and gc undo it from.
@@ -765,7 +779,15 @@ impl BridgeDriver {
                 mac,
                 mtu: net.mtu,
             },
-        )?;
+        )
+        .map_err(|e| match e.errno() {
+            // EXCHFULL: the bridge has the most ports a Linux bridge takes.
+            Some(libc::EXFULL) => BridgeError::BridgeFull {
+                network: net.name.clone(),
+                bridge: net.bridge.clone(),
+            },
+            _ => e.into(),
+        })?;
         done.push(Done::Veth(host_if.clone()));
         trace.step("veth pair");
 

@@ -317,7 +317,7 @@ fn bad_network_input_is_refused_and_leaves_nothing() {
         ("stopped", None, "$MINIRUN create -b $B $ID-x && $MINIRUN run -d --net container:$ID-x -b $B $ID; r=$?; $MINIRUN delete -f $ID-x; (exit $r)", "is created, not running"),
         ("badcidr", net("172.20.0.0/33", "172.20.0.1"), "$MINIRUN run -d --net bridge -b $B $ID", "not an IPv4 CIDR"),
         ("overlap", net("10.77.0.0/16", "10.77.0.1"), "ip link add taken type bridge && ip addr add 10.77.1.1/24 dev taken && ip link set taken up; $MINIRUN run -d --net bridge -b $B $ID; r=$?; ip link del taken; (exit $r)", "subnet 10.77.0.0/16 overlaps the host's route to 10.77.1.0/24"),
-        ("exhausted", net("10.78.0.0/30", "10.78.0.1"), "$MINIRUN run -d --net bridge -b $B $ID-1 || exit 9; $MINIRUN run -d --net bridge -b $B $ID; r=$?; $MINIRUN delete -f $ID-1; (exit $r)", "subnet 10.78.0.0/30: no free address left (1 leased)"),
+        ("exhausted", net("10.78.0.0/30", "10.78.0.1"), "$MINIRUN run -d --net bridge -b $B $ID-1 || exit 9; $MINIRUN run -d --net bridge -b $B $ID; r=$?; $MINIRUN delete -f $ID-1; (exit $r)", "network bridge is full: 10.78.0.0/30 has no free address"),
         ("badstate", None, "echo '{' | $MINIRUN_NET attach", "minirun-net: the OCI state on stdin is not valid"),
         ("gonepid", None, "echo '{\"id\":\"x\",\"pid\":999999,\"bundle\":\"'$B'\"}' | $MINIRUN_NET attach", "container x: process 999999 is gone"),
         ("hostns", None, "echo '{\"id\":\"x\",\"pid\":'$$',\"bundle\":\"'$B'\"}' | $MINIRUN_NET attach", "container x has no network namespace of its own"),
