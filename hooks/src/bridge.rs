@@ -151,7 +151,17 @@ enum Done {
     /// Claimed and in the firewall, as the record says (resolved ports, the
     /// port's elements).
     Published(Box<Attachment>),
+    /// The container's permanent neighbour entries on the bridge.
+    Neighbours(u32, Vec<IpAddr>),
     Files(PathBuf),
+}
+
+/// A record's addresses, both families.
+fn addresses_of(r: &Attachment) -> Vec<IpAddr> {
+    let v4 = r.ip_address.map(IpAddr::V4);
+    v4.into_iter()
+        .chain(r.ip6_address.map(IpAddr::V6))
+        .collect()
 }
 
 /// The DNATs of a record's published ports, both families.
@@ -551,9 +561,19 @@ impl BridgeDriver {
             Some(index) => index,
             None => {
                 write_whole(&self.store.bridge_marker(&net.name), net.bridge.as_bytes())?;
+                // A MAC of its own, the gateway's as Docker makes containers'
+                // (02:42 and the address): a bridge left to take the lowest
+                // of its ports' changes it as containers come and go, which
+                // flushes the host's neighbour entries on it and leaves the
+                // containers' entry for the gateway stale.
+                let mac = veth::mac_of(net.gateway, net.gateway6);
                 nl.add_link(
                     &format!("creating bridge {}", net.bridge),
-                    LinkBridge::new(&net.bridge).mtu(net.mtu).up().build(),
+                    LinkBridge::new(&net.bridge)
+                        .mtu(net.mtu)
+                        .address(mac.to_vec())
+                        .up()
+                        .build(),
                 )?;
                 nl.link_index(&net.bridge)?
             }
@@ -792,6 +812,16 @@ impl BridgeDriver {
         trace.step("veth pair");
 
         self.configure_inside(net, c, &interface, &record)?;
+        // The host knows the container's MAC without asking: a permanent
+        // entry, which the kernel does not count against the neighbour
+        // table's gc_thresh (a host with thousands of containers would
+        // overflow the table, shared by all namespaces, otherwise), and
+        // which no ARP the container sends can change.
+        let addresses = addresses_of(&record);
+        done.push(Done::Neighbours(bridge_index, addresses.clone()));
+        for ip in addresses {
+            nl.add_neighbour(bridge_index, ip, mac)?;
+        }
         trace.step("eth0, lo, route");
 
         if !self.connecting && self.cni_ifname.is_none() {
@@ -869,6 +899,10 @@ impl BridgeDriver {
                 Done::Record(_) if !errors.is_empty() => Ok(()),
                 Done::Record(r) => self.store.remove_attachment(&r).map_err(Into::into),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
+                Done::Neighbours(index, ips) => ips
+                    .iter()
+                    .try_for_each(|ip| nl.delete_neighbour(index, *ip))
+                    .map_err(Into::into),
                 Done::Published(r) => Nftables::new()
                     .map_err(Self::fw_err(net))
                     .and_then(|nft| self.unpublish(&nft, net, &r)),
@@ -969,6 +1003,16 @@ impl NetworkDriver for BridgeDriver {
             errors.extend(self.unpublish(nft, &net, r).err());
         }
         errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
+        // The bridge may be gone (a network torn down): its entries with it.
+        if let Ok(Some(bridge)) = nl.link_by_name(&r.bridge) {
+            for ip in addresses_of(r) {
+                errors.extend(
+                    nl.delete_neighbour(bridge.header.index, ip)
+                        .err()
+                        .map(Into::into),
+                );
+            }
+        }
         let leases = self.store.leases(&r.network);
         if let (Some(ip), Some(pool)) = (r.ip_address, self.pool(&net, &leases)) {
             errors.extend(pool.release(ip, &r.container).err().map(Into::into));

@@ -198,6 +198,46 @@ impl Netlink {
             .collect())
     }
 
+    /// A permanent neighbour entry: `ip` is at `mac` on link `index`
+    /// (replacing what the host had learnt).
+    pub fn add_neighbour(&self, index: u32, ip: IpAddr, mac: [u8; 6]) -> Result<(), NetlinkError> {
+        self.run(
+            self.handle
+                .neighbours()
+                .add(index, ip)
+                .link_layer_address(&mac)
+                .replace()
+                .execute(),
+        )
+        .map_err(describe(format!("adding the neighbour entry for {ip}")))
+    }
+
+    /// Removes the neighbour entry of `ip` on link `index`; one that is
+    /// gone (or whose link is) is fine.
+    pub fn delete_neighbour(&self, index: u32, ip: IpAddr) -> Result<(), NetlinkError> {
+        use netlink_packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourMessage,
+        };
+        use netlink_packet_route::AddressFamily;
+        let mut m = NeighbourMessage::default();
+        m.header.family = if ip.is_ipv6() {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        m.header.ifindex = index;
+        m.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::from(ip)));
+        match self.run(self.handle.neighbours().del(m).execute()) {
+            Err(rtnetlink::Error::NetlinkError(e))
+                if matches!(e.raw_code().abs(), libc::ENOENT | libc::ENODEV) =>
+            {
+                Ok(())
+            }
+            other => other.map_err(describe(format!("deleting the neighbour entry for {ip}"))),
+        }
+    }
+
     pub fn add_default_route6(&self, gateway: Ipv6Addr, index: u32) -> Result<(), NetlinkError> {
         let route = RouteMessageBuilder::<Ipv6Addr>::new()
             .gateway(gateway)

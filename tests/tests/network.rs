@@ -40,7 +40,11 @@ fn two_bridge_containers_reach_each_other_and_the_gateway() {
         $MINIRUN exec $ID-a sh -c 'ls /sys/class/net | tr "\n" " "; echo; ip -o -4 addr show eth0 | awk "{{print \$4}}"; cat /sys/class/net/eth0/address; ip route | grep default; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags' > $T/inside-a.txt
         $MINIRUN exec $ID-a cat /etc/hosts /etc/hostname > $T/etc-a.txt
         ip -o link show master minirun0 | wc -l
-        $MINIRUN delete -f $ID-a; $MINIRUN delete -f $ID-b
+        # Each container a permanent neighbour of the host, until it goes.
+        ip neigh show dev minirun0 nud permanent | grep -c "lladdr 02:42"
+        $MINIRUN delete -f $ID-a
+        ip neigh show dev minirun0 nud permanent | grep -c "lladdr 02:42"
+        $MINIRUN delete -f $ID-b
         leftovers
         "#,
         a = a.display(),
@@ -67,7 +71,7 @@ fn two_bridge_containers_reach_each_other_and_the_gateway() {
     );
     assert!(
         out.stdout
-            .starts_with("gateway-ok\npeer-ok\nhello from a minirun container\n2\n"),
+            .starts_with("gateway-ok\npeer-ok\nhello from a minirun container\n2\n2\n1\n"),
         "{out:?}"
     );
     let inside = fs::read_to_string(sb.dir.join("inside-a.txt")).unwrap();
