@@ -1322,10 +1322,16 @@ pub(crate) fn lease6(
         if !mac_from_v6 {
             return Ok(lease);
         }
-        let clash = crate::ipam::same_low_bits(pool6.dir, ip).map_err(|source| StoreError::Io {
-            path: pool6.dir.to_path_buf(),
-            source,
-        })?;
+        // The bridge's MAC is made the same way, of the gateway's address.
+        let low = |a: Ipv6Addr| u128::from(a) as u32;
+        let gateway = (low(ip) == low(pool6.gateway)).then_some(pool6.gateway);
+        let clash = match gateway {
+            Some(g) => Some(g),
+            None => crate::ipam::same_low_bits(pool6.dir, ip).map_err(|source| StoreError::Io {
+                path: pool6.dir.to_path_buf(),
+                source,
+            })?,
+        };
         let Some(other) = clash else {
             return Ok(lease);
         };

@@ -177,6 +177,7 @@ fn an_ipv6_only_network() {
         $M run -d --bundle {s} --net only6 $ID-m2 >/dev/null || exit 5
         echo "passed-over: $($M exec $ID-m2 ip -6 -o addr show dev eth0 scope global | awk '{{print $4}}')"
         $M run -d --bundle {s} --net only6 --ip6 fd87::9:0:0:4 $ID-m3 2>&1 >/dev/null | head -1
+        $M run -d --bundle {s} --net only6 --ip6 fd87::9:0:0:1 $ID-m4 2>&1 >/dev/null | head -1
         $M delete -f $ID-m1; $M delete -f $ID-m2
         $M run -d --bundle {s} --net only6 -p 127.0.0.1:9090:80 $ID-x 2>&1 >/dev/null | head -1
         $M run -d --bundle {s} --net only6 --ip 10.0.0.5 $ID-y 2>&1 >/dev/null | head -1
@@ -206,6 +207,11 @@ fn an_ipv6_only_network() {
     assert_eq!(out.field("passed-over"), "fd87::5/64", "{out:?}");
     assert!(
         out.stdout.contains("--ip6 fd87::9:0:0:4: on an IPv6-only network a container's MAC is the last 32 bits of its address, and fd87::1:0:0:4 has the same ones"),
+        "{out:?}"
+    );
+    // The bridge's MAC comes from the gateway's address the same way.
+    assert!(
+        out.stdout.contains("--ip6 fd87::9:0:0:1: on an IPv6-only network a container's MAC is the last 32 bits of its address, and fd87::1 has the same ones"),
         "{out:?}"
     );
     assert!(
