@@ -555,18 +555,28 @@ impl BridgeDriver {
         &self,
         nl: &Netlink,
         net: &Network,
-        existing: Option<u32>,
+        existing: Option<&netlink_packet_route::link::LinkMessage>,
     ) -> Result<u32, BridgeError> {
+        // A MAC of its own, the gateway's as Docker makes containers'
+        // (02:42 and the address): a bridge left to take the lowest of its
+        // ports' changes it as containers come and go, which flushes the
+        // host's neighbour entries on it and leaves the containers' entry
+        // for the gateway stale.
+        let mac = veth::mac_of(net.gateway, net.gateway6);
         let bridge_index = match existing {
-            Some(index) => index,
+            Some(link) => {
+                let index = link.header.index;
+                // A bridge of an older minirun still takes its ports' MAC:
+                // given its own once (never an administrator's bridge).
+                let ours = fs::read_to_string(self.store.bridge_marker(&net.name))
+                    .is_ok_and(|b| b == net.bridge);
+                if ours && crate::netlink::link_mac(link) != Some(mac) {
+                    nl.set_mac(&net.bridge, index, mac)?;
+                }
+                index
+            }
             None => {
                 write_whole(&self.store.bridge_marker(&net.name), net.bridge.as_bytes())?;
-                // A MAC of its own, the gateway's as Docker makes containers'
-                // (02:42 and the address): a bridge left to take the lowest
-                // of its ports' changes it as containers come and go, which
-                // flushes the host's neighbour entries on it and leaves the
-                // containers' entry for the gateway stale.
-                let mac = veth::mac_of(net.gateway, net.gateway6);
                 nl.add_link(
                     &format!("creating bridge {}", net.bridge),
                     LinkBridge::new(&net.bridge)
@@ -764,7 +774,7 @@ impl BridgeDriver {
         done.push(Done::Record(Box::new(record.clone())));
         trace.step("checks, lease and record");
 
-        let bridge_index = self.ensure_bridge(nl, net, bridge.map(|b| b.header.index))?;
+        let bridge_index = self.ensure_bridge(nl, net, bridge.as_ref())?;
         let remote = match overlay {
             Some(o) => self.ensure_vxlan(nl, net, o, bridge_index, endpoints)?,
             None => Vec::new(),
@@ -1313,6 +1323,7 @@ pub(crate) fn lease6(
 ) -> Result<Lease, BridgeError> {
     // Picked addresses walk upwards from the cursor: a clash with a chosen
     // address is passed in one step, a run of them in as many.
+    let mut last_clash = None;
     for _ in 0..64 {
         let lease = match want {
             Some(ip) => pool6.allocate_static(ip, id, holder, &is_live)?,
@@ -1339,12 +1350,10 @@ pub(crate) fn lease6(
         if want.is_some() {
             return Err(BridgeError::MacTaken { ip, other });
         }
+        last_clash = Some((ip, other));
     }
-    Err(IpamError::Exhausted {
-        subnet: pool6.subnet.to_string(),
-        used: 64,
-    }
-    .into())
+    let (ip, other) = last_clash.expect("the loop ran");
+    Err(BridgeError::MacTaken { ip, other })
 }
 
 /// IPv6 on a container's interface, still down: in its namespace no router

@@ -362,14 +362,20 @@ fn bound_sockets() -> io::Result<Vec<Bound>> {
 
 /// Lines of /proc/net/tcp* and udp*: `sl local_address rem_address st ...`,
 /// the local address in hex (each 32-bit word in the kernel's byte order)
-/// and the port; TCP counts when listening (st 0A), UDP always.
+/// and the port; TCP counts when listening (st 0A), UDP when bound and not
+/// connected (st 07: a client's connected socket holds an ephemeral port
+/// only for its own flow, which conntrack keeps from any DNAT).
 fn parse_proc_sockets(text: &str, protocol: Protocol, v6: bool) -> Vec<Bound> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
             let (addr, port) = f.get(1)?.split_once(':')?;
-            if protocol == Protocol::Tcp && *f.get(3)? != "0A" {
+            let listening = match protocol {
+                Protocol::Tcp => "0A",
+                Protocol::Udp => "07",
+            };
+            if *f.get(3)? != listening {
                 return None;
             }
             let port = u16::from_str_radix(port, 16).ok()?;
@@ -377,7 +383,7 @@ fn parse_proc_sockets(text: &str, protocol: Protocol, v6: bool) -> Vec<Bound> {
                 Some(
                     u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16)
                         .ok()?
-                        .to_le_bytes(),
+                        .to_ne_bytes(),
                 )
             };
             let ip = if v6 {
@@ -529,11 +535,30 @@ fn bind_once(m: &PortMapping, ip: IpAddr, port: u16) -> Result<u16, HostPortErro
 }
 
 /// Drops `container`'s claims of `mappings` (resolved); missing ones are
-/// fine. Claimed by runs, released by the same runs: the mappings fold the
-/// same way both times.
+/// fine. Every claim of this container and interface that a run of the
+/// mappings overlaps goes, whatever its shape: claims of an older minirun
+/// (one per port) and picked ports (claimed one by one, folded here) too.
 pub fn release(dir: &Path, mappings: &[PortMapping], container: &str, host_interface: &str) {
-    for r in runs(mappings) {
-        let path: PathBuf = dir.join(claim_name(&r));
+    let runs = runs(mappings);
+    if runs.is_empty() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let Some(named) = e.file_name().to_str().and_then(parse_claim_name) else {
+            continue;
+        };
+        let overlaps = runs.iter().any(|r| {
+            named.protocol == r.first.protocol.name()
+                && named.ports.0 <= r.last_host_port()
+                && r.first.host_port <= named.ports.1
+        });
+        if !overlaps {
+            continue;
+        }
+        let path: PathBuf = dir.join(&named.file);
         if read_claim(&path)
             .is_none_or(|c| c.container == container && c.host_interface == host_interface)
         {
@@ -644,6 +669,17 @@ mod tests {
         release(&d, &got, "c1", "veth1");
         assert!(!d.join("tcp-47000-47999-127.0.0.1").exists());
         claim(&d, &[inside], "c2", "veth2", BOTH, &live).unwrap_err();
+        // Claims of an older minirun, one per port, go with the range.
+        let d2 = tmpdir("oldclaims");
+        fs::create_dir_all(&d2).unwrap();
+        let body = r#"{"container":"old","hostInterface":"vold"}"#;
+        for p in [46000, 46001, 46002] {
+            fs::write(d2.join(format!("tcp-{p}-any")), body).unwrap();
+        }
+        let old = crate::ports::parse_list("46000-46002:46000-46002").unwrap();
+        release(&d2, &old, "old", "vold");
+        assert_eq!(fs::read_dir(&d2).unwrap().count(), 0);
+        fs::remove_dir_all(&d2).unwrap();
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -131,6 +131,14 @@ impl Netlink {
             .map_err(describe(what))
     }
 
+    pub fn set_mac(&self, name: &str, index: u32, mac: [u8; 6]) -> Result<(), NetlinkError> {
+        let msg = LinkUnspec::new_with_index(index)
+            .address(mac.to_vec())
+            .build();
+        self.run(self.handle.link().set(msg).execute())
+            .map_err(describe(format!("setting the MAC of {name}")))
+    }
+
     pub fn set_up(&self, name: &str, index: u32) -> Result<(), NetlinkError> {
         let msg = LinkUnspec::new_with_index(index).up().build();
         self.run(self.handle.link().set(msg).execute())
@@ -324,6 +332,14 @@ pub fn in_namespace<T>(netns: BorrowedFd, f: impl FnOnce() -> T) -> Result<T, Ne
     setns(own.as_fd(), CloneFlags::CLONE_NEWNET)
         .expect("returning to the hook's own network namespace");
     Ok(result)
+}
+
+/// The MAC address of a link message.
+pub fn link_mac(link: &LinkMessage) -> Option<[u8; 6]> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(mac) => mac.as_slice().try_into().ok(),
+        _ => None,
+    })
 }
 
 /// The interface name of a link message.

@@ -295,6 +295,22 @@ pub mod as_runs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PortMapping>, D::Error> {
         let runs = Vec::<PortRun>::deserialize(d)?;
+        // A run stays inside 1-65535 on both sides (a hand-edited or
+        // damaged record must not wrap around or allocate without end).
+        for r in &runs {
+            let fits = |first: u16| u32::from(first) + r.count <= 65536;
+            let picked_alone = r.first.host_port != 0 || r.count == 1;
+            if r.count == 0
+                || !fits(r.first.host_port)
+                || !fits(r.first.container_port)
+                || !picked_alone
+            {
+                return Err(serde::de::Error::custom(format!(
+                    "port run {} of {} ports leaves 1-65535",
+                    r.first, r.count
+                )));
+            }
+        }
         Ok(runs.iter().flat_map(PortRun::mappings).collect())
     }
 }

@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoPortData, InfoPortKind, InfoVeth};
+use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourState};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use crate::netlink::{Netlink, NetlinkError};
@@ -120,19 +121,38 @@ pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     )?;
     // Hairpin: a container reaching its own published port through the
     // host's address gets its packets back out of the port they came in by.
-    // Bridge-port options cannot ride on the creating request.
+    // No unknown unicast: frames for a MAC the bridge does not know (a
+    // container gone without its detach, whose address the host still has
+    // as a permanent neighbour) are not flooded to the other containers;
+    // the container's own MAC is a static entry of its port, so frames for
+    // it never are unknown. Bridge-port options cannot ride on the creating
+    // request.
     let index = nl.link_index(p.host)?;
     let port = LinkUnspec::new_with_index(index)
         .set_port_kind(InfoPortKind::Bridge)
-        .set_port_data(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
-            true,
-        )]))
+        .set_port_data(InfoPortData::BridgePort(vec![
+            InfoBridgePort::HairpinMode(true),
+            InfoBridgePort::UnicastFlood(false),
+        ]))
         .build();
     nl.run(nl.handle().link().set_port(port).execute())
         .map_err(crate::netlink::describe(format!(
             "setting hairpin mode on {}",
             p.host
-        )))
+        )))?;
+    nl.run(
+        nl.handle()
+            .neighbours()
+            .add_bridge(index, &p.mac)
+            .flags(NeighbourFlags::Controller)
+            .state(NeighbourState::Noarp)
+            .replace()
+            .execute(),
+    )
+    .map_err(crate::netlink::describe(format!(
+        "adding {}'s MAC to the bridge's forwarding table",
+        p.host
+    )))
 }
 
 #[cfg(test)]

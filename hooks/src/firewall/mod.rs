@@ -16,9 +16,9 @@ pub enum FirewallError {
     Nftables(String),
     #[error("libnftables could not make a context")]
     NoContext,
-    /// The table of a minirun before IPv6 (`ip minirun`) is still there:
-    /// its elements move into today's table before anything changes.
-    #[error("the firewall holds the table of an older minirun (ip minirun): rebuild it from the records (minirun-net reload)")]
+    /// The firewall holds the table of an older minirun: it is rebuilt
+    /// from the records before anything changes.
+    #[error("the firewall holds the table of an older minirun: rebuild it from the records (minirun-net reload)")]
     LegacyTable,
 }
 

@@ -136,11 +136,20 @@ impl Nftables {
 }
 
 impl Nftables {
-    /// Whether the table of a minirun before IPv6 is there. Asked where
-    /// today's table is being made or changed by detach: never on the
-    /// common attach path.
-    pub fn has_legacy_table(&self) -> bool {
+    /// Whether the firewall holds what a rebuild from the records must
+    /// replace: the table of a minirun before IPv6 (`ip minirun`), or
+    /// today's table as it was before published ranges became interval
+    /// elements (their ports one element each, which the detach of today
+    /// would not remove). Asked where today's table is being made or
+    /// changed by detach: never on the common attach path.
+    pub fn needs_rebuild(&self) -> bool {
         self.run(&format!("list table ip {TABLE}")).is_ok()
+            || (self
+                .run(&format!("list chain inet {TABLE} publish"))
+                .is_ok()
+                && self
+                    .run(&format!("list map inet {TABLE} publish_range"))
+                    .is_err())
     }
 }
 
@@ -471,7 +480,7 @@ impl FirewallDriver for Nftables {
         port: Option<&Port>,
     ) -> Result<(), FirewallError> {
         let first = self.run(&attach_elements(net, ports, port)).or_else(|_| {
-            if self.has_legacy_table() {
+            if self.needs_rebuild() {
                 return Err(FirewallError::LegacyTable);
             }
             self.run(&attach_commands(net, ports, port))
@@ -499,7 +508,7 @@ impl FirewallDriver for Nftables {
         network_unused: bool,
         table_unused: bool,
     ) -> Result<(), FirewallError> {
-        if self.has_legacy_table() {
+        if self.needs_rebuild() {
             return Err(FirewallError::LegacyTable);
         }
         match self.run(&detach_commands(
