@@ -157,7 +157,7 @@ enum Done {
 }
 
 /// A record's addresses, both families.
-fn addresses_of(r: &Attachment) -> Vec<IpAddr> {
+pub(crate) fn addresses_of(r: &Attachment) -> Vec<IpAddr> {
     let v4 = r.ip_address.map(IpAddr::V4);
     v4.into_iter()
         .chain(r.ip6_address.map(IpAddr::V6))
@@ -353,43 +353,6 @@ impl BridgeDriver {
 
     fn refresh_hosts(&self, network: &str, also: Option<&str>) -> Result<(), BridgeError> {
         etc_files::refresh_hosts(&self.store, network, also).map_err(Into::into)
-    }
-
-    /// The IPv4 leases, unless the network is IPv6-only.
-    fn pool<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv4Addr>> {
-        let (subnet, gateway) = net.ipv4()?;
-        Some(Pool {
-            dir,
-            subnet,
-            gateway,
-            range: net.ip_range,
-        })
-    }
-
-    /// The IPv6 leases, when the network has IPv6.
-    fn pool6<'a>(&self, net: &Network, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv6Addr>> {
-        let (subnet, gateway) = net.ipv6()?;
-        Some(Pool {
-            dir,
-            subnet,
-            gateway,
-            range: net.ip_range6,
-        })
-    }
-
-    /// Gives a lease back to the pool of its family.
-    fn release(&self, net: &Network, lease: &Lease) -> Result<(), IpamError> {
-        let dir = self.store.leases(&net.name);
-        match lease.ip {
-            IpAddr::V4(ip) => match self.pool(net, &dir) {
-                Some(pool) => pool.release(ip, &lease.container),
-                None => Ok(()),
-            },
-            IpAddr::V6(ip) => match self.pool6(net, &dir) {
-                Some(pool) => pool.release(ip, &lease.container),
-                None => Ok(()),
-            },
-        }
     }
 
     /// The record as attach writes it first, right after the lease.
@@ -697,7 +660,7 @@ impl BridgeDriver {
         let is_live =
             |l: &Lease| nl.link_exists(&l.host_interface) || self.store.names_lease(l, &net.name);
         let mut endpoints = Vec::new();
-        let lease = match (self.pool(net, &leases), overlay, self.ip) {
+        let lease = match (net.pool(&leases), overlay, self.ip) {
             // The cluster decides the address; the local lease mirrors it,
             // so this host's count of users (and gc) works as for a bridge.
             (Some(pool), Some(o), want) => {
@@ -721,7 +684,7 @@ impl BridgeDriver {
             (None, _, _) => None,
         };
         done.extend(lease.iter().cloned().map(Done::Lease));
-        let lease6 = match self.pool6(net, &leases) {
+        let lease6 = match net.pool6(&leases) {
             Some(pool6) => {
                 let mac_from_v6 = lease.is_none();
                 Some(lease6(
@@ -916,7 +879,9 @@ impl BridgeDriver {
                 Done::Published(r) => Nftables::new()
                     .map_err(Self::fw_err(net))
                     .and_then(|nft| self.unpublish(&nft, net, &r)),
-                Done::Lease(lease) => self.release(net, &lease).map_err(Into::into),
+                Done::Lease(lease) => net
+                    .release(&self.store.leases(&net.name), lease.ip, &lease.container)
+                    .map_err(Into::into),
             };
             errors.extend(result.err());
         }
@@ -1024,11 +989,8 @@ impl NetworkDriver for BridgeDriver {
             }
         }
         let leases = self.store.leases(&r.network);
-        if let (Some(ip), Some(pool)) = (r.ip_address, self.pool(&net, &leases)) {
-            errors.extend(pool.release(ip, &r.container).err().map(Into::into));
-        }
-        if let (Some(ip6), Some(pool6)) = (r.ip6_address, self.pool6(&net, &leases)) {
-            errors.extend(pool6.release(ip6, &r.container).err().map(Into::into));
+        for ip in addresses_of(r) {
+            errors.extend(net.release(&leases, ip, &r.container).err().map(Into::into));
         }
         if r.vni.is_some() {
             give_back_overlay(r);

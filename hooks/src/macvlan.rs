@@ -13,7 +13,7 @@
 //! As with every macvlan, the host itself cannot reach the containers
 //! through the parent; other machines (or namespaces) on the segment can.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
@@ -23,7 +23,7 @@ use rtnetlink::LinkMacVlan;
 use crate::bridge::{configure_ipv6_inside, lease6, BridgeError, CONTAINER_INTERFACE};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files;
-use crate::ipam::{Family, Lease, Pool};
+use crate::ipam::{Family, Lease};
 use crate::netlink::Netlink;
 use crate::store::{start_time, Attachment, Network, Process, Store};
 use crate::veth;
@@ -62,43 +62,6 @@ pub fn holder_lives(holder: &str) -> bool {
 }
 
 impl MacvlanDriver {
-    fn pool<'a>(&self, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv4Addr>> {
-        let (subnet, gateway) = self.network.ipv4()?;
-        Some(Pool {
-            dir,
-            subnet,
-            gateway,
-            range: self.network.ip_range,
-        })
-    }
-
-    fn pool6<'a>(&self, dir: &'a std::path::Path) -> Option<Pool<'a, Ipv6Addr>> {
-        let (subnet, gateway) = self.network.ipv6()?;
-        Some(Pool {
-            dir,
-            subnet,
-            gateway,
-            range: self.network.ip_range6,
-        })
-    }
-
-    /// Gives a lease back to the pool of its family.
-    fn release(&self, dir: &std::path::Path, ip: IpAddr, id: &str) -> Result<(), BridgeError> {
-        match ip {
-            IpAddr::V4(ip) => {
-                if let Some(pool) = self.pool(dir) {
-                    pool.release(ip, id)?;
-                }
-            }
-            IpAddr::V6(ip) => {
-                if let Some(pool6) = self.pool6(dir) {
-                    pool6.release(ip, id)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn attach_steps(&self, c: &Container, done: &mut Vec<Done>) -> Result<Attachment, BridgeError> {
         let net = &self.network;
         crate::bridge::check_families(net, self.ip, self.ip6, &[])?;
@@ -108,13 +71,13 @@ impl MacvlanDriver {
         let leases = self.store.leases(&net.name);
         let tag = holder(c.pid);
         let live = |l: &Lease| holder_lives(&l.host_interface);
-        let lease = match (self.pool(&leases), self.ip) {
+        let lease = match (self.network.pool(&leases), self.ip) {
             (Some(pool), Some(ip)) => Some(pool.allocate_static(ip, &c.id, &tag, live)?),
             (Some(pool), None) => Some(pool.allocate(&c.id, &tag, live)?),
             (None, _) => None,
         };
         done.extend(lease.iter().cloned().map(Done::Lease));
-        let lease6 = match self.pool6(&leases) {
+        let lease6 = match self.network.pool6(&leases) {
             Some(pool6) => Some(lease6(
                 &pool6,
                 self.ip6,
@@ -252,6 +215,7 @@ impl NetworkDriver for MacvlanDriver {
                         .and_then(|inside| inside.delete_link(CONTAINER_INTERFACE))
                         .map_err(|e| e.to_string()),
                     Done::Lease(l) => self
+                        .network
                         .release(&leases, l.ip, &c.id)
                         .map_err(|e| e.to_string()),
                 };
@@ -267,9 +231,13 @@ impl NetworkDriver for MacvlanDriver {
     fn detach(&self, r: &Attachment) -> Vec<BridgeError> {
         let mut errors = Vec::new();
         let leases = self.store.leases(&r.network);
-        let v4 = r.ip_address.map(IpAddr::V4);
-        for ip in v4.into_iter().chain(r.ip6_address.map(IpAddr::V6)) {
-            errors.extend(self.release(&leases, ip, &r.container).err());
+        for ip in crate::bridge::addresses_of(r) {
+            errors.extend(
+                self.network
+                    .release(&leases, ip, &r.container)
+                    .err()
+                    .map(Into::into),
+            );
         }
         let files = self.store.container_files(&r.container);
         if let Err(e) = std::fs::remove_dir_all(&files) {

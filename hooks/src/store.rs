@@ -475,6 +475,45 @@ impl Network {
         self.subnet6.zip(self.gateway6)
     }
 
+    /// The IPv4 leases in `dir` (the network's lease directory), unless
+    /// the network is IPv6-only.
+    pub fn pool<'a>(&self, dir: &'a Path) -> Option<crate::ipam::Pool<'a, Ipv4Addr>> {
+        let (subnet, gateway) = self.ipv4()?;
+        Some(crate::ipam::Pool {
+            dir,
+            subnet,
+            gateway,
+            range: self.ip_range,
+        })
+    }
+
+    /// The IPv6 leases in `dir`, when the network has IPv6.
+    pub fn pool6<'a>(&self, dir: &'a Path) -> Option<crate::ipam::Pool<'a, Ipv6Addr>> {
+        let (subnet, gateway) = self.ipv6()?;
+        Some(crate::ipam::Pool {
+            dir,
+            subnet,
+            gateway,
+            range: self.ip_range6,
+        })
+    }
+
+    /// Gives `container`'s lease of `ip` in `dir` back to the pool of its
+    /// family (a family the network lacks has none to give back).
+    pub fn release(
+        &self,
+        dir: &Path,
+        ip: std::net::IpAddr,
+        container: &str,
+    ) -> Result<(), crate::ipam::IpamError> {
+        match ip {
+            std::net::IpAddr::V4(ip) => self.pool(dir).map_or(Ok(()), |p| p.release(ip, container)),
+            std::net::IpAddr::V6(ip) => {
+                self.pool6(dir).map_or(Ok(()), |p| p.release(ip, container))
+            }
+        }
+    }
+
     pub fn is_macvlan(&self) -> bool {
         self.driver == MACVLAN
     }
