@@ -933,11 +933,18 @@ impl NetworkDriver for BridgeDriver {
 
     fn attach(&self, c: &Container) -> Result<Attachment, BridgeError> {
         let nl = Netlink::open()?;
-        // Before the network's lock: settling takes the definitions' lock,
-        // which `network rm` holds while it takes the network's.
-        crate::networks::settle_ipv6(&self.store, &self.network)?;
-        let _lock = self.store.lock_network(&self.network)?;
-        let (net, overlay) = self.network(&nl)?;
+        let mut lock = self.store.lock_network(&self.network)?;
+        let (mut net, mut overlay) = self.network(&nl)?;
+        if net.enable_ipv6 && net.subnet6.is_none() {
+            // Settled without the network's lock: settling takes the
+            // definitions' lock, which `network rm` holds while it takes
+            // the network's. Rare (once per definition), so read again.
+            drop(lock);
+            crate::networks::settle_ipv6(&self.store, &self.network)?;
+            lock = self.store.lock_network(&self.network)?;
+            (net, overlay) = self.network(&nl)?;
+        }
+        let _lock = lock;
         let mut done = Vec::new();
         let mut firewall = None;
         match self.attach_steps(&nl, &net, overlay.as_ref(), c, &mut done, &mut firewall) {

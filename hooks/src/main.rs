@@ -285,7 +285,11 @@ fn attach(state: &HookState, store: Store) -> anyhow::Result<()> {
     let macvlan = Network::load(&store, &network)?.filter(Network::is_macvlan);
     if let Some(net) = macvlan {
         // A definition that asks for IPv6 without a subnet gets one first.
-        let net = minirun_net::networks::settle_ipv6(&store, &network)?.unwrap_or(net);
+        let net = if net.enable_ipv6 && net.subnet6.is_none() {
+            minirun_net::networks::settle_ipv6(&store, &network)?.unwrap_or(net)
+        } else {
+            net
+        };
         if !ports.is_empty() {
             anyhow::bail!(
                 "attach container {}: network {network} is macvlan: containers are on the segment itself, nothing is published",
