@@ -11,7 +11,7 @@
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -535,12 +535,38 @@ fn bind_once(m: &PortMapping, ip: IpAddr, port: u16) -> Result<u16, HostPortErro
 }
 
 /// Drops `container`'s claims of `mappings` (resolved); missing ones are
-/// fine. Every claim of this container and interface that a run of the
-/// mappings overlaps goes, whatever its shape: claims of an older minirun
-/// (one per port) and picked ports (claimed one by one, folded here) too.
+/// fine. A run's claim is found by its name; a run claimed otherwise —
+/// picked ports (claimed one by one, folded here) or an older minirun's
+/// range (one claim per port) — by the names of its ports, or for a long
+/// one by one read of the directory. Only claims of this container and
+/// interface go.
 pub fn release(dir: &Path, mappings: &[PortMapping], container: &str, host_interface: &str) {
-    let runs = runs(mappings);
-    if runs.is_empty() {
+    let ours = |path: &Path| {
+        read_claim(path)
+            .is_none_or(|c| c.container == container && c.host_interface == host_interface)
+    };
+    let mut scan: Vec<PortRun> = Vec::new();
+    for r in runs(mappings) {
+        let path = dir.join(claim_name(&r));
+        if path.exists() || r.count == 1 {
+            if ours(&path) {
+                let _ = fs::remove_file(&path);
+            }
+        } else if r.count <= 64 {
+            for single in r.mappings() {
+                let path = dir.join(claim_name(&PortRun {
+                    first: single,
+                    count: 1,
+                }));
+                if ours(&path) {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        } else {
+            scan.push(r);
+        }
+    }
+    if scan.is_empty() {
         return;
     }
     let Ok(entries) = fs::read_dir(dir) else {
@@ -550,18 +576,13 @@ pub fn release(dir: &Path, mappings: &[PortMapping], container: &str, host_inter
         let Some(named) = e.file_name().to_str().and_then(parse_claim_name) else {
             continue;
         };
-        let overlaps = runs.iter().any(|r| {
+        let overlaps = scan.iter().any(|r| {
             named.protocol == r.first.protocol.name()
                 && named.ports.0 <= r.last_host_port()
                 && r.first.host_port <= named.ports.1
         });
-        if !overlaps {
-            continue;
-        }
-        let path: PathBuf = dir.join(&named.file);
-        if read_claim(&path)
-            .is_none_or(|c| c.container == container && c.host_interface == host_interface)
-        {
+        let path = dir.join(&named.file);
+        if overlaps && ours(&path) {
             let _ = fs::remove_file(&path);
         }
     }
@@ -577,7 +598,7 @@ mod tests {
         ipv6: true,
     };
 
-    fn tmpdir(name: &str) -> PathBuf {
+    fn tmpdir(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("minirun-ports-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         d
@@ -679,6 +700,18 @@ mod tests {
         let old = crate::ports::parse_list("46000-46002:46000-46002").unwrap();
         release(&d2, &old, "old", "vold");
         assert_eq!(fs::read_dir(&d2).unwrap().count(), 0);
+        // A long one is looked for in one read of the directory.
+        for p in 45000..45100 {
+            fs::write(d2.join(format!("tcp-{p}-any")), body).unwrap();
+        }
+        fs::write(d2.join("tcp-45200-any"), body).unwrap();
+        let long = crate::ports::parse_list("45000-45099:45000-45099").unwrap();
+        release(&d2, &long, "old", "vold");
+        assert_eq!(
+            fs::read_dir(&d2).unwrap().count(),
+            1,
+            "the claim outside stays"
+        );
         fs::remove_dir_all(&d2).unwrap();
         fs::remove_dir_all(&d).unwrap();
     }
