@@ -55,6 +55,10 @@ pub fn describe(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Net
     }
 }
 
+/// A route as the host's checks need it: destination (if any), prefix,
+/// output interface.
+type Route = (Option<RouteAddress>, u8, Option<u32>);
+
 pub struct Netlink {
     runtime: tokio::runtime::Runtime,
     handle: Handle,
@@ -261,24 +265,39 @@ impl Netlink {
     /// (link-local, multicast): (destination, prefix, output interface).
     pub fn ipv6_routes(&self) -> Result<Vec<(Ipv6Addr, u8, Option<u32>)>, NetlinkError> {
         let dump = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        let routes = self.main_routes(dump, "listing the host's IPv6 routes")?;
+        Ok(routes
+            .into_iter()
+            .filter_map(|(dest, prefix, oif)| {
+                let dest = match dest {
+                    Some(RouteAddress::Inet6(ip)) => ip,
+                    _ => Ipv6Addr::UNSPECIFIED,
+                };
+                let own = dest.segments()[0] & 0xffc0 == 0xfe80 || dest.segments()[0] >> 8 == 0xff;
+                (!own).then_some((dest, prefix, oif))
+            })
+            .collect())
+    }
+
+    /// A dump's routes of the main table: (destination, prefix, output
+    /// interface).
+    fn main_routes(&self, dump: RouteMessage, what: &str) -> Result<Vec<Route>, NetlinkError> {
         let routes: Vec<RouteMessage> = self
             .run(self.handle.route().get(dump).execute().try_collect())
-            .map_err(describe("listing the host's IPv6 routes"))?;
+            .map_err(describe(what))?;
         Ok(routes
             .iter()
             .filter(|r| r.header.table == libc::RT_TABLE_MAIN)
-            .filter_map(|r| {
+            .map(|r| {
                 let dest = r.attributes.iter().find_map(|a| match a {
-                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => Some(*ip),
+                    RouteAttribute::Destination(d) => Some(d.clone()),
                     _ => None,
                 });
                 let oif = r.attributes.iter().find_map(|a| match a {
                     RouteAttribute::Oif(i) => Some(*i),
                     _ => None,
                 });
-                let dest = dest.unwrap_or(Ipv6Addr::UNSPECIFIED);
-                let own = dest.segments()[0] & 0xffc0 == 0xfe80 || dest.segments()[0] >> 8 == 0xff;
-                (!own).then_some((dest, r.header.destination_prefix_length, oif))
+                (dest, r.header.destination_prefix_length, oif)
             })
             .collect())
     }
@@ -295,26 +314,15 @@ impl Netlink {
     /// The IPv4 routes of the main table: (destination, prefix, output interface).
     pub fn ipv4_routes(&self) -> Result<Vec<(Ipv4Addr, u8, Option<u32>)>, NetlinkError> {
         let dump = RouteMessageBuilder::<Ipv4Addr>::new().build();
-        let routes: Vec<RouteMessage> = self
-            .run(self.handle.route().get(dump).execute().try_collect())
-            .map_err(describe("listing the host's routes"))?;
+        let routes = self.main_routes(dump, "listing the host's routes")?;
         Ok(routes
-            .iter()
-            .filter(|r| r.header.table == libc::RT_TABLE_MAIN)
-            .map(|r| {
-                let dest = r.attributes.iter().find_map(|a| match a {
-                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
-                    _ => None,
-                });
-                let oif = r.attributes.iter().find_map(|a| match a {
-                    RouteAttribute::Oif(i) => Some(*i),
-                    _ => None,
-                });
-                (
-                    dest.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                    r.header.destination_prefix_length,
-                    oif,
-                )
+            .into_iter()
+            .map(|(dest, prefix, oif)| {
+                let dest = match dest {
+                    Some(RouteAddress::Inet(ip)) => ip,
+                    _ => Ipv4Addr::UNSPECIFIED,
+                };
+                (dest, prefix, oif)
             })
             .collect())
     }
