@@ -390,7 +390,14 @@ pub fn settle_ipv6(store: &Store, name: &str) -> Result<Option<Network>, Network
             .into_iter()
             .filter(|n| n.name != name)
             .collect();
-        let subnet6 = free_ula_subnet(store, &others, &host_routes()?)?;
+        let routes = host_routes()?;
+        let subnet6 = settle(
+            None,
+            &others,
+            |n| n.subnet6,
+            &routes.v6,
+            |clear| free_ula_subnet(store, clear),
+        )?;
         net.subnet6 = Some(subnet6);
         net.gateway6 = Some(subnet6.first_host());
         net.save(store)?;
@@ -401,18 +408,12 @@ pub fn settle_ipv6(store: &Store, name: &str) -> Result<Option<Network>, Network
 /// The first /64 of the host's ULA /48 no network and no route overlaps.
 fn free_ula_subnet(
     store: &Store,
-    existing: &[Network],
-    routes: &HostRoutes,
+    clear: &dyn Fn(&Subnet6) -> bool,
 ) -> Result<Subnet6, NetworksError> {
     let ula = host_ula(store)?;
     (0..1u128 << 16)
         .filter_map(|i| ula.nth_subnet(64, i))
-        .find(|c| {
-            !existing
-                .iter()
-                .any(|n| n.subnet6.is_some_and(|s| s.overlaps(c)))
-                && route_overlap(c, &routes.v6).is_none()
-        })
+        .find(|c| clear(c))
         .ok_or_else(|| invalid(format!("no free /64 left in this host's {ula}")))
 }
 
@@ -549,13 +550,29 @@ pub fn create(
     ));
     net.id = id;
     if ipv4 {
-        let s = settle_ipv4(&req.name, subnet, &existing, routes)?;
+        let s = settle(
+            subnet,
+            &existing,
+            |n| n.subnet,
+            &routes.v4,
+            |clear| {
+                candidates()
+                    .find(|c| clear(c))
+                    .ok_or_else(|| NetworksError::NoFreeSubnet(req.name.clone()))
+            },
+        )?;
         net.subnet = Some(s);
         net.gateway = Some(gateway.unwrap_or_else(|| s.first_host()));
     }
     if req.ipv6 {
         let (subnet6, gateway6, ip_range6) = family.v6;
-        let s6 = settle_ipv6_subnet(store, subnet6, &existing, routes)?;
+        let s6 = settle(
+            subnet6,
+            &existing,
+            |n| n.subnet6,
+            &routes.v6,
+            |clear| free_ula_subnet(store, clear),
+        )?;
         net.enable_ipv6 = true;
         net.subnet6 = Some(s6);
         net.gateway6 = Some(gateway6.unwrap_or_else(|| s6.first_host()));
@@ -574,27 +591,28 @@ pub fn create(
     Ok(net)
 }
 
-/// The IPv4 subnet asked for, checked against the other networks and the
-/// host's routes, or the first candidate clear of both.
-fn settle_ipv4(
-    name: &str,
-    asked: Option<Subnet>,
+/// A subnet asked for, checked against the subnets of its family the other
+/// networks have (`of`) and the host's routes of that family; none asked
+/// for: `pick` finds one clear of both.
+fn settle<A: Family>(
+    asked: Option<Cidr<A>>,
     existing: &[Network],
-    routes: &HostRoutes,
-) -> Result<Subnet, NetworksError> {
+    of: impl Fn(&Network) -> Option<Cidr<A>>,
+    routes: &[(A, u8, Option<u32>)],
+    pick: impl FnOnce(&dyn Fn(&Cidr<A>) -> bool) -> Result<Cidr<A>, NetworksError>,
+) -> Result<Cidr<A>, NetworksError> {
+    let clear = |c: &Cidr<A>| {
+        !existing
+            .iter()
+            .any(|n| of(n).is_some_and(|o| o.overlaps(c)))
+            && route_overlap(c, routes).is_none()
+    };
     let Some(s) = asked else {
-        return candidates()
-            .find(|c| {
-                !existing
-                    .iter()
-                    .any(|n| n.subnet.is_some_and(|o| o.overlaps(c)))
-                    && route_overlap(c, &routes.v4).is_none()
-            })
-            .ok_or_else(|| NetworksError::NoFreeSubnet(name.into()));
+        return pick(&clear);
     };
     if let Some((other, o)) = existing
         .iter()
-        .find_map(|n| n.subnet.filter(|o| o.overlaps(&s)).map(|o| (n, o)))
+        .find_map(|n| of(n).filter(|o| o.overlaps(&s)).map(|o| (n, o)))
     {
         let kind = if other.is_overlay() {
             "overlay network"
@@ -606,40 +624,12 @@ fn settle_ipv4(
             other.name
         )));
     }
-    if let Some(route) = route_overlap(&s, &routes.v4) {
+    if let Some(route) = route_overlap(&s, routes) {
         return Err(invalid(format!(
             "subnet {s} overlaps the host's route to {route}"
         )));
     }
     Ok(s)
-}
-
-/// The IPv6 subnet asked for, checked as IPv4's is, or a free /64 of the
-/// host's ULA /48.
-fn settle_ipv6_subnet(
-    store: &Store,
-    asked: Option<Subnet6>,
-    existing: &[Network],
-    routes: &HostRoutes,
-) -> Result<Subnet6, NetworksError> {
-    let Some(s6) = asked else {
-        return free_ula_subnet(store, existing, routes);
-    };
-    if let Some((other, o)) = existing
-        .iter()
-        .find_map(|n| n.subnet6.filter(|o| o.overlaps(&s6)).map(|o| (n, o)))
-    {
-        return Err(invalid(format!(
-            "subnet {s6} overlaps subnet {o} of network {}",
-            other.name
-        )));
-    }
-    if let Some(route) = route_overlap(&s6, &routes.v6) {
-        return Err(invalid(format!(
-            "subnet {s6} overlaps the host's route to {route}"
-        )));
-    }
-    Ok(s6)
 }
 
 /// `network create -d overlay`: checked against this host's networks and
