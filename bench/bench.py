@@ -478,19 +478,22 @@ DOCKER = ["/usr/bin/docker", "-H", DOCKER_SOCK]
 DOCKER_RUNTIMES = ["minirun", "runc", "crun"]
 
 
-def start_dockerd(cgroup_parent):
+def start_dockerd(cgroup_parent, name="docker", config=None):
     """dockerd (and the containerd it starts) in the bench's sandbox, with
-    minirun and crun registered beside its built-in runc, and an image made
-    from the busybox bundle's rootfs."""
-    root = f"{WORK}/docker"
-    os.makedirs(root, exist_ok=True)
+    its own data and exec roots under `name`, `config` in its daemon.json
+    (default: minirun and crun registered beside its built-in runc), and an
+    image made from the busybox bundle's rootfs."""
+    root = f"{WORK}/{name}"
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
     run(["mount", "-t", "tmpfs", "tmpfs", "/etc/docker"])  # its key.json
+    if config is None:
+        config = {"runtimes": {"minirun": {"path": MINIRUN}, "crun": {"path": shutil.which("crun")}}}
     with open(f"{root}/daemon.json", "w") as f:
-        json.dump({"runtimes": {"minirun": {"path": MINIRUN}, "crun": {"path": shutil.which("crun")}},
-                   "cgroup-parent": cgroup_parent}, f)
+        json.dump({**config, "cgroup-parent": cgroup_parent}, f)
     logf = open(f"{root}/dockerd.log", "w")
     d = subprocess.Popen(["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
-                          "--exec-root", "/run/bench-docker", "--pidfile", "/run/bench-docker.pid",
+                          "--exec-root", f"/run/bench-{name}", "--pidfile", f"/run/bench-{name}.pid",
                           "-H", DOCKER_SOCK], stdout=logf, stderr=logf)
     for _ in range(150):
         if subprocess.run(DOCKER + ["version"], **QUIET).returncode == 0:
@@ -500,6 +503,18 @@ def start_dockerd(cgroup_parent):
     run(DOCKER + ["import", "-", "bench:busybox"], stdin=tar.stdout, **QUIET)
     tar.wait()
     return d
+
+
+def stop_dockerd(d, cgroup_parent):
+    """Stops a dockerd of start_dockerd and removes what it left in the
+    sandbox: its cgroup parent, its bridge and its iptables-nft tables."""
+    d.terminate()
+    d.wait(timeout=60)
+    run(["umount", "/etc/docker"])
+    remove_cgroup_tree(cgroup_parent)
+    subprocess.run(["ip", "link", "del", "docker0"], **QUIET)
+    for table in ("ip nat", "ip filter", "ip6 nat", "ip6 filter"):
+        subprocess.run(["nft", "delete", "table"] + table.split(), **QUIET)
 
 
 def failed_run(cmd):
@@ -559,11 +574,7 @@ def docker_bench():
                     "--cpu-rt-runtime", "10000", "bench:busybox", "true"]))
                 left[name] += len(cgroup_dirs(cgroup_parent) - before)
     finally:
-        d.terminate()
-        d.wait(timeout=30)
-        run(["umount", "/etc/docker"])
-        remove_cgroup_tree(cgroup_parent)
-        docker_network_gone()
+        stop_dockerd(d, cgroup_parent)
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "version": docker_version,
             "run": {n: summary(v) for n, v in ok.items()},
@@ -602,28 +613,12 @@ def proxies_rss_kib():
 
 
 def docker_ports(userland_proxy, counts, rounds):
-    """`docker run -d -p RANGE` and its removal with one dockerd (its own
-    data root, in the sandbox), the proxy on or off."""
+    """`docker run -d -p RANGE` and its removal with one dockerd of the
+    bench's own, its proxy on or off."""
     cgroup_parent = f"/minirun-ports-{os.getpid()}"
-    root = f"{WORK}/docker-ports"
-    shutil.rmtree(root, ignore_errors=True)
-    os.makedirs(root)
-    run(["mount", "-t", "tmpfs", "tmpfs", "/etc/docker"])
-    with open(f"{root}/daemon.json", "w") as f:
-        json.dump({"userland-proxy": userland_proxy, "cgroup-parent": cgroup_parent}, f)
-    logf = open(f"{root}/dockerd.log", "w")
-    d = subprocess.Popen(["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
-                          "--exec-root", "/run/bench-docker-ports", "--pidfile", "/run/bench-docker-ports.pid",
-                          "-H", DOCKER_SOCK], stdout=logf, stderr=logf)
+    d = start_dockerd(cgroup_parent, "docker-ports", {"userland-proxy": userland_proxy})
     out = {}
     try:
-        for _ in range(150):
-            if subprocess.run(DOCKER + ["version"], **QUIET).returncode == 0:
-                break
-            time.sleep(0.2)
-        tar = subprocess.Popen(["tar", "-C", f"{BUNDLES}/hello/rootfs", "-c", "."], stdout=subprocess.PIPE)
-        run(DOCKER + ["import", "-", "bench:busybox"], stdin=tar.stdout, **QUIET)
-        tar.wait()
         for n in counts:
             runs, removes, rss = [], [], []
             for i in range(rounds):
@@ -635,20 +630,8 @@ def docker_ports(userland_proxy, counts, rounds):
                            "proxies_rss_kib": max(rss)}
             log(f"  docker proxy={userland_proxy} {n} ports: {out[str(n)]['run']['median']:.0f} ms")
     finally:
-        d.terminate()
-        d.wait(timeout=60)
-        run(["umount", "/etc/docker"])
-        remove_cgroup_tree(cgroup_parent)
-        docker_network_gone()
+        stop_dockerd(d, cgroup_parent)
     return out
-
-
-def docker_network_gone():
-    """What a stopped dockerd leaves in the sandbox: its bridge and its
-    iptables-nft tables (the sandbox's own, made by it)."""
-    subprocess.run(["ip", "link", "del", "docker0"], **QUIET)
-    for table in ("ip nat", "ip filter", "ip6 nat", "ip6 filter"):
-        subprocess.run(["nft", "delete", "table"] + table.split(), **QUIET)
 
 
 def port_sweep():
@@ -683,7 +666,7 @@ def port_sweep():
     docker = {}
     for name, proxy in (("proxy", True), ("no_proxy", False)):
         counts = [n for n in PORT_SWEEP if n <= DOCKER_SWEEP_MAX[name]]
-        docker[name] = docker_ports(proxy, counts, rounds=1 if name == "proxy" else 1)
+        docker[name] = docker_ports(proxy, counts, rounds=1)
     return {"minirun": minirun, "one_port_beside_60000": {"empty": summary(empty), "crowded": summary(crowded)},
             "docker": docker, "docker_max": DOCKER_SWEEP_MAX,
             "docker_version": version(["dockerd", "--version"]).split()[2].rstrip(",")}
