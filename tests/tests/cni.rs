@@ -219,3 +219,65 @@ fn ports_gc_and_a_pod_beside_a_minirun_container() {
     assert_eq!(out.field("gone-pod"), "gone", "{out:?}");
     assert_eq!(net_left(&out), "", "{out:?}");
 }
+
+/// A pod on a dual-stack network: both families in the result (0.4.0's
+/// `version` on each), CHECK of both, a hostPort published on an IPv6
+/// host address reached from the host, a route for each family.
+#[test]
+fn a_pod_on_a_dual_stack_network() {
+    let sb = Sandbox::new("cnidual");
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}{CNI}
+        $MINIRUN network create --ipv6 --subnet 10.81.0.0/24 --subnet fd81::/64 six >/dev/null || exit 1
+        ip link add h0 type veth peer name h1; ip link set h0 up; ip link set h1 up; ip -6 addr add 2001:db8:5::2/64 dev h0 nodad
+        ports=',"runtimeConfig":{{"portMappings":[{{"hostPort":8086,"containerPort":80,"protocol":"tcp","hostIP":"2001:db8:5::2"}}]}}'
+        for v in 0.4.0 1.0.0; do
+            ip netns add pod1
+            echo "== add $v"; cni ADD "$(conf $v six "$ports")" | tee $T/add.out
+            prev=",\"prevResult\":$(head -1 $T/add.out)"
+            echo "== check $v"; cni CHECK "$(conf $v six "$prev")"
+            echo "routes-$v: $(ip netns exec pod1 ip route | grep -c default) $(ip netns exec pod1 ip -6 route | grep -c default)"
+            if [ $v = 1.0.0 ]; then
+                mkdir -p $T/www; echo pod-over-v6 > $T/www/index.html
+                ip netns exec pod1 busybox httpd -p 80 -h $T/www
+                echo "fetch6: $(timeout 5 busybox wget -qO- 'http://[2001:db8:5::2]:8086/index.html')"
+                ip netns exec pod1 sh -c 'kill $(pidof httpd)' 2>/dev/null
+            fi
+            echo "== del $v"; cni DEL "$(conf $v six)"
+            ip netns del pod1
+        done
+        ip link del h0
+        $MINIRUN network rm six >/dev/null
+        leftovers
+        "#
+    ));
+    for v in ["0.4.0", "1.0.0"] {
+        let add = json_after(&out, &format!("== add {v}"));
+        let ips = add["ips"].as_array().unwrap_or_else(|| panic!("{add}"));
+        assert_eq!(ips.len(), 2, "{add}");
+        assert!(
+            ips[0]["address"].as_str().unwrap().starts_with("10.81.0."),
+            "{add}"
+        );
+        assert!(
+            ips[1]["address"].as_str().unwrap().starts_with("fd81::"),
+            "{add}"
+        );
+        assert_eq!(ips[1]["gateway"], "fd81::1", "{add}");
+        assert_eq!(ips[1].get("version").is_some(), v == "0.4.0", "{add}");
+        let routes: Vec<&str> = add["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dst"].as_str().unwrap())
+            .collect();
+        assert_eq!(routes, ["0.0.0.0/0", "::/0"], "{add}");
+        assert!(
+            out.stdout.contains(&format!("== check {v}\nrc=0\n")),
+            "{out:?}"
+        );
+        assert_eq!(out.field(&format!("routes-{v}")), "1 1", "{out:?}");
+    }
+    assert_eq!(out.field("fetch6"), "pod-over-v6", "{out:?}");
+    assert_eq!(net_left(&out), "", "{out:?}");
+}
