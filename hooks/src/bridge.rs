@@ -38,6 +38,7 @@ use crate::host_ports::{self, HostPortError};
 use crate::ipam::{Family, IpamError, Lease, Pool, Subnet};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::ports::{PortMapping, Protocol};
+use crate::segment::{self, SegmentError};
 use crate::store::{
     write_whole, Attachment, Network, Process, Store, StoreError, DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
@@ -65,8 +66,12 @@ pub enum BridgeError {
     Forwarding(&'static str, io::Error),
     #[error("--ip6 {ip}: on an IPv6-only network a container's MAC is the last 32 bits of its address, and {other} has the same ones")]
     MacTaken { ip: Ipv6Addr, other: Ipv6Addr },
-    #[error("network {network} is full: its bridge {bridge} has 1,024 ports, the most a Linux bridge takes")]
-    BridgeFull { network: String, bridge: String },
+    #[error("network {network} is full: its bridge {bridge} has 1,023 ports, the most a Linux bridge takes{why}")]
+    BridgeFull {
+        network: String,
+        bridge: String,
+        why: &'static str,
+    },
     #[error("network {network} is full: {subnet} has no free address")]
     NetworkFull { network: String, subnet: String },
     #[error("network {network} has no {family}: {what}")]
@@ -96,6 +101,11 @@ pub enum BridgeError {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Networks(#[from] Box<crate::networks::NetworksError>),
+    #[error("network {network}: {source}")]
+    Segment {
+        network: String,
+        source: SegmentError,
+    },
 }
 
 impl From<crate::networks::NetworksError> for BridgeError {
@@ -366,7 +376,9 @@ impl BridgeDriver {
     ) -> Result<Attachment, BridgeError> {
         // Decided once: detach and reload follow the record, not the host's
         // br_netfilter setting of their day.
-        let isolate = !net.icc && !bridge_calls_ip_hooks();
+        let calls_ip_hooks = bridge_calls_ip_hooks();
+        let isolate = !net.icc && !calls_ip_hooks;
+        let on_secondary = segment::placement(net, ip, ip6) != 0;
         let names: Vec<String> = if net.name_resolution {
             std::iter::once(c.id.clone())
                 .chain(self.aliases.iter().cloned())
@@ -407,6 +419,7 @@ impl BridgeDriver {
             no_icc: !net.icc,
             anti_spoofing: net.anti_spoofing,
             isolated_port: isolate,
+            isolated_in_segment: !net.icc && calls_ip_hooks && on_secondary,
             names,
             connected: self.connecting,
             attaching: Some(Process::this_one()?),
@@ -428,9 +441,27 @@ impl BridgeDriver {
         c: &Container,
         interface: &str,
         record: &Attachment,
+        gateway_mac: Option<[u8; 6]>,
     ) -> Result<(), BridgeError> {
         let inside = Netlink::open_in(c.netns.as_fd())?;
         let index = inside.link_index(interface)?;
+        // The gateway's MAC is known (minirun's bridges have a fixed one):
+        // a permanent entry, which the kernel does not count against the
+        // neighbour table's gc_thresh, shared by every namespace of the
+        // host (thousands of containers each with a learnt entry for their
+        // gateway would overflow it); it also spares the first packet an
+        // ARP round trip.
+        if let Some(mac) = gateway_mac {
+            for gateway in [
+                record.gateway.map(IpAddr::V4),
+                record.gateway6.map(IpAddr::V6),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                inside.add_neighbour(index, gateway, mac)?;
+            }
+        }
         if let Some(ip) = record.ip_address {
             inside.add_address(interface, index, ip.into(), record.prefix_len)?;
         }
@@ -513,20 +544,22 @@ impl BridgeDriver {
     }
 
     /// The network's bridge, made on first use, with the gateway address,
-    /// forwarding and `route_localnet`; returns its index.
+    /// forwarding and `route_localnet`; returns its index, and its MAC when
+    /// the bridge is minirun's (an administrator's bridge is used as it is:
+    /// its MAC may change, and it gets no secondaries).
     fn ensure_bridge(
         &self,
         nl: &Netlink,
         net: &Network,
         existing: Option<&netlink_packet_route::link::LinkMessage>,
-    ) -> Result<u32, BridgeError> {
+    ) -> Result<(u32, Option<[u8; 6]>), BridgeError> {
         // A MAC of its own, the gateway's as Docker makes containers'
         // (02:42 and the address): a bridge left to take the lowest of its
         // ports' changes it as containers come and go, which flushes the
         // host's neighbour entries on it and leaves the containers' entry
         // for the gateway stale.
         let mac = veth::mac_of(net.gateway, net.gateway6);
-        let bridge_index = match existing {
+        let (bridge_index, ours) = match existing {
             Some(link) => {
                 let index = link.header.index;
                 // A bridge of an older minirun still takes its ports' MAC:
@@ -536,7 +569,7 @@ impl BridgeDriver {
                 if ours && crate::netlink::link_mac(link) != Some(mac) {
                     nl.set_mac(&net.bridge, index, mac)?;
                 }
-                index
+                (index, ours)
             }
             None => {
                 write_whole(&self.store.bridge_marker(&net.name), net.bridge.as_bytes())?;
@@ -548,7 +581,7 @@ impl BridgeDriver {
                         .up()
                         .build(),
                 )?;
-                nl.link_index(&net.bridge)?
+                (nl.link_index(&net.bridge)?, true)
             }
         };
         if let Some((subnet, gateway)) = net.ipv4() {
@@ -569,7 +602,49 @@ impl BridgeDriver {
             &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
             "1",
         )?;
-        Ok(bridge_index)
+        Ok((bridge_index, ours.then_some(mac)))
+    }
+
+    /// The bridge a container's port goes on: the primary, or the
+    /// secondary of its address's block (`segment.rs`), made on first use.
+    /// Listed before it is made, so the network's teardown finds what a
+    /// killed attach made; added to the firewall's sets once made.
+    fn port_bridge(
+        &self,
+        nl: &Netlink,
+        net: &Network,
+        (ip, ip6): Addresses,
+        (primary, ours): (u32, bool),
+    ) -> Result<(u32, String), BridgeError> {
+        let k = segment::placement(net, ip, ip6);
+        if k == 0 || !ours {
+            return Ok((primary, net.bridge.clone()));
+        }
+        let name = segment::Secondary::of(&net.bridge, k).bridge;
+        let seg_err = |source| BridgeError::Segment {
+            network: net.name.clone(),
+            source,
+        };
+        let mut known = segment::load(&self.store, &net.name);
+        if known.contains(&k) {
+            if let Some(index) = segment::index(nl, &net.bridge, k).map_err(seg_err)? {
+                return Ok((index, name));
+            }
+        } else {
+            known.push(k);
+            known.sort_unstable();
+            segment::save(&self.store, &net.name, &known).map_err(seg_err)?;
+        }
+        let index = segment::make(nl, net, k, primary).map_err(seg_err)?;
+        let with = Network {
+            secondaries: known,
+            ..net.clone()
+        };
+        let _lock = self.store.lock_firewall()?;
+        self.migrating(&with, || {
+            Nftables::new().and_then(|nft| nft.attach(&with, &[], None))
+        })?;
+        Ok((index, name))
     }
 
     /// What the cluster store calls the attachment being made (see
@@ -737,7 +812,9 @@ impl BridgeDriver {
         done.push(Done::Record(Box::new(record.clone())));
         trace.step("checks, lease and record");
 
-        let bridge_index = self.ensure_bridge(nl, net, bridge.as_ref())?;
+        let (bridge_index, bridge_mac) = self.ensure_bridge(nl, net, bridge.as_ref())?;
+        let (port_bridge, port_bridge_name) =
+            self.port_bridge(nl, net, (ip, ip6), (bridge_index, bridge_mac.is_some()))?;
         let remote = match overlay {
             Some(o) => self.ensure_vxlan(nl, net, o, bridge_index, endpoints)?,
             None => Vec::new(),
@@ -766,7 +843,7 @@ impl BridgeDriver {
             nl,
             &veth::Pair {
                 host: &host_if,
-                bridge_index,
+                bridge_index: port_bridge,
                 container: &interface,
                 container_netns: c.netns.as_fd(),
                 mac,
@@ -777,14 +854,19 @@ impl BridgeDriver {
             // EXCHFULL: the bridge has the most ports a Linux bridge takes.
             Some(libc::EXFULL) => BridgeError::BridgeFull {
                 network: net.name.clone(),
-                bridge: net.bridge.clone(),
+                bridge: port_bridge_name.clone(),
+                why: if bridge_mac.is_some() {
+                    " (a network takes 998 containers on its first bridge and about 1,000 on each of 23 more)"
+                } else {
+                    " (the bridge is not minirun's, so the network cannot grow past it)"
+                },
             },
             _ => e.into(),
         })?;
         done.push(Done::Veth(host_if.clone()));
         trace.step("veth pair");
 
-        self.configure_inside(net, c, &interface, &record)?;
+        self.configure_inside(net, c, &interface, &record, bridge_mac)?;
         // The host knows the container's MAC without asking: a permanent
         // entry, which the kernel does not count against the neighbour
         // table's gc_thresh (a host with thousands of containers would
@@ -908,7 +990,18 @@ impl BridgeDriver {
         if net.is_overlay() {
             errors.extend(self.firewall_forget_vxlan(net).err());
         }
+        let net = &Network {
+            secondaries: segment::load(&self.store, &net.name),
+            ..net.clone()
+        };
         errors.extend(self.firewall_remove_network(net).err());
+        match segment::remove(nl, &net.bridge, &net.secondaries) {
+            Ok(()) => segment::forget(&self.store, &net.name),
+            Err(source) => errors.push(BridgeError::Segment {
+                network: net.name.clone(),
+                source,
+            }),
+        }
         if net.is_overlay() {
             // Enslaved, not owned: deleting the bridge leaves it.
             let device = vxlan::device_name(&net.bridge);
@@ -1125,7 +1218,8 @@ fn rebuild_locked(store: &Store) -> Result<usize, BridgeError> {
         ports.extend(dnats(r));
     }
     let bridge_ports: Vec<Port> = records.iter().map(firewall_port).collect();
-    for net in &networks {
+    for net in &mut networks {
+        net.secondaries = segment::load(store, &net.name);
         sysctl(
             &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.bridge),
             "1",
@@ -1179,6 +1273,7 @@ fn firewall_port(r: &Attachment) -> Port {
     Port {
         host_interface: r.host_interface.clone(),
         isolated: r.isolated_port,
+        isolated_in_segment: r.isolated_in_segment,
         guard: r.anti_spoofing.then(|| Guard {
             mac: r.mac_address.clone(),
             ipv4: r.ip_address,

@@ -788,6 +788,7 @@ mod tests {
             no_icc: false,
             anti_spoofing: true,
             isolated_port: false,
+            isolated_in_segment: false,
             names: vec![],
             connected: false,
             attaching: None,

@@ -122,6 +122,7 @@ impl MacvlanDriver {
             no_icc: false,
             anti_spoofing: false,
             isolated_port: false,
+            isolated_in_segment: false,
             names,
             connected: false,
             attaching: Some(Process::this_one()?),

@@ -885,6 +885,7 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworksError> {
     // What the last detach left: an empty lease directory and the lock.
     let _ = fs::remove_dir_all(store.leases(name));
     let _ = fs::remove_file(store.bridge_marker(name));
+    crate::segment::forget(store, name);
     let _ = fs::remove_file(store.run_dir.join("networks").join(format!("{name}.lock")));
     Ok(())
 }

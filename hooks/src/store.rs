@@ -391,6 +391,11 @@ pub struct Network {
     pub gateway6: Option<Ipv6Addr>,
     #[serde(default, rename = "ipRange6", skip_serializing_if = "Option::is_none")]
     pub ip_range6: Option<Subnet6>,
+    /// The secondary bridges of the network's segment (`segment.rs`), where
+    /// the firewall needs them: filled in by the caller from the run
+    /// directory, never part of the definition.
+    #[serde(skip)]
+    pub secondaries: Vec<u16>,
 }
 
 /// Address blocks that are not for hosts on a network (RFC 6890): a bridge
@@ -462,6 +467,7 @@ impl Network {
             subnet6: None,
             gateway6: None,
             ip_range6: None,
+            secondaries: Vec::new(),
         }
     }
 
@@ -694,6 +700,16 @@ pub struct Attachment {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub isolated_port: bool,
+    /// icc=false on a host whose bridges pass the IP hooks, and the port on
+    /// a secondary bridge of the network's segment: the host sees what
+    /// crosses to another bridge, not what the secondary bridges between
+    /// two of its ports, which the firewall drops at the bridge.
+    #[serde(
+        default,
+        rename = "isolatedInSegment",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub isolated_in_segment: bool,
     /// Names other containers of the network find this one by: its id and
     /// its aliases (user networks only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -75,6 +75,9 @@ pub struct Port {
     /// Kept from the other containers' ports (icc=false on a host whose
     /// bridges do not call the IP hooks).
     pub isolated: bool,
+    /// Kept from the other containers' ports of its own (secondary) bridge
+    /// only: icc=false where the IP hooks see the rest (`segment.rs`).
+    pub isolated_in_segment: bool,
     /// Guarded against spoofing: frames from it must carry this MAC, IPv4
     /// packets and ARP its IPv4 address, IPv6 packets and neighbour
     /// advertisements one of its IPv6 addresses.

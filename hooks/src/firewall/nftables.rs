@@ -175,11 +175,16 @@ add set bridge {TABLE} port_mac {{ type ifname . ether_addr; }}
 add set bridge {TABLE} port_addr {{ type ifname . ether_addr . ipv4_addr; }}
 add set bridge {TABLE} port_addr6 {{ type ifname . ether_addr . ipv6_addr; }}
 add set bridge {TABLE} nd_target {{ typeof iifname . ether saddr . @th,64,128; }}
+add set bridge {TABLE} no_icc_segment_ports {{ type ifname; }}
+add set bridge {TABLE} links {{ type ifname; }}
+add set bridge {TABLE} link_gateway {{ type ifname . ether_addr; }}
 add chain bridge {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
 add chain bridge {TABLE} spoof {{ type filter hook prerouting priority filter; policy accept; }}
 flush chain bridge {TABLE} forward
 flush chain bridge {TABLE} spoof
 add rule bridge {TABLE} forward iifname @no_icc_ports oifname @no_icc_ports drop
+add rule bridge {TABLE} forward iifname @links oifname @no_icc_ports iifname . ether saddr != @link_gateway drop
+add rule bridge {TABLE} forward iifname @no_icc_segment_ports oifname @no_icc_segment_ports drop
 add rule bridge {TABLE} spoof iifname @container_ports icmpv6 type {{ nd-router-advert, nd-redirect }} drop
 add rule bridge {TABLE} spoof iifname @container_ports ether type ip6 udp sport 547 udp dport 546 drop
 add rule bridge {TABLE} spoof iifname != @guarded accept
@@ -199,6 +204,7 @@ add set inet {TABLE} bridges {{ type ifname; }}
 add set inet {TABLE} bridge_pairs {{ type ifname . ifname; }}
 add set inet {TABLE} internal {{ type ifname; }}
 add set inet {TABLE} no_icc {{ type ifname; }}
+add set inet {TABLE} secondaries {{ type ifname; }}
 add set inet {TABLE} vxlan_here {{ type ipv4_addr; }}
 add set inet {TABLE} vxlan_peers {{ type ipv4_addr; }}
 add map inet {TABLE} publish_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
@@ -215,12 +221,15 @@ add chain inet {TABLE} output {{ type nat hook output priority -100; policy acce
 add chain inet {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
 add chain inet {TABLE} input {{ type filter hook input priority filter; policy accept; }}
 add chain inet {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
+add chain inet {TABLE} untracked {{ type filter hook prerouting priority raw; policy accept; }}
 flush chain inet {TABLE} publish
 flush chain inet {TABLE} prerouting
 flush chain inet {TABLE} output
 flush chain inet {TABLE} postrouting
 flush chain inet {TABLE} input
 flush chain inet {TABLE} forward
+flush chain inet {TABLE} untracked
+add rule inet {TABLE} untracked iifname @secondaries notrack
 add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @publish_addr
 add rule inet {TABLE} publish meta nfproto ipv4 dnat ip to meta l4proto . th dport map @publish_any
 add rule inet {TABLE} publish meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @publish_addr6
@@ -262,6 +271,7 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
     if !net.icc {
         e.push(("no_icc", bridge.clone()));
     }
+    e.extend(secondary_elements(net));
     if net.internal {
         e.push(("internal", bridge));
     } else {
@@ -275,12 +285,46 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
     e
 }
 
+/// The secondary bridges of a network's segment (`segment.rs`). With
+/// br_netfilter, a frame crossing a secondary passes the IP hooks there
+/// before it reaches the primary: it is left untracked there
+/// (`secondaries`), so conntrack and NAT decide once, where the host routes
+/// it (or bridges a DNAT'd packet on), as for a container on the primary.
+/// `icc=false`: with br_netfilter, traffic between two bridges crosses the
+/// primary, whose IP hooks drop it as today, and a secondary's ports are
+/// kept from each other at the bridge (`no_icc_segment_ports`); without it,
+/// frames reaching an isolated port from a link end must come from the
+/// gateway (`links`, `link_gateway`): the host routing, a published port.
+fn secondary_elements(net: &Network) -> Vec<(&'static str, String)> {
+    let gateway = crate::veth::mac_text(crate::veth::mac_of(net.gateway, net.gateway6));
+    let mut e = Vec::new();
+    for &k in &net.secondaries {
+        let s = crate::segment::Secondary::of(&net.bridge, k);
+        e.push(("secondaries", format!("\"{}\"", s.bridge)));
+        if !net.icc {
+            for end in [&s.uplink, &s.downlink] {
+                e.push(("links", format!("\"{end}\"")));
+                e.push(("link_gateway", format!("\"{end}\" . {gateway}")));
+            }
+        }
+    }
+    e
+}
+
 /// The table a set or map is in: the bridge table's filter frames on
 /// bridges.
 fn family(set: &str) -> &'static str {
     match set {
-        "no_icc_ports" | "guarded" | "container_ports" | "port_mac" | "port_addr"
-        | "port_addr6" | "nd_target" => "bridge",
+        "no_icc_ports"
+        | "guarded"
+        | "container_ports"
+        | "port_mac"
+        | "port_addr"
+        | "port_addr6"
+        | "nd_target"
+        | "no_icc_segment_ports"
+        | "links"
+        | "link_gateway" => "bridge",
         _ => "inet",
     }
 }
@@ -293,6 +337,9 @@ fn port_elements(p: &Port) -> Vec<(&'static str, String)> {
     let mut e = vec![("container_ports", name.clone())];
     if p.isolated {
         e.push(("no_icc_ports", name.clone()));
+    }
+    if p.isolated_in_segment {
+        e.push(("no_icc_segment_ports", name.clone()));
     }
     if let Some(g) = &p.guard {
         let mac = &g.mac;
@@ -680,6 +727,7 @@ add element inet minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53
         let port = Port {
             host_interface: "vethmr1".into(),
             isolated: true,
+            isolated_in_segment: false,
             guard: Some(Guard {
                 mac: "02:42:ac:14:00:02".into(),
                 ipv4: Some("172.20.0.2".parse().unwrap()),
