@@ -10,9 +10,10 @@ Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-spoof, ipv6, ports, docker, overlay, cni, cri: that part alone, the others kept
+spoof, ipv6, ports, wall, docker, overlay, cni, cri: that part alone, the others kept
 from an earlier results.json), BENCH_IPV6_CONTAINERS (default 100),
-BENCH_SPOOF_CONTAINERS (default 100), CNI_PATH.
+BENCH_SPOOF_CONTAINERS (default 100), BENCH_WALL_CONTAINERS (default 4000),
+CNI_PATH.
 """
 
 import json
@@ -672,6 +673,115 @@ def port_sweep():
             "docker_version": version(["dockerd", "--version"]).split()[2].rstrip(",")}
 
 
+# ------------------------------------------------------------------ the bridge wall
+
+WALL = int(os.environ.get("BENCH_WALL_CONTAINERS", "4000"))
+WALL_CNI = 1100
+
+
+def wall_state(cid, pid, bundle, network):
+    return json.dumps({"id": cid, "pid": pid, "bundle": bundle, "annotations": {
+        "org.minirun.net.mode": "bridge", "org.minirun.net.network": network}}).encode()
+
+
+def unanswered(targets, netns=None):
+    """Those of `targets` that answer none of three pings (eight at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+    pre = ["ip", "netns", "exec", netns] if netns else []
+
+    def one(ip):
+        return subprocess.run(pre + ["busybox", "ping", "-c3", "-W2", ip], **QUIET).returncode == 0
+    with ThreadPoolExecutor(8) as pool:
+        return [ip for ip, ok in zip(targets, pool.map(one, targets)) if not ok]
+
+
+def wall_series(network, prefix):
+    """Attaches WALL containers (the hook alone, as attach_series) to one
+    network, checks that every one answers the host and that the last
+    reaches the first, then detaches them. Returns per-container ms."""
+    attach, detach, procs, ips = [], [], [], []
+    for i in range(1, WALL + 1):
+        ns = f"{prefix}{i}"
+        procs.append(make_netns(ns))
+        bundle = f"{WORK}/{ns}"
+        os.makedirs(f"{bundle}/rootfs/etc")
+        with open(f"{bundle}/config.json", "w") as f:
+            json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": ns}, f)
+        attach.append(timed([MINIRUN_NET, "attach"], wall_state(ns, procs[-1].pid, bundle, network))[0])
+        with open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{ns}.json") as f:
+            ips.append(json.load(f)["ipAddress"])
+        if i % 500 == 0:
+            log(f"  {network}: attached {i}, {statistics.median(attach[-100:]):.1f} ms")
+    gateway = json.load(open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{prefix}1.json"))["gateway"]
+    reach = {"host_unanswered": unanswered(ips),
+             "last_to_first": not unanswered([ips[0]], f"{prefix}{WALL}"),
+             "last_to_gateway": not unanswered([gateway], f"{prefix}{WALL}"),
+             "bridges": sum(1 for l in run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
+                                           text=True).stdout.splitlines())}
+    log(f"  {network}: {reach}")
+    for i in range(1, WALL + 1):
+        detach.append(timed([MINIRUN_NET, "detach"], json.dumps({"id": f"{prefix}{i}", "pid": 0}).encode())[0])
+    for p in procs:
+        p.kill()
+        p.wait()
+    for i in range(1, WALL + 1):
+        run(["ip", "netns", "del", f"{prefix}{i}"])
+        shutil.rmtree(f"{WORK}/{prefix}{i}")
+    return attach, detach, reach
+
+
+def cni_wall():
+    """The CNI bridge plugin (bridge + host-local) on one /16 until its
+    bridge is full."""
+    attach, procs, failed = [], [], None
+    for i in range(1, WALL_CNI + 1):
+        ns = f"cw{i}"
+        procs.append(make_netns(ns))
+        try:
+            attach.append(cni("ADD", "bridge", ns, f"/run/netns/{ns}")[0])
+        except RuntimeError as e:
+            failed = {"container": i, "error": str(e).strip()[-200:]}
+            break
+    log(f"  CNI bridge: {len(attach)} attached, then {failed}")
+    for i in range(1, len(attach) + 1):
+        cni("DEL", "bridge", f"cw{i}", f"/run/netns/cw{i}")
+    for i, p in enumerate(procs, 1):
+        p.kill()
+        p.wait()
+        run(["ip", "netns", "del", f"cw{i}"])
+    run(["ip", "link", "del", "cni0"])
+    shutil.rmtree(f"{WORK}/cni-ipam", ignore_errors=True)
+    return attach, failed
+
+
+def wall_bench():
+    """Containers on one network past a Linux bridge's 1,023 ports: the
+    default network and a user-defined one (names resolve on it), and the
+    CNI bridge plugin, which stops at the wall."""
+    run([MINIRUN, "network", "create", "--subnet", "10.120.0.0/16", "wide"], **QUIET)
+    out = {"containers": WALL}
+    rows = {}
+    for key, network, prefix in (("default", "bridge", "wd"), ("user", "wide", "wu")):
+        attach, detach, reach = wall_series(network, prefix)
+        rows[key] = (attach, detach)
+        out[key] = {"reach": reach, "buckets": [
+            {"containers": f"{lo}-{lo + 99}", "attach_ms": statistics.median(attach[lo - 1:lo + 99]),
+             "detach_ms": statistics.median(detach[lo - 1:lo + 99])}
+            for lo in range(1, WALL + 1, 500)] + [
+            {"containers": f"{WALL - 99}-{WALL}", "attach_ms": statistics.median(attach[-100:]),
+             "detach_ms": statistics.median(detach[-100:])}]}
+    run([MINIRUN, "network", "rm", "wide"], **QUIET)
+    cni_attach, failed = cni_wall()
+    out["cni_bridge"] = {"attached": len(cni_attach), "failed": failed,
+                         "first_100_ms": statistics.median(cni_attach[:100])}
+    with open(f"{OUT}/wall.csv", "w") as f:
+        f.write("container,default_attach_ms,user_attach_ms,cni_attach_ms\n")
+        for i in range(WALL):
+            c = f"{cni_attach[i]:.3f}" if i < len(cni_attach) else ""
+            f.write(f"{i + 1},{rows['default'][0][i]:.3f},{rows['user'][0][i]:.3f},{c}\n")
+    return out
+
+
 # ------------------------------------------------------------------ overlay
 
 def overlay_bench():
@@ -760,6 +870,9 @@ def main():
     if ONLY in ("", "ports"):
         log(f"port ranges: {PORT_SWEEP} ports, minirun and Docker with and without its proxy")
         results["port_sweep"] = port_sweep()
+    if ONLY in ("", "wall"):
+        log(f"the bridge wall: {WALL} containers on the default and a user network; the CNI bridge plugin to its limit")
+        results["wall"] = wall_bench()
     if ONLY in ("", "docker"):
         log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
         results["docker"] = docker_bench()

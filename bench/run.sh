@@ -14,7 +14,9 @@
 #   TCP over IPv6, direct and through a published port.
 #   `run -d -p A-B:A-B` for 1 to 65,535 ports against Docker with and without
 #   its userland proxy.
-#   BENCH_ONLY=lifecycle|attach|data|spoof|ipv6|ports|docker|overlay|cni|cri runs one part.
+#   4,000 containers on one network (the default and a user-defined one)
+#   against the CNI bridge plugin, which stops at a bridge's 1,023 ports.
+#   BENCH_ONLY=lifecycle|attach|data|spoof|ipv6|ports|wall|docker|overlay|cni|cri runs one part.
 # Installs what it needs from Debian (runc, crun, containernetworking-plugins,
 # iptables, iperf3, gnuplot-nox, time), builds minirun in release mode, runs
 # everything in a sandbox of fresh mount, network and pid namespaces, and

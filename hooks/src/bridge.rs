@@ -163,6 +163,8 @@ enum Done {
     Published(Box<Attachment>),
     /// The container's permanent neighbour entries on the bridge.
     Neighbours(u32, Vec<IpAddr>),
+    /// The container's lines in a network's hosts file (network, container).
+    Named(String, String),
     Files(PathBuf),
 }
 
@@ -658,8 +660,8 @@ impl BridgeDriver {
 
     /// An overlay network's vxlan port on the bridge, made on first use with
     /// the other hosts' containers programmed into it, and the firewall told
-    /// which hosts may send VXLAN. Returns the other hosts' endpoints (for
-    /// the new container's /etc/hosts).
+    /// which hosts may send VXLAN; their endpoints saved as the network's
+    /// view, which the network's hosts file starts from.
     fn ensure_vxlan(
         &self,
         nl: &Netlink,
@@ -667,7 +669,7 @@ impl BridgeDriver {
         o: &Overlay,
         bridge_index: u32,
         endpoints: Vec<Endpoint>,
-    ) -> Result<Vec<Endpoint>, BridgeError> {
+    ) -> Result<(), BridgeError> {
         let (vx_index, created) = vxlan::ensure(nl, net, bridge_index, o.cluster.config.advertise)?;
         // Read with the address, under the network's lock: an endpoint the
         // agent skipped for want of a device is in that read, and any later
@@ -684,7 +686,7 @@ impl BridgeDriver {
             cluster::view::save_remote(&self.store, &net.name, &remote)?;
             cluster::agent::set_vxlan_peers(&o.cluster, &self.store)?;
         }
-        Ok(remote)
+        Ok(())
     }
 
     /// What must hold before anything is made: the subnets clear of the
@@ -815,10 +817,9 @@ impl BridgeDriver {
         let (bridge_index, bridge_mac) = self.ensure_bridge(nl, net, bridge.as_ref())?;
         let (port_bridge, port_bridge_name) =
             self.port_bridge(nl, net, (ip, ip6), (bridge_index, bridge_mac.is_some()))?;
-        let remote = match overlay {
-            Some(o) => self.ensure_vxlan(nl, net, o, bridge_index, endpoints)?,
-            None => Vec::new(),
-        };
+        if let Some(o) = overlay {
+            self.ensure_vxlan(nl, net, o, bridge_index, endpoints)?;
+        }
         trace.step("bridge");
         // Ports and the port's guard go in before the veth exists (elements
         // are keyed by its name): no frame ever leaves it unguarded, which
@@ -879,26 +880,8 @@ impl BridgeDriver {
         }
         trace.step("eth0, lo, route");
 
-        if !self.connecting && self.cni_ifname.is_none() {
-            let files = self.store.container_files(&c.id);
-            done.push(Done::Files(files.clone()));
-            // Everyone already on the network; they learn of this container
-            // once its record is saved.
-            let peers: Vec<etc_files::Peer> = if net.name_resolution {
-                crate::networks::attached(&self.store, &net.name)?
-                    .iter()
-                    .map(etc_files::Peer::from)
-                    .chain(remote.iter().map(Endpoint::as_peer))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let ips = (record.ip_address, record.ip6_address);
-            etc_files::write_for(&files, ips, &c.hostname, &c.id, &peers)?;
-            trace.step("conntrack, /etc files written");
-            etc_files::mount_into(&files, c.pid, &c.rootfs)?;
-            trace.step("/etc files mounted");
-        }
+        self.write_files(net, c, &record, done)?;
+        trace.step("/etc files");
 
         record.attaching = None;
         self.store.save_attachment(&record)?;
@@ -922,13 +905,73 @@ impl BridgeDriver {
         if net.name_resolution {
             // The container is attached; a hosts file that could not be
             // rewritten does not undo that.
-            if let Err(e) = self.refresh_hosts(&net.name, None) {
+            let also = self.connecting.then_some(c.id.as_str());
+            if let Err(e) = self.refresh_hosts(&net.name, also) {
                 eprintln!("minirun-net: {}: updating /etc/hosts files: {e}", c.id);
             }
         }
         trace.step("record");
         trace.report(&c.id);
         Ok(record)
+    }
+
+    /// The container's /etc files (its first network; none for CNI, where
+    /// the CRI runtime writes them) and its names on a name-resolving
+    /// network: its lines in the network's hosts file, which it shares
+    /// unless its hostname is taken there; a running container joining a
+    /// second such network gets a file of its own (`etc_files`).
+    fn write_files(
+        &self,
+        net: &Network,
+        c: &Container,
+        record: &Attachment,
+        done: &mut Vec<Done>,
+    ) -> Result<(), BridgeError> {
+        let mut shared = false;
+        if net.name_resolution && !record.names.is_empty() {
+            // A network connected later (or a pod's) names the container,
+            // not its host.
+            let second = self.connecting || self.cni_ifname.is_some();
+            let hostname = if second { "" } else { &c.hostname };
+            done.push(Done::Named(net.name.clone(), record.cluster_name()));
+            let own = etc_files::Peer {
+                container: record.cluster_name(),
+                ..etc_files::Peer::from(record)
+            };
+            shared = etc_files::join(&self.store, &net.name, &own, hostname)? && !second;
+        }
+        if self.cni_ifname.is_some() {
+            return Ok(());
+        }
+        let files = self.store.container_files(&c.id);
+        if self.connecting {
+            if net.name_resolution && files.join("hosts").exists() {
+                if etc_files::is_shared(&files) {
+                    let first = self.store.load_attachment(&c.id)?;
+                    let ips = first
+                        .as_ref()
+                        .map_or((None, None), |a| (a.ip_address, a.ip6_address));
+                    etc_files::go_private(&files, c.pid, ips, &c.hostname, &c.id)?;
+                    if let Some(first) = first.filter(|a| !a.names.is_empty()) {
+                        etc_files::mark_private(&self.store, &first.network, &c.id)?;
+                    }
+                }
+                etc_files::mark_private(&self.store, &net.name, &c.id)?;
+            }
+            return Ok(());
+        }
+        done.push(Done::Files(files.clone()));
+        if shared {
+            etc_files::write_shared(&self.store, &net.name, &files, &c.hostname)?;
+        } else {
+            let ips = (record.ip_address, record.ip6_address);
+            etc_files::write_for(&files, ips, &c.hostname, &c.id, &[])?;
+            if net.name_resolution {
+                etc_files::mark_private(&self.store, &net.name, &c.id)?;
+            }
+        }
+        etc_files::mount_into(&files, c.pid, &c.rootfs)?;
+        Ok(())
     }
 
     /// Undoes finished attach steps in reverse; errors are secondary to the one
@@ -950,6 +993,9 @@ impl BridgeDriver {
                     None => Ok(()),
                 },
                 Done::Files(dir) => remove_dir(&dir),
+                Done::Named(network, id) => {
+                    etc_files::leave(&self.store, &network, &id).map_err(Into::into)
+                }
                 // What could not be undone stays named, for detach or gc.
                 Done::Record(_) if !errors.is_empty() => Ok(()),
                 Done::Record(r) => self.store.remove_attachment(&r).map_err(Into::into),
@@ -995,6 +1041,7 @@ impl BridgeDriver {
             ..net.clone()
         };
         errors.extend(self.firewall_remove_network(net).err());
+        etc_files::forget_network(&self.store, &net.name);
         match segment::remove(nl, &net.bridge, &net.secondaries) {
             Ok(()) => segment::forget(&self.store, &net.name),
             Err(source) => errors.push(BridgeError::Segment {
@@ -1094,6 +1141,13 @@ impl NetworkDriver for BridgeDriver {
         }
         if r.vni.is_some() {
             give_back_overlay(r);
+        }
+        if !r.names.is_empty() {
+            errors.extend(
+                etc_files::leave(&self.store, &r.network, &r.cluster_name())
+                    .err()
+                    .map(Into::into),
+            );
         }
         errors.extend(self.teardown_if_unused(&nl, &net));
         if !r.connected && r.cni_ifname.is_none() {

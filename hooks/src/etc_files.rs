@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,8 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
+
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EtcError {
@@ -32,6 +34,9 @@ pub enum EtcError {
 /// The three files, in the order they are mounted.
 pub const FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
+/// Loopback and IPv6's well-known names: the head of every hosts file.
+const LOCALHOST: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
 /// The container's own hosts file: loopback, IPv6's well-known names, and
 /// its name at each of its addresses.
 pub fn hosts(ip: Option<Ipv4Addr>, ip6: Option<Ipv6Addr>, hostname: &str, id: &str) -> String {
@@ -40,7 +45,7 @@ pub fn hosts(ip: Option<Ipv4Addr>, ip6: Option<Ipv6Addr>, hostname: &str, id: &s
         names.push(' ');
         names.push_str(id);
     }
-    let mut text = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n".to_string();
+    let mut text = LOCALHOST.to_string();
     if let Some(ip) = ip {
         text.push_str(&format!("{ip}\t{names}\n"));
     }
@@ -103,22 +108,234 @@ pub fn without_peer_lines(hosts: &str) -> String {
         .collect()
 }
 
-/// Rewrites, in place (the containers see the file through a bind mount of
-/// it), the /etc/hosts of every container on `network` and of `also`: each
-/// lists the containers of every name-resolving network it is on.
-pub fn refresh_hosts(
-    store: &crate::store::Store,
+/// A name-resolving network's hosts file (`<run>/networks/<network>.hosts`):
+/// loopback, then every container of the network at each of its addresses
+/// (its hostname, id and aliases), and an overlay network's containers on
+/// other hosts. A container on one such network has it as its own
+/// /etc/hosts, a hard link in its files directory: attaching the 4,000th
+/// container appends its lines to one file, and every container sees them,
+/// where rewriting each container's own file cost the network's size
+/// squared. A container that needs a file of its own has a private one,
+/// listed in `<network>.private/` and rewritten when the network changes:
+/// one on two such networks (`network connect`), or one whose hostname is
+/// another's name there.
+pub fn network_hosts(store: &Store, network: &str) -> PathBuf {
+    store
+        .run_dir
+        .join("networks")
+        .join(format!("{network}.hosts"))
+}
+
+fn private_dir(store: &Store, network: &str) -> PathBuf {
+    store
+        .run_dir
+        .join("networks")
+        .join(format!("{network}.private"))
+}
+
+/// Marks a container's lines in a network's hosts file.
+const CONTAINER_MARK: &str = "# minirun container ";
+/// Marks the lines of another host's containers.
+const REMOTE_MARK: &str = "# minirun remote";
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> EtcError + '_ {
+    move |source| EtcError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The lines of an overlay network's containers on other hosts.
+fn remote_lines(store: &Store, network: &str) -> String {
+    crate::cluster::view::remote(store, network)
+        .iter()
+        .map(|e| format!("{}\t{}\t{REMOTE_MARK}\n", e.ip, e.names.join(" ")))
+        .collect()
+}
+
+/// Adds a container's lines to its network's hosts file (made on first
+/// use, with the other hosts' containers of an overlay network), under the
+/// network's lock. Its hostname is among its names unless it is already a
+/// name there (`hostname` empty: none); returns whether it was.
+pub fn join(store: &Store, network: &str, own: &Peer, hostname: &str) -> Result<bool, EtcError> {
+    let path = network_hosts(store, network);
+    let current = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let text = format!("{LOCALHOST}{}", remote_lines(store, network));
+            crate::store::write_whole(&path, text.as_bytes()).map_err(|e| EtcError::Io {
+                path: path.clone(),
+                source: io::Error::other(e.to_string()),
+            })?;
+            text
+        }
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let taken = !hostname.is_empty()
+        && current.lines().skip(LOCALHOST.lines().count()).any(|l| {
+            l.split('\t')
+                .nth(1)
+                .is_some_and(|names| names.split(' ').any(|n| n == hostname))
+        });
+    let mut names: Vec<&str> = Vec::new();
+    if !hostname.is_empty() && !taken {
+        names.push(hostname);
+    }
+    names.extend(
+        own.names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != hostname),
+    );
+    let names = names.join(" ");
+    let id = &own.container;
+    let lines: String = [own.ip.map(IpAddr::V4), own.ip6.map(IpAddr::V6)]
+        .into_iter()
+        .flatten()
+        .map(|ip| format!("{ip}\t{names}\t{CONTAINER_MARK}{id}\n"))
+        .collect();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(lines.as_bytes()))
+        .map_err(io_err(&path))?;
+    Ok(!taken)
+}
+
+/// Takes a container's lines out of its network's hosts file (in place:
+/// the containers see the file through links and bind mounts of it), and
+/// it out of the network's private files.
+pub fn leave(store: &Store, network: &str, id: &str) -> Result<(), EtcError> {
+    let private = private_dir(store, network);
+    if fs::remove_file(private.join(id)).is_ok() {
+        // The last one takes the list with it (fails while others remain).
+        let _ = fs::remove_dir(&private);
+    }
+    let path = network_hosts(store, network);
+    let Ok(current) = fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let mark = format!("{CONTAINER_MARK}{id}");
+    let text: String = current
+        .lines()
+        .filter(|l| !l.ends_with(&mark))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if text != current {
+        fs::write(&path, text).map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+/// The network has no container left: its hosts file and list go.
+pub fn forget_network(store: &Store, network: &str) {
+    let _ = fs::remove_file(network_hosts(store, network));
+    let _ = fs::remove_dir_all(private_dir(store, network));
+}
+
+/// The container's /etc files in `dir` on a name-resolving network whose
+/// hosts file it shares: that file linked, its hostname and resolv.conf.
+pub fn write_shared(
+    store: &Store,
     network: &str,
-    also: Option<&str>,
-) -> Result<(), crate::store::StoreError> {
+    dir: &Path,
+    hostname: &str,
+) -> Result<(), EtcError> {
+    write(
+        dir,
+        &[
+            ("hostname", format!("{hostname}\n")),
+            ("resolv.conf", resolv_conf(&host_resolv_conf())),
+        ],
+    )?;
+    let hosts = dir.join("hosts");
+    let _ = fs::remove_file(&hosts);
+    fs::hard_link(network_hosts(store, network), &hosts).map_err(io_err(&hosts))
+}
+
+/// Lists a container among a network's private hosts files.
+pub fn mark_private(store: &Store, network: &str, id: &str) -> Result<(), EtcError> {
+    let dir = private_dir(store, network);
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let path = dir.join(id);
+    fs::write(&path, b"").map_err(io_err(&path))
+}
+
+/// A running container's own hosts file, once it has left its network's
+/// (`go_private`); `hosts` stays: the new file is mounted on it, and a
+/// mount on a dentry that is unlinked or renamed over is taken away.
+const PRIVATE_HOSTS: &str = "hosts.private";
+
+/// The hosts file a container sees, in its files directory.
+fn hosts_in(dir: &Path) -> PathBuf {
+    let private = dir.join(PRIVATE_HOSTS);
+    if private.exists() {
+        private
+    } else {
+        dir.join("hosts")
+    }
+}
+
+/// Whether a container's hosts file is a network's (a link), not its own.
+pub fn is_shared(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(hosts_in(dir)).is_ok_and(|m| m.nlink() > 1)
+}
+
+/// Gives a running container a hosts file of its own (it joins a second
+/// name-resolving network): its own lines, written now, and the peers of
+/// its networks by the next `refresh_hosts`; mounted over the shared one.
+pub fn go_private(
+    dir: &Path,
+    pid: i32,
+    (ip, ip6): (Option<Ipv4Addr>, Option<Ipv6Addr>),
+    hostname: &str,
+    id: &str,
+) -> Result<(), EtcError> {
+    let path = dir.join(PRIVATE_HOSTS);
+    fs::write(&path, hosts(ip, ip6, hostname, id)).map_err(io_err(&path))?;
+    mount_hosts_into_running(&path, pid)
+}
+
+/// An overlay network's view of the other hosts changed: their lines in
+/// the network's hosts file are replaced, and the private files rewritten.
+pub fn refresh_remote(store: &Store, network: &str) -> Result<(), StoreError> {
+    let path = network_hosts(store, network);
+    if let Ok(current) = fs::read_to_string(&path) {
+        let mut text: String = current
+            .lines()
+            .filter(|l| !l.ends_with(REMOTE_MARK))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(&remote_lines(store, network));
+        if text != current {
+            fs::write(&path, text).map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    refresh_hosts(store, network, None)
+}
+
+/// Rewrites, in place (the containers see the file through a bind mount of
+/// it), the private /etc/hosts of the containers on `network` that have
+/// one, and of `also`: each lists the containers of every name-resolving
+/// network it is on.
+pub fn refresh_hosts(store: &Store, network: &str, also: Option<&str>) -> Result<(), StoreError> {
+    let private: Vec<String> = fs::read_dir(private_dir(store, network))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if private.is_empty() && also.is_none() {
+        return Ok(());
+    }
     let mut all = store.list_attachments()?;
     all.retain(|a| a.attaching.is_none());
-    let mut containers: Vec<&str> = all
-        .iter()
-        .filter(|a| a.network == network)
-        .map(|a| a.container.as_str())
-        .chain(also)
-        .collect();
+    let mut containers: Vec<&str> = private.iter().map(String::as_str).chain(also).collect();
     containers.sort_unstable();
     containers.dedup();
     for id in containers {
@@ -139,15 +356,19 @@ pub fn refresh_hosts(
                     .map(crate::cluster::ipam::Endpoint::as_peer),
             );
         }
-        let path = store.container_files(id).join("hosts");
+        let dir = store.container_files(id);
+        // Never through a link: that file is the network's.
+        if is_shared(&dir) {
+            continue;
+        }
+        let path = hosts_in(&dir);
         let Ok(current) = fs::read_to_string(&path) else {
             continue;
         };
         let own = without_peer_lines(&current);
         let text = format!("{own}{}", peer_lines(&peers, id));
         if text != current {
-            fs::write(&path, text)
-                .map_err(|source| crate::store::StoreError::Io { path, source })?;
+            fs::write(&path, text).map_err(|source| StoreError::Io { path, source })?;
         }
     }
     Ok(())
@@ -230,10 +451,40 @@ pub fn write(dir: &Path, contents: &[(&str, String)]) -> Result<(), EtcError> {
 /// the mount namespace of process `pid`. A child process enters that namespace
 /// so the hook's own stays as it was.
 pub fn mount_into(dir: &Path, pid: i32, rootfs: &Path) -> Result<(), EtcError> {
+    let sources: Vec<PathBuf> = FILES.iter().map(|f| dir.join(f)).collect();
+    mount_files(&sources, &FILES, pid, Root::Path(rootfs))
+}
+
+/// Where /etc is: a rootfs path resolved in the container's mount
+/// namespace (before `pivot_root`), or a running container's root, opened
+/// through /proc before entering it (after `pivot_root` the namespace's
+/// own root is not the container's).
+enum Root<'a> {
+    Path(&'a Path),
+    Open(OwnedFd),
+}
+
+/// Bind-mounts `source` over /etc/hosts of a running container (its mount
+/// namespace's root is its rootfs by now), over what was there.
+fn mount_hosts_into_running(source: &Path, pid: i32) -> Result<(), EtcError> {
+    let path = format!("/proc/{pid}/root");
+    let root = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| EtcError::Mount {
+        file: "hosts".into(),
+        reason: format!("{path}: {e}"),
+    })?;
+    mount_files(&[source.to_path_buf()], &["hosts"], pid, Root::Open(root))
+}
+
+/// Mounts each of `sources` over /etc/<the file of `files` in its place>.
+fn mount_files(sources: &[PathBuf], files: &[&str], pid: i32, root: Root) -> Result<(), EtcError> {
     let mut trees = Vec::new();
-    for file in FILES {
-        let src = dir.join(file);
-        trees.push(open_tree(&src).map_err(|e| EtcError::Mount {
+    for (&file, src) in files.iter().zip(sources) {
+        trees.push(open_tree(src).map_err(|e| EtcError::Mount {
             file: file.into(),
             reason: format!("{}: {e}", src.display()),
         })?);
@@ -256,7 +507,7 @@ pub fn mount_into(dir: &Path, pid: i32, rootfs: &Path) -> Result<(), EtcError> {
     })? {
         ForkResult::Child => {
             drop(reader);
-            let code = match mount_in_child(&mntns, rootfs, &trees) {
+            let code = match mount_in_child(&mntns, root, files, &trees) {
                 Ok(()) => 0,
                 Err(msg) => {
                     let _ = (&writer).write_all(msg.as_bytes());
@@ -291,21 +542,29 @@ pub fn mount_into(dir: &Path, pid: i32, rootfs: &Path) -> Result<(), EtcError> {
 
 /// In the child: enter the container's mount namespace and attach each tree.
 /// An error is "<file>\t<reason>".
-fn mount_in_child(mntns: &fs::File, rootfs: &Path, trees: &[OwnedFd]) -> Result<(), String> {
+fn mount_in_child(
+    mntns: &fs::File,
+    root: Root,
+    files: &[&str],
+    trees: &[OwnedFd],
+) -> Result<(), String> {
     setns(mntns.as_fd(), CloneFlags::CLONE_NEWNS)
         .map_err(|e| format!("hosts\tentering the container's mount namespace: {e}"))?;
-    let root = nix::fcntl::open(
-        rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| format!("hosts\trootfs {}: {e}", rootfs.display()))?;
+    let root = match root {
+        Root::Open(fd) => fd,
+        Root::Path(rootfs) => nix::fcntl::open(
+            rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("hosts\trootfs {}: {e}", rootfs.display()))?,
+    };
     let in_root = ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS;
     match nix::sys::stat::mkdirat(&root, "etc", Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(format!("hosts\tmaking /etc in the rootfs: {e}")),
     }
-    for (file, tree) in FILES.iter().zip(trees) {
+    for (file, tree) in files.iter().zip(trees) {
         let path = format!("etc/{file}");
         let target = match openat2(
             &root,

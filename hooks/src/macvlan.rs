@@ -178,6 +178,9 @@ impl MacvlanDriver {
             .map(etc_files::Peer::from)
             .collect();
         etc_files::write_for(&files, (ip, ip6), &c.hostname, &c.id, &peers)?;
+        // Its file is its own, rewritten as the network changes (a macvlan
+        // network has no shared hosts file: no bridge wall to scale past).
+        etc_files::mark_private(&self.store, &net.name, &c.id)?;
         etc_files::mount_into(&files, c.pid, &c.rootfs)?;
 
         record.attaching = None;
@@ -252,6 +255,11 @@ impl NetworkDriver for MacvlanDriver {
                 );
             }
         }
+        errors.extend(
+            etc_files::leave(&self.store, &r.network, &r.container)
+                .err()
+                .map(Into::into),
+        );
         if errors.is_empty() {
             errors.extend(self.store.remove_attachment(r).err().map(Into::into));
             errors.extend(

@@ -886,6 +886,7 @@ pub fn remove(store: &Store, name: &str) -> Result<(), NetworksError> {
     let _ = fs::remove_dir_all(store.leases(name));
     let _ = fs::remove_file(store.bridge_marker(name));
     crate::segment::forget(store, name);
+    crate::etc_files::forget_network(store, name);
     let _ = fs::remove_file(store.run_dir.join("networks").join(format!("{name}.lock")));
     Ok(())
 }

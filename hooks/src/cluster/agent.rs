@@ -494,7 +494,7 @@ fn apply(
         }
     }
     view::save_remote(store, network, all)?;
-    crate::etc_files::refresh_hosts(store, network, None)?;
+    crate::etc_files::refresh_remote(store, network)?;
     Ok(())
 }
 
