@@ -202,6 +202,33 @@ if ov:
                  f"| {rtt['overlay'] / rtt['underlay']:.2f} |")
     lines.append(f"| `run -d` on host 2 until a container of host 1 has it in /etc/hosts, ms | "
                  f"{vis['after_run']:.1f} after `run` returned ({vis['run']:.0f}) | | |")
+wl = r.get("wall")
+if wl:
+    n = wl["containers"]
+    lines.append("")
+    lines.append(f"{n:,} containers on one network (the hook's attach alone, as above, one after another; "
+                 "then every one pinged from the host, the last pinging the first and the gateway):")
+    lines.append("")
+    lines.append("| containers already attached | default network attach ms | user network attach ms "
+                 "| default detach ms | user detach ms |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for bd, bu in zip(wl["default"]["buckets"], wl["user"]["buckets"]):
+        lines.append(f"| {bd['containers']} | {bd['attach_ms']:.1f} | {bu['attach_ms']:.1f} "
+                     f"| {bd['detach_ms']:.1f} | {bu['detach_ms']:.1f} |")
+    lines.append("")
+    for key, name in (("default", "default network"), ("user", "user network")):
+        b, reach = wl[key]["buckets"], wl[key]["reach"]
+        lines.append(f"- {name}: attach at the last 100 {b[-1]['attach_ms'] / b[0]['attach_ms']:.2f}x the first 100; "
+                     f"{n - len(reach['host_unanswered'])} of {n} answered the host "
+                     f"{'(unanswered: ' + ', '.join(reach['host_unanswered']) + ')' if reach['host_unanswered'] else ''}; "
+                     f"last to first {'reached' if reach['last_to_first'] else 'NOT reached'}, "
+                     f"last to gateway {'reached' if reach['last_to_gateway'] else 'NOT reached'}; "
+                     f"{reach['bridges']} bridges.")
+    cb = wl["cni_bridge"]
+    failed = cb["failed"]
+    lines.append(f"- CNI bridge plugin (bridge + host-local, one /16): {cb['attached']} attached "
+                 f"({cb['first_100_ms']:.1f} ms each over the first 100), then container "
+                 f"{failed['container'] if failed else '-'}: `{failed['error'].splitlines()[-2].strip() if failed else ''}`.")
 with open(f"{out}/report.md", "w") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))
@@ -245,3 +272,22 @@ plot "{out}/ports.dat" using 1:3 with linespoints pt 7 lc rgb "#d95f02" title "D
 """
     subprocess.run(["gnuplot"], input=sweep.encode(), check=True)
 
+
+# The wall: attach time by container number on one network.
+if os.path.exists(f"{out}/wall.csv"):
+    wall = f"""
+set terminal pngcairo size 900,500 font ",11"
+set output "{out}/wall.png"
+set datafile separator ","
+set title "Containers on one network: attach time, per container"
+set xlabel "container number"
+set ylabel "attach, ms"
+set key top left
+set grid
+set arrow from 1023, graph 0 to 1023, graph 1 nohead dt 2 lc rgb "#888888"
+set label "a Linux bridge's 1,023 ports" at 1040, graph 0.95 tc rgb "#888888"
+plot "{out}/wall.csv" using 1:4 skip 1 with points pt 7 ps 0.3 lc rgb "#d95f02" title "CNI bridge + host-local (stops: exchange full)", \\
+     "{out}/wall.csv" using 1:2 skip 1 with points pt 7 ps 0.3 lc rgb "#1b9e77" title "minirun-net, default network", \\
+     "{out}/wall.csv" using 1:3 skip 1 with points pt 7 ps 0.3 lc rgb "#7570b3" title "minirun-net, user network (names)"
+"""
+    subprocess.run(["gnuplot"], input=wall.encode(), check=True)
