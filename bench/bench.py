@@ -679,15 +679,32 @@ WALL = int(os.environ.get("BENCH_WALL_CONTAINERS", "4000"))
 WALL_CNI = 1100
 
 
+def hold_netns():
+    """A process in network and mount namespaces of its own, as a container's
+    init. Not `ip netns add`/`exec`: their bind mounts propagate into every
+    namespace `ip netns exec` made, so n holders make n^2 mounts, and every
+    path lookup of the machine slows with them."""
+    own = os.readlink("/proc/self/ns/net")
+    p = subprocess.Popen(["unshare", "--net", "--mount", "sleep", "3600"])
+    while True:
+        try:
+            if os.readlink(f"/proc/{p.pid}/ns/net") != own:
+                return p
+        except OSError:
+            pass
+        time.sleep(0.0005)
+
+
 def wall_state(cid, pid, bundle, network):
     return json.dumps({"id": cid, "pid": pid, "bundle": bundle, "annotations": {
         "org.minirun.net.mode": "bridge", "org.minirun.net.network": network}}).encode()
 
 
-def unanswered(targets, netns=None):
-    """Those of `targets` that answer none of three pings (eight at a time)."""
+def unanswered(targets, pid=None):
+    """Those of `targets` that answer none of three pings (eight at a time),
+    from the host or from the network namespace of `pid`."""
     from concurrent.futures import ThreadPoolExecutor
-    pre = ["ip", "netns", "exec", netns] if netns else []
+    pre = ["nsenter", "-t", str(pid), "-n"] if pid else []
 
     def one(ip):
         return subprocess.run(pre + ["busybox", "ping", "-c3", "-W2", ip], **QUIET).returncode == 0
@@ -702,7 +719,7 @@ def wall_series(network, prefix):
     attach, detach, procs, ips = [], [], [], []
     for i in range(1, WALL + 1):
         ns = f"{prefix}{i}"
-        procs.append(make_netns(ns))
+        procs.append(hold_netns())
         bundle = f"{WORK}/{ns}"
         os.makedirs(f"{bundle}/rootfs/etc")
         with open(f"{bundle}/config.json", "w") as f:
@@ -714,8 +731,8 @@ def wall_series(network, prefix):
             log(f"  {network}: attached {i}, {statistics.median(attach[-100:]):.1f} ms")
     gateway = json.load(open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{prefix}1.json"))["gateway"]
     reach = {"host_unanswered": unanswered(ips),
-             "last_to_first": not unanswered([ips[0]], f"{prefix}{WALL}"),
-             "last_to_gateway": not unanswered([gateway], f"{prefix}{WALL}"),
+             "last_to_first": not unanswered([ips[0]], procs[-1].pid),
+             "last_to_gateway": not unanswered([gateway], procs[-1].pid),
              "bridges": sum(1 for l in run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
                                            text=True).stdout.splitlines())}
     log(f"  {network}: {reach}")
@@ -725,7 +742,6 @@ def wall_series(network, prefix):
         p.kill()
         p.wait()
     for i in range(1, WALL + 1):
-        run(["ip", "netns", "del", f"{prefix}{i}"])
         shutil.rmtree(f"{WORK}/{prefix}{i}")
     return attach, detach, reach
 
@@ -736,19 +752,18 @@ def cni_wall():
     attach, procs, failed = [], [], None
     for i in range(1, WALL_CNI + 1):
         ns = f"cw{i}"
-        procs.append(make_netns(ns))
+        procs.append(hold_netns())
         try:
-            attach.append(cni("ADD", "bridge", ns, f"/run/netns/{ns}")[0])
+            attach.append(cni("ADD", "bridge", ns, f"/proc/{procs[-1].pid}/ns/net")[0])
         except RuntimeError as e:
             failed = {"container": i, "error": str(e).strip()[-200:]}
             break
     log(f"  CNI bridge: {len(attach)} attached, then {failed}")
     for i in range(1, len(attach) + 1):
-        cni("DEL", "bridge", f"cw{i}", f"/run/netns/cw{i}")
-    for i, p in enumerate(procs, 1):
+        cni("DEL", "bridge", f"cw{i}", f"/proc/{procs[i - 1].pid}/ns/net")
+    for p in procs:
         p.kill()
         p.wait()
-        run(["ip", "netns", "del", f"cw{i}"])
     run(["ip", "link", "del", "cni0"])
     shutil.rmtree(f"{WORK}/cni-ipam", ignore_errors=True)
     return attach, failed

@@ -128,12 +128,16 @@ pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     // it never are unknown. Bridge-port options cannot ride on the creating
     // request.
     let index = nl.link_index(p.host)?;
+    // No IPv6 on the host end, in the same request (see `no_link_local`):
+    // a bridge port needs no address, and thousands of them would each
+    // have a link-local one, a route, and multicast reports.
     let port = LinkUnspec::new_with_index(index)
         .set_port_kind(InfoPortKind::Bridge)
         .set_port_data(InfoPortData::BridgePort(vec![
             InfoBridgePort::HairpinMode(true),
             InfoBridgePort::UnicastFlood(false),
         ]))
+        .append_extra_attribute(crate::netlink::no_link_local())
         .build();
     nl.run(nl.handle().link().set_port(port).execute())
         .map_err(crate::netlink::describe(format!(

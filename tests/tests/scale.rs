@@ -8,9 +8,10 @@
 
 use minirun_tests::{net_left, Sandbox, LEFTOVERS};
 
-/// Three containers of one /16: `p` on the primary bridge (10.77.0.10),
-/// `w` on secondary 1 (10.77.4.10, address 1,034 of the subnet) serving
-/// HTTP and published on 8080, `s` and `t` on secondary 2 (10.77.8.10-11).
+/// Four containers of one /16: `p` on the primary bridge (10.77.0.10),
+/// `w` on secondary 4 (10.77.4.10: the subnet's fifth block of 256)
+/// serving HTTP and published on 8080, `s` and `t` on secondary 8
+/// (10.77.8.10-11).
 fn across_bridges(icc: bool, call_ip_hooks: &str) -> minirun_tests::Output {
     let sb = Sandbox::new(&format!("segment-{icc}-{call_ip_hooks}"));
     let web = sb.bundle("w", &["/bin/httpd", "-f", "-p", "80", "-h", "/etc"], |_| {});
@@ -39,8 +40,8 @@ fn across_bridges(icc: bool, call_ip_hooks: &str) -> minirun_tests::Output {
         $M run -d --bundle {b} --net wide --ip 10.77.8.10 $ID-s || exit 4
         $M run -d --bundle {web} --net wide --ip 10.77.8.11 $ID-t || exit 5
         echo "bridges: $(ip -o link show type bridge | wc -l)"
-        sec=$(ip -o link show master $(ip -o link show type bridge | grep -o 'mr[0-9a-f]*b1' | head -1) | wc -l)
-        echo "on-secondary-1: $sec"
+        sec=$(ip -o link show master $(ip -o link show type bridge | grep -o 'mr[0-9a-f]*b4' | head -1) | wc -l)
+        echo "on-secondary-4: $sec"
         reach() {{ $M exec $1 timeout 3 wget -qO- http://$2/hostname >/dev/null 2>&1 && echo reached || echo blocked; }}
         echo "s-w: $(reach $ID-s 10.77.4.10)"
         echo "s-p: $(reach $ID-s 10.77.0.10)"
@@ -83,7 +84,7 @@ fn check_across_bridges(icc: bool) {
         let why = format!("icc={icc}, bridge-nf-call-iptables={call_ip_hooks}: {out:?}");
         assert_eq!(out.field("bridges"), "3", "{why}");
         assert_eq!(
-            out.field("on-secondary-1"),
+            out.field("on-secondary-4"),
             "2",
             "the container and the link: {why}"
         );
@@ -129,7 +130,11 @@ fn eleven_hundred_containers_on_one_network() {
     let no_hostname = |c: &mut serde_json::Value| {
         c.as_object_mut().unwrap().remove("hostname");
     };
-    let web = sb.bundle("w", &["/bin/httpd", "-f", "-p", "80", "-h", "/etc"], no_hostname);
+    let web = sb.bundle(
+        "w",
+        &["/bin/httpd", "-f", "-p", "80", "-h", "/etc"],
+        no_hostname,
+    );
     let b = sb.bundle("s", &["/bin/sleep", "100000"], no_hostname);
     let out = sb.run(&format!(
         r#"{LEFTOVERS}
@@ -154,7 +159,8 @@ fn eleven_hundred_containers_on_one_network() {
     ));
     assert!(!out.stdout.contains("failed"), "{out:?}");
     assert_eq!(out.field("running"), "1100", "{out:?}");
-    assert_eq!(out.field("bridges"), "2", "{out:?}");
+    // Addresses 2-1,101 of the subnet: its first five blocks of 256.
+    assert_eq!(out.field("bridges"), "5", "{out:?}");
     assert_eq!(out.field("last-first"), "reached", "{out:?}");
     assert_eq!(out.field("last-gateway"), "reached", "{out:?}");
     assert_eq!(out.field("permanent"), "1100", "{out:?}");
