@@ -701,15 +701,19 @@ def wall_state(cid, pid, bundle, network):
 
 
 def unanswered(targets, pid=None):
-    """Those of `targets` that answer none of three pings (eight at a time),
-    from the host or from the network namespace of `pid`."""
+    """Those of `targets` that answer no ping (one each, eight at a time,
+    and three more for those that did not), from the host or from the
+    network namespace of `pid`."""
     from concurrent.futures import ThreadPoolExecutor
     pre = ["nsenter", "-t", str(pid), "-n"] if pid else []
 
-    def one(ip):
-        return subprocess.run(pre + ["busybox", "ping", "-c3", "-W2", ip], **QUIET).returncode == 0
+    def pinged(count):
+        def one(ip):
+            return subprocess.run(pre + ["busybox", "ping", "-c", count, "-W2", ip], **QUIET).returncode == 0
+        return one
     with ThreadPoolExecutor(8) as pool:
-        return [ip for ip, ok in zip(targets, pool.map(one, targets)) if not ok]
+        silent = [ip for ip, ok in zip(targets, pool.map(pinged("1"), targets)) if not ok]
+        return [ip for ip, ok in zip(silent, pool.map(pinged("3"), silent)) if not ok]
 
 
 def wall_series(network, prefix):

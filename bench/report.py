@@ -285,7 +285,7 @@ set ylabel "attach, ms"
 set key top left
 set grid
 set arrow from 1023, graph 0 to 1023, graph 1 nohead dt 2 lc rgb "#888888"
-set label "a Linux bridge's 1,023 ports" at 1040, graph 0.95 tc rgb "#888888"
+set label "a Linux bridge's 1,023 ports" at 1040, graph 0.6 tc rgb "#888888"
 plot "{out}/wall.csv" using 1:4 skip 1 with points pt 7 ps 0.3 lc rgb "#d95f02" title "CNI bridge + host-local (stops: exchange full)", \\
      "{out}/wall.csv" using 1:2 skip 1 with points pt 7 ps 0.3 lc rgb "#1b9e77" title "minirun-net, default network", \\
      "{out}/wall.csv" using 1:3 skip 1 with points pt 7 ps 0.3 lc rgb "#7570b3" title "minirun-net, user network (names)"
