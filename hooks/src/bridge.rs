@@ -623,9 +623,10 @@ impl BridgeDriver {
     }
 
     /// The bridge a container's port goes on: the primary, or the
-    /// secondary of its address's block (`segment.rs`), made on first use.
-    /// Listed before it is made, so the network's teardown finds what a
-    /// killed attach made; added to the firewall's sets once made.
+    /// secondary of its address's block (`segment.rs`), made on first use:
+    /// listed before it is made, so the network's teardown finds what a
+    /// killed attach made, and added to the firewall's sets once made. An
+    /// existing one costs one lookup.
     fn port_bridge(
         &self,
         nl: &Netlink,
@@ -642,12 +643,11 @@ impl BridgeDriver {
             network: net.name.clone(),
             source,
         };
+        if let Some(index) = segment::index(nl, &net.bridge, k).map_err(seg_err)? {
+            return Ok((index, name));
+        }
         let mut known = segment::load(&self.store, &net.name);
-        if known.contains(&k) {
-            if let Some(index) = segment::index(nl, &net.bridge, k).map_err(seg_err)? {
-                return Ok((index, name));
-            }
-        } else {
+        if !known.contains(&k) {
             known.push(k);
             known.sort_unstable();
             segment::save(&self.store, &net.name, &known).map_err(seg_err)?;

@@ -33,6 +33,7 @@ use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use crate::ipam::Family;
 use crate::netlink::{Netlink, NetlinkError};
 use crate::store::{write_whole, Network, Store, StoreError};
+use crate::veth::name_hash;
 
 /// Host addresses per bridge. Adding a port costs the kernel work in the
 /// number of the bridge's ports (measured: the veth's creation 1.2 ms on
@@ -68,7 +69,7 @@ pub struct Secondary {
 
 impl Secondary {
     pub fn of(primary: &str, k: u16) -> Secondary {
-        let h = fnv(primary);
+        let h = name_hash(primary);
         Secondary {
             bridge: format!("mr{h:08x}b{k}"),
             uplink: format!("mr{h:08x}u{k}"),
@@ -80,18 +81,9 @@ impl Secondary {
     /// lowest of its ports' MACs. Locally administered, never a
     /// container's (02:42).
     fn mac(primary: &str, k: u16) -> [u8; 6] {
-        let h = fnv(primary).to_be_bytes();
+        let h = name_hash(primary).to_be_bytes();
         [0x06, k as u8, h[0], h[1], h[2], h[3]]
     }
-}
-
-fn fnv(text: &str) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h ^ (h >> 32)) as u32
 }
 
 /// Which bridge of the segment a container's port goes on: 0 for the

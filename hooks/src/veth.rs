@@ -77,15 +77,20 @@ pub fn mac_text(mac: [u8; 6]) -> String {
 }
 
 /// The host end's name for a container: `veth` and 8 hex digits of a hash of
-/// its id, so the name is known from the id alone (FNV-1a, stable across
-/// builds, unlike std's hasher).
+/// its id, so the name is known from the id alone.
 pub fn host_name(container: &str) -> String {
+    format!("veth{:08x}", name_hash(container))
+}
+
+/// 32 bits of FNV-1a: stable across builds, unlike std's hasher, for link
+/// names derived from other names.
+pub fn name_hash(text: &str) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in container.bytes() {
+    for b in text.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("veth{:08x}", (h ^ (h >> 32)) as u32)
+    (h ^ (h >> 32)) as u32
 }
 
 pub struct Pair<'a> {
