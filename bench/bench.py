@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from holders import hold_netns
+
 OUT = os.environ["BENCH_OUT"]
 MINIRUN = os.environ["MINIRUN"]
 MINIRUN_NET = os.environ["MINIRUN_NET"]
@@ -677,22 +679,6 @@ def port_sweep():
 
 WALL = int(os.environ.get("BENCH_WALL_CONTAINERS", "4000"))
 WALL_CNI = 1100
-
-
-def hold_netns():
-    """A process in network and mount namespaces of its own, as a container's
-    init. Not `ip netns add`/`exec`: their bind mounts propagate into every
-    namespace `ip netns exec` made, so n holders make n^2 mounts, and every
-    path lookup of the machine slows with them."""
-    own = os.readlink("/proc/self/ns/net")
-    p = subprocess.Popen(["unshare", "--net", "--mount", "sleep", "3600"])
-    while True:
-        try:
-            if os.readlink(f"/proc/{p.pid}/ns/net") != own:
-                return p
-        except OSError:
-            pass
-        time.sleep(0.0005)
 
 
 def wall_state(cid, pid, bundle, network):

@@ -14,21 +14,11 @@ import subprocess
 import sys
 import time
 
+from holders import hold_netns
+
 MINIRUN_NET = os.environ["MINIRUN_NET"]
 WORK = sys.argv[1]
 N = int(sys.argv[2])
-
-
-def holder():
-    p = subprocess.Popen(["unshare", "--net", "sleep", "3600"])
-    own = os.readlink("/proc/self/ns/net")
-    while True:
-        try:
-            if os.readlink(f"/proc/{p.pid}/ns/net") != own:
-                return p
-        except OSError:
-            pass
-        time.sleep(0.0005)
 
 
 def hook(verb, state):
@@ -46,7 +36,7 @@ def main():
     for i in range(1, N + 1):
         order = ["bridge", "overlay"] if i % 2 else ["overlay", "bridge"]
         for kind in order:
-            p = holder()
+            p = hold_netns(("--net",))
             procs.append(p)
             cid = f"{kind}{i}"
             bundle = f"{WORK}/{cid}"
