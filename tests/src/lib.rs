@@ -299,6 +299,28 @@ netns_holder() {
 }
 "#;
 
+/// Shell functions for sandbox scripts: `beyond DIR` makes a namespace
+/// "beyond the host" behind a veth (the host 198.51.100.2, it 198.51.100.1,
+/// with no route back to any container subnet, so an answer proves
+/// masquerade) serving DIR over HTTP on 198.51.100.1:8080; `beyond_gone`
+/// takes it away. Needs a private /run (`ip netns`), which `beyond` mounts.
+pub const BEYOND: &str = r#"
+beyond() {
+    mount -t tmpfs tmpfs /run
+    ip netns add beyond
+    ip link add out0 type veth peer name out1
+    ip link set out1 netns beyond
+    ip addr add 198.51.100.2/24 dev out0 && ip link set out0 up
+    ip -n beyond addr add 198.51.100.1/24 dev out1 && ip -n beyond link set out1 up
+    ip netns exec beyond busybox httpd -f -p 198.51.100.1:8080 -h "$1" & BEYOND_HTTPD=$!
+    sleep 0.2
+}
+beyond_gone() {
+    kill $BEYOND_HTTPD; wait $BEYOND_HTTPD 2>/dev/null
+    ip link del out0; ip netns del beyond
+}
+"#;
+
 /// What `leftovers` reported.
 pub fn net_left(out: &Output) -> &str {
     out.stdout

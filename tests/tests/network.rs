@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use minirun_tests::{net_left as left, Output, Sandbox, LEFTOVERS};
+use minirun_tests::{net_left as left, Output, Sandbox, BEYOND, LEFTOVERS};
 use serde_json::{json, Value};
 
 fn state_json(sb: &Sandbox, file: &str) -> Value {
@@ -416,18 +416,10 @@ fn masquerade_takes_a_container_beyond_the_host() {
     fs::create_dir_all(&www).unwrap();
     fs::write(www.join("index.html"), "from beyond the host\n").unwrap();
     let out = sb.run(&format!(
-        r#"{LEFTOVERS}
-        mount -t tmpfs tmpfs /run
-        ip netns add beyond
-        ip link add out0 type veth peer name out1
-        ip link set out1 netns beyond
-        ip addr add 198.51.100.2/24 dev out0 && ip link set out0 up
-        ip -n beyond addr add 198.51.100.1/24 dev out1 && ip -n beyond link set out1 up
-        ip netns exec beyond busybox httpd -f -p 198.51.100.1:8080 -h {www} & httpd=$!
-        sleep 0.2
+        r#"{LEFTOVERS}{BEYOND}
+        beyond {www}
         $MINIRUN run --net bridge -b {b} $ID; echo rc=$?
-        kill $httpd; wait $httpd 2>/dev/null
-        ip link del out0; ip netns del beyond
+        beyond_gone
         leftovers
         "#,
         www = www.display(),

@@ -6,7 +6,7 @@
 //! are permanent. The 1,100-container test runs a network past the wall
 //! itself. All in a sandbox.
 
-use minirun_tests::{net_left, Sandbox, LEFTOVERS};
+use minirun_tests::{net_left, Sandbox, BEYOND, LEFTOVERS};
 
 /// Four containers of one /16: `p` on the primary bridge (10.77.0.10),
 /// `w` on secondary 4 (10.77.4.10: the subnet's fifth block of 256)
@@ -20,19 +20,13 @@ fn across_bridges(icc: bool, call_ip_hooks: &str) -> minirun_tests::Output {
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "beyond\n").unwrap();
     let out = sb.run(&format!(
-        r#"{LEFTOVERS}
+        r#"{LEFTOVERS}{BEYOND}
         ip link set lo up
         f=/proc/sys/net/bridge/bridge-nf-call-iptables
         if [ -e $f ]; then echo {call_ip_hooks} > $f; elif [ {call_ip_hooks} = 1 ]; then exit 77; fi
-        mount -t tmpfs tmpfs /run
         # a host address that is not the bridge's, and a namespace beyond
         # the host with no route back to the containers' subnet
-        ip netns add beyond
-        ip link add out0 type veth peer name out1
-        ip link set out1 netns beyond
-        ip addr add 198.51.100.2/24 dev out0 && ip link set out0 up
-        ip -n beyond addr add 198.51.100.1/24 dev out1 && ip -n beyond link set out1 up
-        ip netns exec beyond busybox httpd -f -p 198.51.100.1:8080 -h {www} & httpd=$!
+        beyond {www}
         M="$MINIRUN"
         $M network create -o icc={icc} --subnet 10.77.0.0/16 wide >/dev/null || exit 1
         $M run -d --bundle {web} --net wide --ip 10.77.0.10 $ID-p || exit 2
@@ -58,8 +52,7 @@ fn across_bridges(icc: bool, call_ip_hooks: &str) -> minirun_tests::Output {
         echo "host-entry: $(ip neigh show 10.77.8.10 | grep -c PERMANENT)"
         $M delete -f $ID-p; $M delete -f $ID-w; $M delete -f $ID-s; $M delete -f $ID-t
         $M network rm wide >/dev/null
-        kill $httpd; wait $httpd 2>/dev/null
-        ip link del out0; ip netns del beyond
+        beyond_gone
         leftovers
         "#,
         web = web.display(),
