@@ -294,7 +294,11 @@ pub fn go_private(
 ) -> Result<(), EtcError> {
     let path = dir.join(PRIVATE_HOSTS);
     fs::write(&path, hosts(ip, ip6, hostname, id)).map_err(io_err(&path))?;
-    mount_hosts_into_running(&path, pid)
+    // Unmounted, the file must not be there: its presence says the
+    // container sees it.
+    mount_hosts_into_running(&path, pid).inspect_err(|_| {
+        let _ = fs::remove_file(&path);
+    })
 }
 
 /// An overlay network's view of the other hosts changed: their lines in
