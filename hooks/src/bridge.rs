@@ -163,9 +163,19 @@ enum Done {
     Published(Box<Attachment>),
     /// The container's permanent neighbour entries on the bridge.
     Neighbours(u32, Vec<IpAddr>),
+    /// A secondary's container's MAC behind its link on the primary.
+    Fdb(u32, [u8; 6]),
     /// The container's lines in a network's hosts file (network, container).
     Named(String, String),
     Files(PathBuf),
+}
+
+/// Where a container's port goes: its bridge, and for a secondary the
+/// index of its link's end on the primary.
+struct PortBridge {
+    index: u32,
+    name: String,
+    uplink: Option<u32>,
 }
 
 /// A record's addresses, both families.
@@ -626,25 +636,43 @@ impl BridgeDriver {
     /// secondary of its address's block (`segment.rs`), made on first use:
     /// listed before it is made, so the network's teardown finds what a
     /// killed attach made, and added to the firewall's sets once made. An
-    /// existing one costs one lookup.
+    /// existing one costs two lookups (it and its link's end on the
+    /// primary, returned too).
     fn port_bridge(
         &self,
         nl: &Netlink,
         net: &Network,
         (ip, ip6): Addresses,
         (primary, ours): (u32, bool),
-    ) -> Result<(u32, String), BridgeError> {
+    ) -> Result<PortBridge, BridgeError> {
         let k = segment::placement(net, ip, ip6);
         if k == 0 || !ours {
-            return Ok((primary, net.bridge.clone()));
+            return Ok(PortBridge {
+                index: primary,
+                name: net.bridge.clone(),
+                uplink: None,
+            });
         }
         let name = segment::Secondary::of(&net.bridge, k).bridge;
         let seg_err = |source| BridgeError::Segment {
             network: net.name.clone(),
             source,
         };
+        let uplink = |nl: &Netlink| {
+            segment::uplink_index(nl, &net.bridge, k)
+                .map_err(seg_err)?
+                .ok_or_else(|| {
+                    seg_err(segment::SegmentError::Missing(
+                        segment::Secondary::of(&net.bridge, k).uplink,
+                    ))
+                })
+        };
         if let Some(index) = segment::index(nl, &net.bridge, k).map_err(seg_err)? {
-            return Ok((index, name));
+            return Ok(PortBridge {
+                index,
+                name,
+                uplink: Some(uplink(nl)?),
+            });
         }
         let mut known = segment::load(&self.store, &net.name);
         if !known.contains(&k) {
@@ -661,7 +689,11 @@ impl BridgeDriver {
         self.migrating(&with, || {
             Nftables::new().and_then(|nft| nft.attach(&with, &[], None))
         })?;
-        Ok((index, name))
+        Ok(PortBridge {
+            index,
+            name,
+            uplink: Some(uplink(nl)?),
+        })
     }
 
     /// What the cluster store calls the attachment being made (see
@@ -830,7 +862,7 @@ impl BridgeDriver {
         trace.step("checks, lease and record");
 
         let (bridge_index, bridge_mac) = self.ensure_bridge(nl, net, bridge.as_ref())?;
-        let (port_bridge, port_bridge_name) =
+        let port_bridge =
             self.port_bridge(nl, net, (ip, ip6), (bridge_index, bridge_mac.is_some()))?;
         if let Some(o) = overlay {
             self.ensure_vxlan(nl, net, o, bridge_index, endpoints)?;
@@ -859,18 +891,21 @@ impl BridgeDriver {
             nl,
             &veth::Pair {
                 host: &host_if,
-                bridge_index: port_bridge,
+                bridge_index: port_bridge.index,
                 container: &interface,
                 container_netns: c.netns.as_fd(),
                 mac,
                 mtu: net.mtu,
+                // Only minirun's bridges: an administrator's may have
+                // neighbours the host knows less well than its containers.
+                answers_arp: port_bridge.uplink.is_none() && bridge_mac.is_some(),
             },
         )
         .map_err(|e| match e.errno() {
             // EXCHFULL: the bridge has the most ports a Linux bridge takes.
             Some(libc::EXFULL) => BridgeError::BridgeFull {
                 network: net.name.clone(),
-                bridge: port_bridge_name.clone(),
+                bridge: port_bridge.name.clone(),
                 why: if bridge_mac.is_some() {
                     " (a network's bridges take some 780,000 containers; this one's addresses all fell on it)"
                 } else {
@@ -880,6 +915,11 @@ impl BridgeDriver {
             _ => e.into(),
         })?;
         done.push(Done::Veth(host_if.clone()));
+        if let Some(uplink) = port_bridge.uplink {
+            // The primary answers ARP for it only if it knows where it is.
+            done.push(Done::Fdb(uplink, mac));
+            nl.add_fdb(uplink, mac)?;
+        }
         trace.step("veth pair");
 
         self.configure_inside(net, c, &interface, &record, bridge_mac)?;
@@ -1015,6 +1055,7 @@ impl BridgeDriver {
                 Done::Record(_) if !errors.is_empty() => Ok(()),
                 Done::Record(r) => self.store.remove_attachment(&r).map_err(Into::into),
                 Done::Veth(name) => nl.delete_link(&name).map_err(Into::into),
+                Done::Fdb(index, mac) => nl.delete_fdb(index, mac).map_err(Into::into),
                 Done::Neighbours(index, ips) => ips
                     .iter()
                     .try_for_each(|ip| nl.delete_neighbour(index, *ip))
@@ -1140,6 +1181,22 @@ impl NetworkDriver for BridgeDriver {
             errors.extend(self.unpublish(nft, &net, r).err());
         }
         errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
+        let k = segment::placement(&net, r.ip_address, r.ip6_address);
+        if k != 0 {
+            // Its entry behind the link, if it is on a secondary (not on an
+            // administrator's bridge, which has none).
+            let mac = veth::parse_mac(&r.mac_address);
+            match (segment::uplink_index(&nl, &r.bridge, k), mac) {
+                (Ok(Some(uplink)), Some(mac)) => {
+                    errors.extend(nl.delete_fdb(uplink, mac).err().map(Into::into))
+                }
+                (Ok(_), _) => {}
+                (Err(source), _) => errors.push(BridgeError::Segment {
+                    network: r.network.clone(),
+                    source,
+                }),
+            }
+        }
         // The bridge may be gone (a network torn down): its entries with it.
         if let Ok(Some(bridge)) = nl.link_by_name(&r.bridge) {
             for ip in addresses_of(r) {

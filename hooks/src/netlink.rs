@@ -263,6 +263,51 @@ impl Netlink {
         }
     }
 
+    /// A static entry of the bridge's forwarding table: `mac` is behind
+    /// port `index` (replacing a learnt one).
+    pub fn add_fdb(&self, index: u32, mac: [u8; 6]) -> Result<(), NetlinkError> {
+        use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourState};
+        self.run(
+            self.handle
+                .neighbours()
+                .add_bridge(index, &mac)
+                .flags(NeighbourFlags::Controller)
+                .state(NeighbourState::Noarp)
+                .replace()
+                .execute(),
+        )
+        .map_err(describe(format!(
+            "adding {} to the bridge's forwarding table",
+            crate::veth::mac_text(mac)
+        )))
+    }
+
+    /// Removes `mac`'s entry behind port `index`; one that is gone (or
+    /// whose port is) is fine.
+    pub fn delete_fdb(&self, index: u32, mac: [u8; 6]) -> Result<(), NetlinkError> {
+        use netlink_packet_route::neighbour::{
+            NeighbourAttribute, NeighbourFlags, NeighbourMessage,
+        };
+        use netlink_packet_route::AddressFamily;
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Bridge;
+        m.header.ifindex = index;
+        m.header.flags = NeighbourFlags::Controller;
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        match self.run(self.handle.neighbours().del(m).execute()) {
+            Err(rtnetlink::Error::NetlinkError(e))
+                if matches!(e.raw_code().abs(), libc::ENOENT | libc::ENODEV) =>
+            {
+                Ok(())
+            }
+            other => other.map_err(describe(format!(
+                "removing {} from the bridge's forwarding table",
+                crate::veth::mac_text(mac)
+            ))),
+        }
+    }
+
     pub fn add_default_route6(&self, gateway: Ipv6Addr, index: u32) -> Result<(), NetlinkError> {
         let route = RouteMessageBuilder::<Ipv6Addr>::new()
             .gateway(gateway)

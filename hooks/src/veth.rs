@@ -9,7 +9,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoPortData, InfoPortKind, InfoVeth};
-use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourState};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use crate::netlink::{Netlink, NetlinkError};
@@ -100,6 +99,9 @@ pub struct Pair<'a> {
     pub container_netns: BorrowedFd<'a>,
     pub mac: [u8; 6],
     pub mtu: u32,
+    /// The port is on a network's primary bridge, which answers ARP for
+    /// the containers behind it (see `segment.rs`).
+    pub answers_arp: bool,
 }
 
 /// Creates the pair. The caller deletes the host end to undo it (that takes
@@ -130,18 +132,25 @@ pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     // container gone without its detach, whose address the host still has
     // as a permanent neighbour) are not flooded to the other containers;
     // the container's own MAC is a static entry of its port, so frames for
-    // it never are unknown. Bridge-port options cannot ride on the creating
+    // it never are unknown. On a network's primary bridge, ARP for the
+    // container is answered by the bridge from the host's permanent
+    // neighbour entry instead of flooded to every port of the segment
+    // (`segment.rs`). Bridge-port options cannot ride on the creating
     // request.
     let index = nl.link_index(p.host)?;
     // No IPv6 on the host end, in the same request (see `no_link_local`):
     // a bridge port needs no address, and thousands of them would each
     // have a link-local one, a route, and multicast reports.
+    let mut options = vec![
+        InfoBridgePort::HairpinMode(true),
+        InfoBridgePort::UnicastFlood(false),
+    ];
+    if p.answers_arp {
+        options.push(InfoBridgePort::ProxyARPWifi(true));
+    }
     let port = LinkUnspec::new_with_index(index)
         .set_port_kind(InfoPortKind::Bridge)
-        .set_port_data(InfoPortData::BridgePort(vec![
-            InfoBridgePort::HairpinMode(true),
-            InfoBridgePort::UnicastFlood(false),
-        ]))
+        .set_port_data(InfoPortData::BridgePort(options))
         .append_extra_attribute(crate::netlink::no_link_local())
         .build();
     nl.run(nl.handle().link().set_port(port).execute())
@@ -149,19 +158,7 @@ pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
             "setting hairpin mode on {}",
             p.host
         )))?;
-    nl.run(
-        nl.handle()
-            .neighbours()
-            .add_bridge(index, &p.mac)
-            .flags(NeighbourFlags::Controller)
-            .state(NeighbourState::Noarp)
-            .replace()
-            .execute(),
-    )
-    .map_err(crate::netlink::describe(format!(
-        "adding {}'s MAC to the bridge's forwarding table",
-        p.host
-    )))
+    nl.add_fdb(index, p.mac)
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! bridges of one segment (hooks/src/segment.rs), and reach each other, the
 //! gateway, published ports and the world as on one bridge; icc=false holds
 //! across the bridges; the neighbour entries between host and containers
-//! are permanent. The 1,100-container test runs a network past the wall
+//! are permanent; an ARP request stops at the primary bridge, which
+//! answers it. The 1,100-container test runs a network past the wall
 //! itself. All in a sandbox.
 
 use minirun_tests::{net_left, Sandbox, BEYOND, LEFTOVERS};
@@ -37,6 +38,14 @@ fn across_bridges(icc: bool, call_ip_hooks: &str) -> minirun_tests::Output {
         sec=$(ip -o link show master $(ip -o link show type bridge | grep -o 'mr[0-9a-f]*b4' | head -1) | wc -l)
         echo "on-secondary-4: $sec"
         reach() {{ $M exec $1 timeout 3 wget -qO- http://$2/hostname >/dev/null 2>&1 && echo reached || echo blocked; }}
+        # w's ARP request for p is answered by the primary: it floods w's
+        # own bridge and stops there, so s (another secondary) sees none
+        spid=$($M state $ID-s | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$')
+        nsenter -t $spid -n nft add table arp seen
+        nsenter -t $spid -n nft add chain arp seen in '{{ type filter hook input priority 0; }}'
+        nsenter -t $spid -n nft add rule arp seen in counter
+        echo "w-p-first: $($M exec $ID-w ping -c1 -W2 10.77.0.10 >/dev/null 2>&1 && echo reached || echo blocked)"
+        echo "arp-at-s: $(nsenter -t $spid -n nft list chain arp seen in | grep -o 'packets [0-9]*' | grep -o '[0-9]*')"
         echo "s-w: $(reach $ID-s 10.77.4.10)"
         echo "s-p: $(reach $ID-s 10.77.0.10)"
         echo "p-w: $(reach $ID-p 10.77.4.10)"
@@ -81,7 +90,8 @@ fn check_across_bridges(icc: bool) {
             "2",
             "the container and the link: {why}"
         );
-        for pair in ["s-w", "s-p", "p-w", "s-t", "w-s-ping"] {
+        assert_eq!(out.field("arp-at-s"), "0", "{why}");
+        for pair in ["w-p-first", "s-w", "s-p", "p-w", "s-t", "w-s-ping"] {
             assert_eq!(out.field(pair), direct, "{pair}: {why}");
         }
         for reached in [
