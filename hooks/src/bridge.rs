@@ -1113,7 +1113,7 @@ impl BridgeDriver {
         }
         let marker = self.store.bridge_marker(&net.name);
         if fs::read_to_string(&marker).is_ok_and(|b| b == net.bridge) {
-            match nl.delete_link(&net.bridge) {
+            match nl.delete_link_unwaited(&net.bridge) {
                 Ok(()) => {
                     let _ = fs::remove_file(&marker);
                 }
@@ -1180,7 +1180,13 @@ impl NetworkDriver for BridgeDriver {
         if let Some(nft) = &nft {
             errors.extend(self.unpublish(nft, &net, r).err());
         }
-        errors.extend(nl.delete_link(&r.host_interface).err().map(Into::into));
+        // Gone from the host when this returns; the kernel frees it after
+        // an RCU barrier, not waited for here (`delete_link_unwaited`).
+        errors.extend(
+            nl.delete_link_unwaited(&r.host_interface)
+                .err()
+                .map(Into::into),
+        );
         let k = segment::placement(&net, r.ip_address, r.ip6_address);
         if k != 0 {
             // Its entry behind the link, if it is on a secondary (not on an

@@ -173,6 +173,34 @@ impl Netlink {
         }
     }
 
+    /// Deletes interface `name` (and a veth's peer) without waiting for the
+    /// kernel to free it. Deleting a device returns only after an RCU
+    /// barrier (tens of milliseconds, most of a detach), though the device
+    /// is gone from the host's view, its name free again, long before:
+    /// the request goes from a short-lived process of its own, which
+    /// outlives the caller by that barrier, and this returns once the
+    /// device has left the host's view (or, should that take more than a
+    /// second, once it is deleted the waiting way).
+    pub fn delete_link_unwaited(&self, name: &str) -> Result<(), NetlinkError> {
+        let Some(link) = self.link_by_name(name)? else {
+            return Ok(());
+        };
+        if let Err(e) = send_unwaited_dellink(link.header.index) {
+            eprintln!("minirun-net: deleting interface {name} in the background: {e}");
+            return self.delete_link(name);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while std::time::Instant::now() < deadline {
+            match self.link_by_name(name)? {
+                Some(l) if l.header.index == link.header.index => {
+                    std::thread::sleep(std::time::Duration::from_micros(200))
+                }
+                _ => return Ok(()),
+            }
+        }
+        self.delete_link(name)
+    }
+
     /// Adds an address; one already there is fine. An IPv6 address skips
     /// duplicate address detection (`nodad`): IPAM made it unique under the
     /// network's lock, and DAD would hold it tentative, unusable as a
@@ -423,4 +451,82 @@ pub fn link_name(link: &LinkMessage) -> Option<&str> {
         LinkAttribute::IfName(n) => Some(n.as_str()),
         _ => None,
     })
+}
+
+/// Sends RTM_DELLINK for `index` from a grandchild process, which is
+/// orphaned at once (the caller reaps only the child, which exits
+/// straight away). It keeps the caller's netlink sockets and nothing else: no
+/// lock, pipe or runtime's stdout stays open while the kernel finishes,
+/// and the caller's netlink sockets are released by the grandchild, last:
+/// releasing an nftables socket that changed the ruleset waits for an
+/// RCU grace period too, which the caller then does not.
+fn send_unwaited_dellink(index: u32) -> io::Result<()> {
+    // The hook's descriptors are all low; above this, all are closed.
+    const KEEP_SCAN_FDS: libc::c_int = 256;
+    use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NLM_F_REQUEST};
+    use netlink_packet_route::RouteNetlinkMessage;
+    let mut link = LinkMessage::default();
+    link.header.index = index;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST;
+    let mut message = NetlinkMessage::new(header, RouteNetlinkMessage::DelLink(link).into());
+    message.finalize();
+    let mut bytes = vec![0u8; message.buffer_len()];
+    message.serialize(&mut bytes);
+    // SAFETY: plain system calls on a socket made here.
+    let sock = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: between fork and _exit the children make only
+    // async-signal-safe system calls on memory prepared before the fork.
+    let child = unsafe { libc::fork() };
+    match child {
+        -1 => {
+            let e = io::Error::last_os_error();
+            unsafe { libc::close(sock) };
+            Err(e)
+        }
+        0 => unsafe {
+            if libc::fork() == 0 {
+                libc::setsid();
+                for fd in 0..KEEP_SCAN_FDS {
+                    let mut domain: libc::c_int = 0;
+                    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                    let netlink = libc::getsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_DOMAIN,
+                        (&mut domain as *mut libc::c_int).cast(),
+                        &mut len,
+                    ) == 0
+                        && domain == libc::AF_NETLINK;
+                    if !netlink {
+                        libc::close(fd);
+                    }
+                }
+                libc::syscall(
+                    libc::SYS_close_range,
+                    KEEP_SCAN_FDS as libc::c_uint,
+                    libc::c_uint::MAX,
+                    0,
+                );
+                libc::send(sock, bytes.as_ptr().cast(), bytes.len(), 0);
+            }
+            libc::_exit(0)
+        },
+        pid => {
+            unsafe { libc::close(sock) };
+            let mut status = 0;
+            // SAFETY: waits for the child forked above.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            Ok(())
+        }
+    }
 }
