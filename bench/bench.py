@@ -17,6 +17,7 @@ CNI_PATH.
 """
 
 import json
+import resource
 import os
 import platform
 import shutil
@@ -48,18 +49,38 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
+def children_cpu_ms():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1000
+
+
 def timed(cmd, stdin=None):
-    """Milliseconds of one command, which must succeed. Its output goes to a
+    """Milliseconds of one command, which must succeed, wall clock and CPU
+    (its own and its children's, user and system). Its output goes to a
     file, not a pipe: `create` hands its stdio to the container, and a pipe
     would stay open as long as the container lives."""
     with open(f"{WORK}/last-stderr", "w+b") as err:
+        cpu0 = children_cpu_ms()
         t0 = time.perf_counter()
         p = subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, stderr=err)
         ms = (time.perf_counter() - t0) * 1000
+        cpu = children_cpu_ms() - cpu0
         if p.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{cmd}: exit {p.returncode}: {err.read().decode(errors='replace')}")
-    return ms, None
+    return ms, cpu
+
+
+def machine_busy_pct(seconds=5):
+    """How busy the whole machine's CPUs are over `seconds` (/proc/stat:
+    every process of the machine, not only the sandbox's), as a percentage."""
+    def sample():
+        v = list(map(int, open("/proc/stat").readline().split()[1:]))
+        return sum(v), v[3] + v[4]
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 100 * (1 - (idle1 - idle0) / (total1 - total0))
 
 
 def summary(samples):
@@ -706,7 +727,8 @@ def wall_series(network, prefix):
     """Attaches WALL containers (the hook alone, as attach_series) to one
     network, checks that every one answers the host and that the last
     reaches the first, then detaches them. Returns per-container ms."""
-    attach, detach, procs, ips = [], [], [], []
+    attach, cpu, detach, procs, ips = [], [], [], [], []
+    busy_before = machine_busy_pct()
     for i in range(1, WALL + 1):
         ns = f"{prefix}{i}"
         procs.append(hold_netns())
@@ -714,11 +736,17 @@ def wall_series(network, prefix):
         os.makedirs(f"{bundle}/rootfs/etc")
         with open(f"{bundle}/config.json", "w") as f:
             json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": ns}, f)
-        attach.append(timed([MINIRUN_NET, "attach"], wall_state(ns, procs[-1].pid, bundle, network))[0])
+        ms, cpu_ms = timed([MINIRUN_NET, "attach"], wall_state(ns, procs[-1].pid, bundle, network))
+        attach.append(ms)
+        cpu.append(cpu_ms)
         with open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{ns}.json") as f:
             ips.append(json.load(f)["ipAddress"])
         if i % 500 == 0:
             log(f"  {network}: attached {i}, {statistics.median(attach[-100:]):.1f} ms")
+    # With nothing of the sandbox running: what the machine itself spends
+    # on WALL more processes (its agent scans them all).
+    busy = {"before": busy_before, "with_all": machine_busy_pct()}
+    log(f"  {network}: the machine's CPUs busy {busy['before']:.1f}% before, {busy['with_all']:.1f}% with all attached")
     gateway = json.load(open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{prefix}1.json"))["gateway"]
     reach = {"host_unanswered": unanswered(ips),
              "last_to_first": not unanswered([ips[0]], procs[-1].pid),
@@ -733,7 +761,8 @@ def wall_series(network, prefix):
         p.wait()
     for i in range(1, WALL + 1):
         shutil.rmtree(f"{WORK}/{prefix}{i}")
-    return attach, detach, reach
+    reach["machine_busy_pct"] = busy
+    return attach, cpu, detach, reach
 
 
 def cni_wall():
@@ -767,23 +796,23 @@ def wall_bench():
     out = {"containers": WALL}
     rows = {}
     for key, network, prefix in (("default", "bridge", "wd"), ("user", "wide", "wu")):
-        attach, detach, reach = wall_series(network, prefix)
-        rows[key] = (attach, detach)
+        attach, cpu, detach, reach = wall_series(network, prefix)
+        rows[key] = (attach, detach, cpu)
         out[key] = {"reach": reach, "buckets": [
-            {"containers": f"{lo}-{lo + 99}", "attach_ms": statistics.median(attach[lo - 1:lo + 99]),
-             "detach_ms": statistics.median(detach[lo - 1:lo + 99])}
-            for lo in range(1, WALL + 1, 500)] + [
-            {"containers": f"{WALL - 99}-{WALL}", "attach_ms": statistics.median(attach[-100:]),
-             "detach_ms": statistics.median(detach[-100:])}]}
+            {"containers": f"{lo + 1}-{lo + 100}", "attach_ms": statistics.median(attach[lo:lo + 100]),
+             "attach_cpu_ms": statistics.median(cpu[lo:lo + 100]),
+             "detach_ms": statistics.median(detach[lo:lo + 100])}
+            for lo in list(range(0, WALL - 100, 500)) + [WALL - 100]]}
     run([MINIRUN, "network", "rm", "wide"], **QUIET)
     cni_attach, failed = cni_wall()
     out["cni_bridge"] = {"attached": len(cni_attach), "failed": failed,
                          "first_100_ms": statistics.median(cni_attach[:100])}
     with open(f"{OUT}/wall.csv", "w") as f:
-        f.write("container,default_attach_ms,user_attach_ms,cni_attach_ms\n")
+        f.write("container,default_attach_ms,user_attach_ms,cni_attach_ms,default_attach_cpu_ms,user_attach_cpu_ms\n")
         for i in range(WALL):
             c = f"{cni_attach[i]:.3f}" if i < len(cni_attach) else ""
-            f.write(f"{i + 1},{rows['default'][0][i]:.3f},{rows['user'][0][i]:.3f},{c}\n")
+            f.write(f"{i + 1},{rows['default'][0][i]:.3f},{rows['user'][0][i]:.3f},{c},"
+                    f"{rows['default'][2][i]:.3f},{rows['user'][2][i]:.3f}\n")
     return out
 
 

@@ -209,15 +209,24 @@ if wl:
     lines.append(f"{n:,} containers on one network (the hook's attach alone, as above, one after another; "
                  "then every one pinged from the host, the last pinging the first and the gateway):")
     lines.append("")
-    lines.append("| containers already attached | default network attach ms | user network attach ms "
-                 "| default detach ms | user detach ms |")
-    lines.append("|---|---:|---:|---:|---:|")
+    cpu = "attach_cpu_ms" in wl["default"]["buckets"][0]
+    lines.append("| containers | default network attach ms | user network attach ms "
+                 + ("| default attach CPU ms | user attach CPU ms " if cpu else "")
+                 + "| default detach ms | user detach ms |")
+    lines.append("|---|---:|---:|" + ("---:|---:|" if cpu else "") + "---:|---:|")
     for bd, bu in zip(wl["default"]["buckets"], wl["user"]["buckets"]):
         lines.append(f"| {bd['containers']} | {bd['attach_ms']:.1f} | {bu['attach_ms']:.1f} "
-                     f"| {bd['detach_ms']:.1f} | {bu['detach_ms']:.1f} |")
+                     + (f"| {bd['attach_cpu_ms']:.1f} | {bu['attach_cpu_ms']:.1f} " if cpu else "")
+                     + f"| {bd['detach_ms']:.1f} | {bu['detach_ms']:.1f} |")
     lines.append("")
     for key, name in (("default", "default network"), ("user", "user network")):
         b, reach = wl[key]["buckets"], wl[key]["reach"]
+        if cpu:
+            busy = reach["machine_busy_pct"]
+            lines.append(f"- {name}: attach CPU (the process's own, user + system) at the last 100 "
+                         f"{b[-1]['attach_cpu_ms'] / b[0]['attach_cpu_ms']:.2f}x the first 100; the machine's CPUs, "
+                         f"nothing of the sandbox running, {busy['before']:.1f}% busy before and "
+                         f"{busy['with_all']:.1f}% with all {n:,} attached.")
         lines.append(f"- {name}: attach at the last 100 {b[-1]['attach_ms'] / b[0]['attach_ms']:.2f}x the first 100; "
                      f"{n - len(reach['host_unanswered'])} of {n} answered the host "
                      f"{'(unanswered: ' + ', '.join(reach['host_unanswered']) + ')' if reach['host_unanswered'] else ''}; "
