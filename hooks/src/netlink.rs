@@ -156,6 +156,30 @@ impl Netlink {
             .map_err(describe(format!("turning off IPv6 addresses on {name}")))
     }
 
+    /// Sets bridge-port options of link `index`, already a bridge's port
+    /// (they cannot ride on the request that enslaves it); with
+    /// `no_link_local`, in the same request, no IPv6 link-local address
+    /// (see `no_link_local`).
+    pub fn set_bridge_port(
+        &self,
+        name: &str,
+        index: u32,
+        options: Vec<netlink_packet_route::link::InfoBridgePort>,
+        no_link_local: bool,
+    ) -> Result<(), NetlinkError> {
+        use netlink_packet_route::link::{InfoPortData, InfoPortKind};
+        let mut msg = LinkUnspec::new_with_index(index)
+            .set_port_kind(InfoPortKind::Bridge)
+            .set_port_data(InfoPortData::BridgePort(options));
+        if no_link_local {
+            msg = msg.append_extra_attribute(self::no_link_local());
+        }
+        self.run(self.handle.link().set_port(msg.build()).execute())
+            .map_err(describe(format!(
+                "setting the bridge port options of {name}"
+            )))
+    }
+
     pub fn set_up(&self, name: &str, index: u32) -> Result<(), NetlinkError> {
         let msg = LinkUnspec::new_with_index(index).up().build();
         self.run(self.handle.link().set(msg).execute())

@@ -41,7 +41,7 @@
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_route::link::{InfoBridgePort, InfoPortData, InfoPortKind};
+use netlink_packet_route::link::InfoBridgePort;
 use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use crate::ipam::Family;
@@ -187,17 +187,12 @@ pub fn make(nl: &Netlink, net: &Network, k: u16, primary_index: u32) -> Result<u
     no_ipv6(&s.downlink)?;
     let up = nl.link_index(&s.uplink)?;
     // ARP for the secondary's containers is answered on the primary.
-    let port = LinkUnspec::new_with_index(up)
-        .set_port_kind(InfoPortKind::Bridge)
-        .set_port_data(InfoPortData::BridgePort(vec![
-            InfoBridgePort::ProxyARPWifi(true),
-        ]))
-        .build();
-    nl.run(nl.handle().link().set_port(port).execute())
-        .map_err(crate::netlink::describe(format!(
-            "letting {} answer ARP for {}",
-            net.bridge, s.bridge
-        )))?;
+    nl.set_bridge_port(
+        &s.uplink,
+        up,
+        vec![InfoBridgePort::ProxyARPWifi(true)],
+        false,
+    )?;
     let down = nl.link_index(&s.downlink)?;
     nl.run(
         nl.handle()
@@ -214,17 +209,12 @@ pub fn make(nl: &Netlink, net: &Network, k: u16, primary_index: u32) -> Result<u
     // containers' ports take no unknown unicast). Learning would also
     // move a container's entry to the link when the primary answers ARP
     // for it, with its MAC, to a neighbour on the same secondary.
-    let port = LinkUnspec::new_with_index(down)
-        .set_port_kind(InfoPortKind::Bridge)
-        .set_port_data(InfoPortData::BridgePort(vec![InfoBridgePort::Learning(
-            false,
-        )]))
-        .build();
-    nl.run(nl.handle().link().set_port(port).execute())
-        .map_err(crate::netlink::describe(format!(
-            "turning learning off on {}",
-            s.downlink
-        )))?;
+    nl.set_bridge_port(
+        &s.downlink,
+        down,
+        vec![InfoBridgePort::Learning(false)],
+        false,
+    )?;
     nl.set_up(&s.downlink, down)?;
     nl.set_up(&s.uplink, up)?;
     nl.set_up(&s.bridge, index)?;

@@ -8,7 +8,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoPortData, InfoPortKind, InfoVeth};
+use netlink_packet_route::link::{InfoBridgePort, InfoData, InfoVeth};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use crate::netlink::{Netlink, NetlinkError};
@@ -148,16 +148,7 @@ pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     if p.answers_arp {
         options.push(InfoBridgePort::ProxyARPWifi(true));
     }
-    let port = LinkUnspec::new_with_index(index)
-        .set_port_kind(InfoPortKind::Bridge)
-        .set_port_data(InfoPortData::BridgePort(options))
-        .append_extra_attribute(crate::netlink::no_link_local())
-        .build();
-    nl.run(nl.handle().link().set_port(port).execute())
-        .map_err(crate::netlink::describe(format!(
-            "setting hairpin mode on {}",
-            p.host
-        )))?;
+    nl.set_bridge_port(p.host, index, options, true)?;
     nl.add_fdb(index, p.mac)
 }
 
