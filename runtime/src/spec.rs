@@ -68,11 +68,20 @@ impl Bundle {
 /// Capabilities this runtime does not know are dropped with a warning, as runc
 /// does: configs name new capabilities before every kernel has them.
 pub fn parse(bytes: &[u8]) -> Result<Spec, SpecError> {
+    // Straight into the Spec: the JSON tree in between (to drop unknown
+    // capabilities) is built only for a config that needs it.
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let mut value: serde_json::Value =
-        serde_path_to_error::deserialize(&mut de).map_err(parse_error)?;
-    drop_unknown_capabilities(&mut value);
-    serde_path_to_error::deserialize(value).map_err(parse_error)
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(spec) => Ok(spec),
+        Err(e) if e.path().to_string().starts_with("process.capabilities.") => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let mut value: serde_json::Value =
+                serde_path_to_error::deserialize(&mut de).map_err(parse_error)?;
+            drop_unknown_capabilities(&mut value);
+            serde_path_to_error::deserialize(value).map_err(parse_error)
+        }
+        Err(e) => Err(parse_error(e)),
+    }
 }
 
 /// Parses a process.json (an OCI process object, as `exec --process` takes it).
