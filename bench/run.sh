@@ -40,6 +40,12 @@ bash "$top/tests/deps.sh"
 
 echo "== building minirun (release)"
 (cd "$top" && cargo build --release --workspace --quiet)
+# The linker places these functions first (runtime/build.rs); names that no
+# longer match (changed code, another rustc) cost memory, so say how many do.
+listed=$(wc -l <"$top/runtime/hot-functions.txt")
+found=$(nm -P --defined-only "$top/target/release/minirun" | awk '{ print $1 }' | sort |
+    comm -12 - <(sort "$top/runtime/hot-functions.txt") | wc -l)
+echo "runtime/hot-functions.txt: $found of $listed functions in the binary (bench/hot-functions/record.sh renews the list)"
 out=$here/out
 mkdir -p "$out"
 bash "$top/bundles/build.sh" "$out/bundles" >/dev/null

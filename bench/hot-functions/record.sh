@@ -16,7 +16,9 @@ top=$(cd "$here/../.." && pwd)
 work=$(mktemp -d /tmp/minirun-hot.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -Wall -Werror -o "$work/hot-trace" "$here/trace.c"
-(cd "$top" && cargo build --release -p minirun --quiet)
+# As the README, the demo and bench build it: the names of functions depend on
+# the features cargo unifies over the packages it builds.
+(cd "$top" && cargo build --release --workspace --quiet)
 bin=$top/target/release/minirun
 nm -P --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ { print $3, $1 }' >"$work/symbols"
 [ -s "$work/symbols" ] || { echo "record.sh: $bin has no symbol table (strip?)" >&2; exit 1; }
@@ -38,7 +40,7 @@ PY
 # network and mount namespace, and their state stays in $work.
 export work bin bundle
 unshare --mount --net --propagation private bash -euo pipefail -c '
-    trace() { "$work/hot-trace" "$work/symbols" "$bin" -- "$bin" --root "$work/state" "$@"; }
+    trace() { "$work/hot-trace" "$work/symbols" "$bin" "$work/trace" -- "$bin" --root "$work/state" "$@" >/dev/null; }
     trace run --bundle "$bundle" hot-run
     trace create --bundle "$bundle" hot-csd &
     for _ in $(seq 200); do
@@ -49,6 +51,6 @@ unshare --mount --net --propagation private bash -euo pipefail -c '
     trace start hot-csd
     wait
     trace delete hot-csd
-' >"$work/trace"
+'
 awk '!seen[$0]++' "$work/trace" >"$top/runtime/hot-functions.txt"
 echo "record.sh: $(wc -l <"$top/runtime/hot-functions.txt") functions written to runtime/hot-functions.txt"

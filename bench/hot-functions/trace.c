@@ -1,12 +1,14 @@
 // hot-trace: which functions of a binary a command runs, in the order first run.
 //
-//   hot-trace SYMBOLS BINARY -- COMMAND [ARG...]
+//   hot-trace SYMBOLS BINARY OUT -- COMMAND [ARG...]
 //
 // SYMBOLS lists the binary's functions, one "ADDRESS NAME" per line (hex file
 // address, as `nm -P` gives them). Every process of COMMAND that runs BINARY
 // (after any exec, through forks and clones, in any namespace) gets a breakpoint
-// at each function's first byte; the first hit of one prints its name on stdout
+// at each function's first byte; the first hit of one writes its name to OUT
 // and puts the byte back, so each function costs one trap per process image.
+// Names go to the file OUT (appended: several commands can share one file);
+// COMMAND's own output is left alone.
 // A process that execs something else is let go.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +34,7 @@ struct func {
 
 static struct func *funcs;
 static size_t nfuncs;
+static FILE *out;
 static ino_t bin_ino;
 static dev_t bin_dev;
 
@@ -140,7 +143,7 @@ static int on_trap(pid_t pid, uint64_t base)
 		return 0;
 	if (!fn->seen) {
 		fn->seen = 1;
-		printf("%s\n", fn->name);
+		fprintf(out, "%s\n", fn->name);
 	}
 	int fd = mem_fd(pid);
 	if (fd < 0 || pwrite(fd, &fn->orig, 1, at) != 1) {
@@ -183,8 +186,8 @@ static void load_symbols(const char *path)
 
 int main(int argc, char **argv)
 {
-	if (argc < 5 || strcmp(argv[3], "--") != 0) {
-		fprintf(stderr, "usage: hot-trace SYMBOLS BINARY -- COMMAND [ARG...]\n");
+	if (argc < 6 || strcmp(argv[4], "--") != 0) {
+		fprintf(stderr, "usage: hot-trace SYMBOLS BINARY OUT -- COMMAND [ARG...]\n");
 		return 2;
 	}
 	load_symbols(argv[1]);
@@ -195,14 +198,19 @@ int main(int argc, char **argv)
 	}
 	bin_ino = st.st_ino;
 	bin_dev = st.st_dev;
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	out = fopen(argv[3], "a");
+	if (!out) {
+		perror(argv[3]);
+		return 1;
+	}
+	setvbuf(out, NULL, _IOLBF, 0);
 
 	pid_t child = fork();
 	if (child == 0) {
 		ptrace(PTRACE_TRACEME, 0, 0, 0);
 		raise(SIGSTOP);
-		execvp(argv[4], argv + 4);
-		perror(argv[4]);
+		execvp(argv[5], argv + 5);
+		perror(argv[5]);
 		_exit(127);
 	}
 	int status;
