@@ -877,9 +877,12 @@ def main():
         }
     }
     if ONLY:
-        # The other parts, and the machine line, stay those of the last full run.
+        # The other parts, and the machine line, stay those of the last full run;
+        # the part measured now says when, and with which minirun.
+        now = {k: results["machine"][k] for k in ("date", "minirun")}
         with open(f"{OUT}/results.json") as f:
             results = json.load(f)
+        results.setdefault("parts_measured_later", {})[ONLY] = now
     if ONLY in ("", "lifecycle"):
         log(f"lifecycle: {RUNS} interleaved rounds")
         results["lifecycle"] = lifecycle()

@@ -17,6 +17,8 @@ lines.append(
     f"Measured {m['date']} on {m['cpus']} CPUs, kernel {m['kernel']}: {m['minirun']}, "
     f"{m['runc']}, {m['crun']}, CNI plugins {m['cni_plugins']}."
 )
+for part, when in sorted(r.get("parts_measured_later", {}).items()):
+    lines.append(f"The {part} part measured again {when['date']} ({when['minirun']}).")
 lines.append("")
 
 lc = r["lifecycle"]
