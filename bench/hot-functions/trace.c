@@ -5,10 +5,9 @@
 // SYMBOLS lists the binary's functions, one "ADDRESS NAME" per line (hex file
 // address, as `nm -P` gives them). Every process of COMMAND that runs BINARY
 // (after any exec, through forks and clones, in any namespace) gets a breakpoint
-// at each function's first byte; the first hit of one writes its name to OUT
+// at each function's first byte; the first hit of one appends its name to OUT
+// (several commands can share one file; COMMAND's own output is left alone)
 // and puts the byte back, so each function costs one trap per process image.
-// Names go to the file OUT (appended: several commands can share one file);
-// COMMAND's own output is left alone.
 // A process that execs something else is let go.
 #define _GNU_SOURCE
 #include <errno.h>
