@@ -187,7 +187,7 @@ pub fn apply(plan: &Idmap, tree: &OwnedFd, container_userns: &std::path::Path) -
 /// it until it is killed.
 fn mapping_namespace(uid_map: &str, gid_map: &str) -> io::Result<(File, nix::unistd::Pid)> {
     // SAFETY: single-threaded; the child only pauses until it is killed.
-    let pid = match unsafe { crate::process::clone_with_flags(libc::CLONE_NEWUSER as u64) }? {
+    let pid = match unsafe { crate::process::clone_with_flags(libc::CLONE_NEWUSER as u64, None) }? {
         None => loop {
             // SAFETY: pause has no memory effects.
             unsafe { libc::pause() };

@@ -236,6 +236,43 @@ fn device_rules_on_cgroup_v2_are_an_ebpf_program() {
     sb.assert_clean();
 }
 
+/// Both ways of entering the container's cgroups without the kernel's global
+/// threadgroup lock (cgroups::Entry): on v1 the init and an exec'd process
+/// move themselves (`tasks`), on v2 they are born there (CLONE_INTO_CGROUP).
+/// Either way they must sit in the container's cgroup of every hierarchy.
+#[test]
+fn init_and_exec_enter_every_hierarchy_on_v1_and_v2() {
+    let sb = Sandbox::new("entry");
+    let b = sb.bundle("b", &["/bin/sleep", "100"], |_| {});
+    let out = sb.run(&format!(
+        r#"
+        pid() {{ $MINIRUN state $1 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p'; }}
+        # $1 the container, $2 a pid, $3 which lines: v1 hierarchies or v2's
+        outside() {{ grep -E "$3" /proc/$2/cgroup | grep -Ev ":/([^:]*/)?$1\$" | sed "s/^/$4 outside: /"; }}
+        both() {{
+            $MINIRUN run -d --bundle {b} $1 </dev/null >/dev/null || exit 1
+            $MINIRUN exec -d --pid-file $T/$1.pid $1 sleep 100 || exit 2
+            echo "$2 lines: $(grep -Ec "$3" /proc/$(pid $1)/cgroup)"
+            outside $1 $(pid $1) "$3" init
+            outside $1 $(cat $T/$1.pid) "$3" exec
+            $MINIRUN delete -f $1
+        }}
+        both $ID v1 '^[0-9]+:[^:]+:'
+        umount -R /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 78
+        both $ID-2 v2 '^0::'
+        "#,
+        b = b.display()
+    ));
+    out.ok();
+    let v1 = out.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(
+        v1.starts_with("v1 lines: ") && v1 != "v1 lines: 0",
+        "{out:?}"
+    );
+    assert_eq!(out.stdout, format!("{v1}\nv2 lines: 1\n"), "{out:?}");
+    sb.assert_clean();
+}
+
 /// The cgroup directory of a container's init in hierarchy `controller`, as
 /// a shell expression (the runtime's own cgroup may be nested).
 const CG: &str = r#"

@@ -11,9 +11,10 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
 use super::lifecycle::{write_pid_file, LifecycleError};
 use super::state::{Container, Status};
+use crate::cgroups::Entry;
 use crate::console;
 use crate::process::channel::{channel_pair, ChannelError, Message};
-use crate::process::clone_with_flags;
+use crate::process::clone_into_cgroups;
 use crate::process::exec::{self as child, ExecChild};
 
 /// What `exec` was asked on the command line besides the container.
@@ -192,13 +193,18 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
         }
     };
     let (parent, child_end) = channel_pair()?;
+    // The child joins no user namespace before Proceed.
+    let entry = c.state.cgroups.entry(false);
     // SAFETY: single-threaded; the child ends in exec or _exit.
-    let first = match unsafe { clone_with_flags(0) }.map_err(|source| LifecycleError::Io {
-        what: "clone".into(),
-        source,
-    })? {
+    let (first, entry) =
+        unsafe { clone_into_cgroups(0, entry) }.map_err(|source| LifecycleError::Io {
+            what: "clone".into(),
+            source,
+        })?;
+    let first = match first {
         None => {
             drop(parent);
+            let join_cgroups = matches!(entry, Entry::ByItself).then(|| c.state.cgroups.clone());
             child::run(ExecChild {
                 process: opts.process,
                 namespaces,
@@ -208,6 +214,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
                 seccomp,
                 keep_groups: crate::process::init::keep_original_groups(Some(&c.state.annotations)),
                 labels,
+                join_cgroups,
             })
         }
         Some(pid) => pid,
@@ -222,7 +229,8 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<Pid, LifecycleEr
         e
     };
     // Into the container's cgroup before it can fork.
-    for dir in &c.state.cgroups.dirs {
+    let by_parent = matches!(entry, Entry::ByParent);
+    for dir in c.state.cgroups.dirs.iter().filter(|_| by_parent) {
         let procs = dir.join("cgroup.procs");
         if let Err(source) = fs::write(&procs, first.as_raw().to_string()) {
             return Err(fail(

@@ -14,12 +14,12 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 use super::state::{
     container_dir, Container, ContainerError, Creator, State, Status, START_SOCKET,
 };
-use crate::cgroups::{CgroupError, CgroupPaths, Placement, Resources};
+use crate::cgroups::{CgroupError, CgroupPaths, Entry, Placement, Resources};
 use crate::hooks::{self, HookError, HookKind};
 use crate::namespaces::Plan;
 use crate::process::channel::{channel_pair, ChannelError, Message};
 use crate::process::init::{self, InitConfig};
-use crate::process::{clone_with_flags, proc_start_time, reap, wait_gone};
+use crate::process::{clone_into_cgroups, proc_start_time, reap, wait_gone};
 use crate::spec::{self, Bundle, SpecError};
 use crate::{console, log, network};
 
@@ -418,13 +418,15 @@ fn create_in(
     partial.cgroups.make(placement, resources)?;
     let (parent, child) = channel_pair()?;
 
+    let entry = partial.cgroups.entry(plan.new_user);
     // SAFETY: minirun is single-threaded here; the child runs the init, which
     // ends in exec or _exit.
-    let pid = match unsafe { clone_with_flags(plan.clone_flags.bits() as u64) }
-        .map_err(io_err("clone"))?
-    {
+    let (pid, entry) = unsafe { clone_into_cgroups(plan.clone_flags.bits() as u64, entry) }
+        .map_err(io_err("clone"))?;
+    let pid = match pid {
         None => {
             drop(parent);
+            let join_cgroups = matches!(entry, Entry::ByItself).then_some(&partial.cgroups);
             init::run(InitConfig {
                 id: opts.id,
                 spec,
@@ -441,6 +443,7 @@ fn create_in(
                 device_nodes,
                 seccomp,
                 labels,
+                join_cgroups,
             })
         }
         Some(pid) => pid,
@@ -477,7 +480,9 @@ fn create_in(
     }
     drop(bind_sources);
 
-    partial.cgroups.join(pid.as_raw())?;
+    if matches!(entry, Entry::ByParent) {
+        partial.cgroups.join(pid.as_raw())?;
+    }
 
     let mut state = partial.state.clone().expect("saved by create");
     state.pid = pid.as_raw();

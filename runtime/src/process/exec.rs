@@ -27,6 +27,9 @@ pub struct ExecChild {
     pub keep_groups: bool,
     /// The LSM labels of the process, decided by the runtime.
     pub labels: crate::lsm::Labels,
+    /// The container's cgroups, when the child moves itself into them
+    /// (`cgroups::Entry::ByItself`).
+    pub join_cgroups: Option<crate::cgroups::CgroupPaths>,
 }
 
 pub fn run(cfg: ExecChild) -> ! {
@@ -50,6 +53,8 @@ pub fn run(cfg: ExecChild) -> ! {
 }
 
 fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
+    // Before it can fork, while the paths are still the host's.
+    let joined = cfg.join_cgroups.as_ref().map_or(Ok(()), |c| c.join_self());
     let first = 3 + cfg.preserve_fds;
     // SAFETY: close_range only changes fd flags.
     unsafe {
@@ -61,6 +66,7 @@ fn setup(cfg: &ExecChild) -> Result<Infallible, InitError> {
         )
     };
     cfg.channel.expect(Message::Proceed, "Proceed")?;
+    joined?;
 
     let fork_into_pid_ns = || {
         // setns(pid) applies to children: fork into the namespace.

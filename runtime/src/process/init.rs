@@ -46,6 +46,8 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// The LSM labels of the process, decided by the runtime.
     pub labels: &'a crate::lsm::Labels,
+    /// The cgroups the init moves itself into (`cgroups::Entry::ByItself`).
+    pub join_cgroups: Option<&'a crate::cgroups::CgroupPaths>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,8 @@ pub enum InitError {
     Rlimit(#[from] crate::rlimits::RlimitError),
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("{what}: {source}")]
     Sys {
         what: String,
@@ -131,8 +135,12 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         .ok_or_else(|| InitError::Exec("process missing".into()))?;
     let plan = cfg.plan;
 
+    // Into the container's cgroups while the runtime finishes its part; a
+    // failure is reported once the runtime listens, after Proceed.
+    let joined = cfg.join_cgroups.map_or(Ok(()), |c| c.join_self());
     keep_only_inheritable_fds(cfg);
     cfg.channel.expect(Message::Proceed, "Proceed")?;
+    joined?;
 
     if plan.new_user {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -142,8 +150,8 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     }
     plan.join()?;
     if plan.new_cgroup {
-        // Made only now, after the parent moved us into the container's cgroup,
-        // so the namespace is rooted there.
+        // Made only now, once in the container's cgroup, so the namespace is
+        // rooted there.
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(errno("creating cgroup namespace"))?;
     }
     if plan.second_fork {

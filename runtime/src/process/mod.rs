@@ -8,7 +8,7 @@ pub mod init;
 
 use std::fs;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -33,10 +33,16 @@ struct CloneArgs {
 
 /// Fork-like clone with namespace flags: returns `None` in the child, the child's
 /// pid in the parent. One system call creates every new namespace at once.
+/// With `into_cgroup` (a cgroup2 directory) the child is born in that cgroup,
+/// or the clone fails and nothing was made.
 ///
 /// # Safety
 /// The caller must be single-threaded, and the child must end in exec or `_exit`.
-pub unsafe fn clone_with_flags(flags: u64) -> io::Result<Option<Pid>> {
+pub unsafe fn clone_with_flags(
+    flags: u64,
+    into_cgroup: Option<BorrowedFd>,
+) -> io::Result<Option<Pid>> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     // clone3 refuses an exit signal with CLONE_PARENT: the child then signals
     // our parent as we would, with SIGCHLD.
     let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
@@ -45,8 +51,9 @@ pub unsafe fn clone_with_flags(flags: u64) -> io::Result<Option<Pid>> {
         libc::SIGCHLD as u64
     };
     let args = CloneArgs {
-        flags,
+        flags: flags | into_cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
         exit_signal,
+        cgroup: into_cgroup.map_or(0, |fd| fd.as_raw_fd() as u64),
         ..Default::default()
     };
     let mut ret = libc::syscall(
@@ -54,7 +61,10 @@ pub unsafe fn clone_with_flags(flags: u64) -> io::Result<Option<Pid>> {
         &args as *const CloneArgs,
         std::mem::size_of::<CloneArgs>(),
     );
-    if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    if ret < 0
+        && into_cgroup.is_none()
+        && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS)
+    {
         // clone(2) with a null stack behaves like fork on the same stack.
         ret = libc::syscall(
             libc::SYS_clone,
@@ -70,6 +80,27 @@ pub unsafe fn clone_with_flags(flags: u64) -> io::Result<Option<Pid>> {
         0 => Ok(None),
         pid => Ok(Some(Pid::from_raw(pid as i32))),
     }
+}
+
+/// `clone_with_flags` for a process that belongs in the container's cgroups,
+/// placed as `entry` says; returns the entry that held (a cgroup that refuses
+/// CLONE_INTO_CGROUP, or a kernel before 5.7, leaves the move to the parent).
+///
+/// # Safety
+/// As for `clone_with_flags`.
+pub unsafe fn clone_into_cgroups(
+    flags: u64,
+    entry: crate::cgroups::Entry,
+) -> io::Result<(Option<Pid>, crate::cgroups::Entry)> {
+    use crate::cgroups::Entry;
+    use std::os::fd::AsFd;
+    if let Entry::AtClone(fd) = &entry {
+        if let Ok(child) = clone_with_flags(flags, Some(fd.as_fd())) {
+            return Ok((child, entry));
+        }
+        return clone_with_flags(flags, None).map(|child| (child, Entry::ByParent));
+    }
+    clone_with_flags(flags, None).map(|child| (child, entry))
 }
 
 /// Field 22 of /proc/<pid>/stat (start time in clock ticks), or None if the
@@ -153,7 +184,7 @@ pub fn reap(pid: Pid) -> String {
 pub unsafe fn fork_reporting_pid(channel: &channel::Channel) -> io::Result<()> {
     let (reported, report_done) = nix::unistd::pipe().map_err(io::Error::from)?;
     // SAFETY: forwarded to the caller.
-    match unsafe { clone_with_flags(libc::CLONE_PARENT as u64) }? {
+    match unsafe { clone_with_flags(libc::CLONE_PARENT as u64, None) }? {
         Some(child) => {
             drop(reported);
             let _ = channel.send(&channel::Message::InitPid {
