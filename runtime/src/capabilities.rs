@@ -22,11 +22,18 @@ fn convert(set: Option<&Capabilities>, supported: &CapsHashSet) -> CapsHashSet {
         .collect()
 }
 
+/// The capabilities this kernel knows. Asked once per process: the caps crate
+/// asks the kernel about each of ~41 one call at a time.
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
+}
+
 /// Drops from the bounding set what the config does not list. Runs while the
 /// process still holds CAP_SETPCAP (before the uid changes).
 pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), CapError> {
-    let supported = caps::runtime::thread_all_supported();
-    let keep = convert(caps.and_then(|c| c.bounding().as_ref()), &supported);
+    let supported = supported();
+    let keep = convert(caps.and_then(|c| c.bounding().as_ref()), supported);
     for cap in supported.difference(&keep) {
         caps::drop(None, CapSet::Bounding, *cap).map_err(|source| CapError {
             set: "bounding",
@@ -39,9 +46,9 @@ pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<(), CapError> {
 /// Sets effective, permitted, inheritable and ambient (after the uid change; the
 /// process kept its permitted set through PR_SET_KEEPCAPS).
 pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<(), CapError> {
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported();
     let get = |f: fn(&LinuxCapabilities) -> &Option<Capabilities>| {
-        convert(caps.and_then(|c| f(c).as_ref()), &supported)
+        convert(caps.and_then(|c| f(c).as_ref()), supported)
     };
     let permitted = get(LinuxCapabilities::permitted);
     let effective = get(LinuxCapabilities::effective);

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fchmodat, mkdirat, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{mkdirat, mknodat, Mode, SFlag};
 use nix::unistd::{chdir, chroot, fchdir, fchownat, pivot_root, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
@@ -93,6 +93,27 @@ impl Root {
 
     /// mkdir -p inside the rootfs; returns the final directory opened O_PATH.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd, RootfsError> {
+        // Nearly every path asked for exists already (mount points of the
+        // image, /dev once it is mounted): one openat2, which follows links
+        // inside the root as the walk below does, instead of two calls per
+        // component.
+        match self.open_path(path) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(path_err("resolving", path)(e)),
+        }
+        // The usual miss: only the last directory is new (a mount point
+        // under /dev or /sys/fs/cgroup). Anything in the way, such as a
+        // dangling link, is left to the walk.
+        if let (Some(parent), Some(Component::Normal(name))) =
+            (path.parent(), path.components().next_back())
+        {
+            if let Ok(dir) = self.open_path(parent) {
+                if mkdirat(&dir, name, Mode::from_bits_truncate(mode)).is_ok() {
+                    return self.open_path(path).map_err(path_err("resolving", path));
+                }
+            }
+        }
         let resolved = self.resolve_creating(path, mode, true)?;
         self.open_path(&resolved)
             .map_err(path_err("resolving", path))
@@ -301,6 +322,21 @@ pub fn create_devices(
     root_gid: u32,
     made: &[Option<std::os::fd::OwnedFd>],
 ) -> Result<(), RootfsError> {
+    // Nodes get their modes from mknod exactly, with no chmod after it.
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made = make_devices(root, devices, in_userns, root_uid, root_gid, made);
+    nix::sys::stat::umask(umask);
+    made
+}
+
+fn make_devices(
+    root: &Root,
+    devices: &[LinuxDevice],
+    in_userns: bool,
+    root_uid: u32,
+    root_gid: u32,
+    made: &[Option<std::os::fd::OwnedFd>],
+) -> Result<(), RootfsError> {
     for d in &DEFAULT_DEVICES {
         if devices.iter().any(|c| c.path() == Path::new(d.path)) {
             continue;
@@ -385,39 +421,30 @@ fn make_device(
         )
         .map_err(path_err("bind-mounting device", path));
     }
-    match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(path_err("replacing", path)(e)),
-    }
     let dev = libc::makedev(major as u32, minor as u32);
-    mknodat(
-        &dir,
-        name,
-        kind,
-        Mode::from_bits_truncate(mode & 0o7777),
-        dev,
-    )
-    .map_err(path_err("creating device", path))?;
-    // mknod's mode went through the umask; set it exactly.
-    fchmodat(
-        &dir,
-        name,
-        Mode::from_bits_truncate(mode & 0o7777),
-        FchmodatFlags::NoFollowSymlink,
-    )
-    .or_else(|e| {
-        if e == Errno::EOPNOTSUPP {
-            fchmodat(
-                &dir,
-                name,
-                Mode::from_bits_truncate(mode & 0o7777),
-                FchmodatFlags::FollowSymlink,
-            )
-        } else {
-            Err(e)
-        }
-    })
-    .map_err(path_err("chmod of device", path))?;
+    let node = || {
+        mknodat(
+            &dir,
+            name,
+            kind,
+            Mode::from_bits_truncate(mode & 0o7777),
+            dev,
+        )
+    };
+    // Whatever the image has at that path is replaced.
+    node().or_else(|e| match e {
+        Errno::EEXIST => nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .map_err(path_err("replacing", path))
+            .and_then(|()| node().map_err(path_err("creating device", path))),
+        e => Err(path_err("creating device", path)(e)),
+    })?;
+    // Made by root, so already root's.
+    if (uid, gid) == (0, 0)
+        && nix::unistd::geteuid().is_root()
+        && nix::unistd::getegid().as_raw() == 0
+    {
+        return Ok(());
+    }
     fchownat(
         &dir,
         name,

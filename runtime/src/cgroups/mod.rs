@@ -365,7 +365,7 @@ impl CgroupPaths {
         let layout = &placement.0;
         self.created.clear();
         for (h, dir) in &layout.dirs {
-            self.make_dir(&h.mountpoint, dir)?;
+            self.make_dir(h, dir)?;
         }
         let writes = layout.plan(&resources.limits)?;
         layout.write_all(&writes, false)?;
@@ -444,7 +444,8 @@ impl CgroupPaths {
     }
 
     /// mkdir -p below the mountpoint, remembering what did not exist before.
-    fn make_dir(&mut self, mountpoint: &Path, dir: &Path) -> Result<(), CgroupError> {
+    fn make_dir(&mut self, hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
+        let mountpoint = hierarchy.mountpoint.as_path();
         let mut missing = Vec::new();
         let mut cur = dir;
         while cur != mountpoint && !cur.exists() {
@@ -472,8 +473,13 @@ impl CgroupPaths {
             }
             i -= 1;
         }
-        // Also for a directory that existed: someone else may have made it
-        // without filling its cpuset in.
+        // A new v1 cpuset cgroup starts with no CPUs and no memory nodes and
+        // refuses tasks until given some (v2 inherits them). Also for a
+        // directory that existed: someone else may have made it without
+        // filling its cpuset in.
+        if hierarchy.v2 || !hierarchy.controllers.iter().any(|c| c == "cpuset") {
+            return Ok(());
+        }
         for d in missing
             .iter()
             .rev()
