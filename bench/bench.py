@@ -8,7 +8,8 @@ invocation (A B C, B C A, ...) so that the machine's drift is shared.
 
 Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
 BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
-40), BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
+40; also `exec` samples), BENCH_LONE_RUNS (`run` after a pause, default 10),
+BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
 spoof, ipv6, ports, wall, docker, overlay, cni, cri: that part alone, the others kept
 from an earlier results.json), BENCH_IPV6_CONTAINERS (default 100),
@@ -35,6 +36,7 @@ BUNDLES = os.environ["BUNDLES"]
 RUNS = int(os.environ.get("BENCH_RUNS", "40"))
 CONTAINERS = int(os.environ.get("BENCH_CONTAINERS", "300"))
 DOCKER_RUNS = int(os.environ.get("BENCH_DOCKER_RUNS", "20"))
+LONE_RUNS = int(os.environ.get("BENCH_LONE_RUNS", "10"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 CNI_PATH = os.environ.get("CNI_PATH", "/usr/lib/cni")
 WORK = "/run/bench"
@@ -165,7 +167,46 @@ def lifecycle():
     for name, rt in RUNTIMES.items():
         rss = [peak_rss_kb(rt + ["run", "--bundle", bundle, f"{name}-rss-{j}"]) for j in range(5)]
         results["rss_kb"][name] = max(rss)
+    results["lone_run"] = lone_runs(bundle)
+    results["exec"] = exec_runs()
     return results
+
+
+def lone_runs(bundle):
+    """`run` as a user starts one container: after a pause, so nothing the
+    previous run left in flight in the kernel (a cgroup move within the
+    last RCU grace period, say) makes this one cheaper."""
+    samples = {n: [] for n in RUNTIMES}
+    for i in range(LONE_RUNS):
+        for name in rotations(list(RUNTIMES), i):
+            time.sleep(0.3)
+            cid = f"{name}-lone-{i}"
+            samples[name].append(timed(RUNTIMES[name] + ["run", "--bundle", bundle, cid])[0])
+            subprocess.run(RUNTIMES[name] + ["delete", "--force", cid], **QUIET)
+    return {n: summary(v) for n, v in samples.items()}
+
+
+def exec_runs():
+    """`exec` of /bin/true in a running container, per runtime, interleaved."""
+    dest = f"{WORK}/sleep-bundle"
+    shutil.copytree(f"{BUNDLES}/hello", dest, symlinks=True)
+    with open(f"{dest}/config.json") as f:
+        config = json.load(f)
+    config["process"]["args"] = ["/bin/sleep", "1000"]
+    config.pop("annotations", None)
+    with open(f"{dest}/config.json", "w") as f:
+        json.dump(config, f)
+    for name, rt in RUNTIMES.items():
+        run(rt + ["run", "-d", "--bundle", dest, f"{name}-exec"], stdin=subprocess.DEVNULL, **QUIET)
+    samples = {n: [] for n in RUNTIMES}
+    try:
+        for i in range(RUNS):
+            for name in rotations(list(RUNTIMES), i):
+                samples[name].append(timed(RUNTIMES[name] + ["exec", f"{name}-exec", "/bin/true"])[0])
+    finally:
+        for name, rt in RUNTIMES.items():
+            subprocess.run(rt + ["delete", "--force", f"{name}-exec"], **QUIET)
+    return {n: summary(v) for n, v in samples.items()}
 
 
 # ------------------------------------------------------------ network attach

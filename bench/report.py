@@ -41,6 +41,13 @@ lines.append(
     f"| namespace floor (`unshare` of the same namespaces, `/bin/true`) | {cell(floor)} | | | "
     f"minirun / floor: {lc['run']['minirun']['median'] / floor['median']:.2f} | |"
 )
+for key, label in (("lone_run", "`run` after a 0.3 s pause"), ("exec", "`exec` of `/bin/true` in a running container")):
+    p = lc.get(key)
+    if p:
+        lines.append(
+            f"| {label} | {cell(p['minirun'])} | {cell(p['runc'])} | {cell(p['crun'])} | "
+            f"{p['minirun']['median'] / p['crun']['median']:.2f} | {p['minirun']['median'] / p['runc']['median']:.2f} |"
+        )
 rss = lc["rss_kb"]
 lines.append(
     f"| peak RSS of one `run`, KiB | {rss['minirun']} | {rss['runc']} | {rss['crun']} | "
