@@ -33,7 +33,7 @@ use crate::conntrack::{self, UdpDestination};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files::{self, EtcError};
 use crate::firewall::nftables::Nftables;
-use crate::firewall::{Dnat, FirewallDriver, FirewallError, Guard, Port};
+use crate::firewall::{Dnat, FirewallDriver, FirewallError, Guard, Port, SegmentLink};
 use crate::host_ports::{self, HostPortError};
 use crate::ipam::{Family, IpamError, Lease, Pool, Subnet};
 use crate::netlink::{Netlink, NetlinkError};
@@ -432,6 +432,8 @@ impl BridgeDriver {
             anti_spoofing: net.anti_spoofing,
             isolated_port: isolate,
             isolated_in_segment: !net.icc && calls_ip_hooks && on_secondary,
+            // Which secondary, once the port is on one (attach_steps).
+            segment: 0,
             names,
             connected: self.connecting,
             attaching: Some(Process::this_one()?),
@@ -864,6 +866,15 @@ impl BridgeDriver {
         let (bridge_index, bridge_mac) = self.ensure_bridge(nl, net, bridge.as_ref())?;
         let port_bridge =
             self.port_bridge(nl, net, (ip, ip6), (bridge_index, bridge_mac.is_some()))?;
+        if port_bridge.uplink.is_some() {
+            // Its neighbour solicitations are steered to its secondary's link
+            // (firewall elements), which a detach after a killed attach must
+            // find in the record.
+            record.segment = segment::placement(net, ip, ip6);
+            if record.ip6_address.is_some() {
+                self.store.save_attachment(&record)?;
+            }
+        }
         if let Some(o) = overlay {
             self.ensure_vxlan(nl, net, o, bridge_index, endpoints)?;
         }
@@ -1414,6 +1425,14 @@ fn firewall_port(r: &Attachment) -> Port {
                 .ip6_address
                 .map(|ip6| vec![ip6, veth::link_local(veth::mac_of(r.ip_address, Some(ip6)))])
                 .unwrap_or_default(),
+        }),
+        segment_link: r.ip6_address.filter(|_| r.segment != 0).map(|ipv6| {
+            let s = segment::Secondary::of(&r.bridge, r.segment);
+            SegmentLink {
+                uplink: s.uplink,
+                downlink: s.downlink,
+                ipv6,
+            }
         }),
     }
 }

@@ -789,6 +789,7 @@ mod tests {
             anti_spoofing: true,
             isolated_port: false,
             isolated_in_segment: false,
+            segment: 0,
             names: vec![],
             connected: false,
             attaching: None,

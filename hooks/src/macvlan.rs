@@ -123,6 +123,7 @@ impl MacvlanDriver {
             anti_spoofing: false,
             isolated_port: false,
             isolated_in_segment: false,
+            segment: 0,
             names,
             connected: false,
             attaching: Some(Process::this_one()?),

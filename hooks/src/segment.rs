@@ -28,7 +28,10 @@
 //! table, behind their link. A request then floods the requester's own
 //! bridge (at most a block's containers) and stops at the primary. It is
 //! the answer the container would have given: the entries are the
-//! container's own address and MAC, made and removed with it.
+//! container's own address and MAC, made and removed with it. IPv6
+//! neighbour solicitations, multicast and flooded alike, are steered by
+//! the firewall instead: one crosses a link only toward its target's
+//! bridge (`firewall/nftables.rs`, `nd_up`/`nd_local`).
 //!
 //! A secondary has no address and must stay out of the host's way: it
 //! answers no ARP (`arp_ignore=8`), has no IPv6 (so no link-local address,

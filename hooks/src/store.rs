@@ -710,6 +710,10 @@ pub struct Attachment {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub isolated_in_segment: bool,
+    /// The secondary bridge of its network's segment the container's port
+    /// is on (`segment.rs`); 0 for the primary.
+    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    pub segment: u16,
     /// Names other containers of the network find this one by: its id and
     /// its aliases (user networks only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -743,6 +747,10 @@ pub struct Attachment {
 }
 
 fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+fn is_zero_u16(n: &u16) -> bool {
     *n == 0
 }
 

@@ -119,6 +119,76 @@ fn icc_false_holds_across_bridges() {
     check_across_bridges(false);
 }
 
+/// Neighbour solicitations on a dual-stack network of several bridges cross
+/// only the link toward their target (firewall `nd_up`/`nd_local`): with
+/// `p` on the primary, `a` on secondary 4, `b` and `b2` on secondary 8 and
+/// `o` on secondary 12, a's NS for b never reaches o, and b's for its
+/// neighbour b2 never leaves secondary 8; everything still reaches
+/// everything, the gateway and the host over IPv6. NS are counted by their
+/// target at each observer's eth0 (netdev ingress counters in its namespace).
+#[test]
+fn neighbour_solicitations_cross_only_the_link_to_their_target() {
+    let sb = Sandbox::new("segment-nd");
+    let b = sb.bundle("s", &["/bin/sleep", "1000"], |_| {});
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        ip link set lo up
+        M="$MINIRUN"
+        $M network create --ipv6 --subnet 10.78.0.0/16 --subnet fd78::/64 six >/dev/null || exit 1
+        run() {{ $M run -d --bundle {b} --net six --ip $2 --ip6 $3 $ID-$1 </dev/null >/dev/null || exit 2; }}
+        run p 10.78.0.10 fd78::10
+        run a 10.78.4.10 fd78::4:10
+        run b 10.78.8.10 fd78::8:10
+        run b2 10.78.8.11 fd78::8:11
+        run o 10.78.12.10 fd78::12:10
+        pid() {{ $M state $ID-$1 | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$'; }}
+        # NS for b (fd78::8:10) and for b2 (fd78::8:11), by target, at p, b2 and o
+        for c in p b2 o; do
+            n="nsenter -t $(pid $c) -n nft"
+            $n add table netdev seen
+            $n add chain netdev seen in "{{ type filter hook ingress device eth0 priority 0; }}"
+            $n add counter netdev seen b
+            $n add counter netdev seen b2
+            $n add rule netdev seen in icmpv6 type nd-neighbor-solicit @th,64,128 0xfd780000000000000000000000080010 counter name b
+            $n add rule netdev seen in icmpv6 type nd-neighbor-solicit @th,64,128 0xfd780000000000000000000000080011 counter name b2
+        done
+        seen() {{ nsenter -t $(pid $1) -n nft list counter netdev seen $2 | grep -o 'packets [0-9]*' | grep -o '[0-9]*$'; }}
+        ping6() {{ $M exec $ID-$1 ping -6 -c1 -W2 $2 >/dev/null 2>&1 && echo reached || echo blocked; }}
+        echo "a-b: $(ping6 a fd78::8:10)"
+        echo "o-saw-a-b: $(seen o b)"
+        echo "b2-saw-a-b: $([ $(seen b2 b) -gt 0 ] && echo yes || echo no)"
+        echo "b-b2: $(ping6 b fd78::8:11)"
+        echo "o-saw-b-b2: $(seen o b2)"
+        echo "p-saw-b-b2: $(seen p b2)"
+        echo "p-o: $(ping6 p fd78::12:10)"
+        echo "o-a: $(ping6 o fd78::4:10)"
+        echo "a-gateway: $(ping6 a fd78::1)"
+        echo "host-b: $(busybox ping -6 -c1 -W2 fd78::8:10 >/dev/null 2>&1 && echo reached || echo blocked)"
+        for c in p a b b2 o; do $M delete -f $ID-$c; done
+        $M network rm six >/dev/null
+        leftovers
+        "#,
+        b = b.display(),
+    ));
+    out.ok();
+    for (field, want) in [
+        ("a-b", "reached"),
+        ("o-saw-a-b", "0"),
+        ("b2-saw-a-b", "yes"),
+        ("b-b2", "reached"),
+        ("o-saw-b-b2", "0"),
+        ("p-saw-b-b2", "0"),
+        ("p-o", "reached"),
+        ("o-a", "reached"),
+        ("a-gateway", "reached"),
+        ("host-b", "reached"),
+    ] {
+        assert_eq!(out.field(field), want, "{field}: {out:?}");
+    }
+    assert_eq!(net_left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
+
 /// Past the wall every bridge network of Docker, podman and the CNI bridge
 /// plugin meets at 1,023 containers: 1,100 on a user network, the last
 /// reaching the first by name and the gateway, the host's entries for them

@@ -82,6 +82,19 @@ pub struct Port {
     /// packets and ARP its IPv4 address, IPv6 packets and neighbour
     /// advertisements one of its IPv6 addresses.
     pub guard: Option<Guard>,
+    /// On a secondary bridge with an IPv6 address: neighbour solicitations
+    /// for that address cross this link of the segment and no other.
+    pub segment_link: Option<SegmentLink>,
+}
+
+/// A secondary's link (`segment.rs`) as neighbour discovery uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentLink {
+    /// Its end on the primary: the way in to the secondary.
+    pub uplink: String,
+    /// Its end on the secondary: the way out to the rest of the segment.
+    pub downlink: String,
+    pub ipv6: Ipv6Addr,
 }
 
 pub trait FirewallDriver {

@@ -58,6 +58,18 @@
 //!   keyed by its host veth: the rules never grow. Frames of ports
 //!   that are not guarded (other bridges of the host, networks with
 //!   anti_spoofing=false) leave at the first rule.
+//! - neighbour solicitations on a network of several bridges (`segment.rs`)
+//!   cross only the link toward their target, in `bridge minirun`'s forward
+//!   hook (where a flooded frame is seen once per port it leaves by): one to
+//!   a secondary's link end on the primary (`uplinks`) must ask for an
+//!   address behind it (`nd_up`), one leaving a secondary up its link must
+//!   not ask for an address of that secondary (`nd_local`). A solicitation
+//!   is multicast, flooded like a broadcast: unsteered, each one reached
+//!   every port of the network, and at thousands of ports a flood overflows
+//!   the CPU's backlog (see the ARP answer in `segment.rs`). Now it reaches
+//!   the requester's bridge, the primary's own ports and the target's
+//!   bridge. Link-local targets pass (the gateway answers them; nothing is
+//!   placed by them). Two elements per container on a secondary.
 //!
 //! Why libnftables' command buffer rather than raw nf_tables netlink: one
 //! transaction per attach holds a handful of element commands, and the
@@ -178,6 +190,9 @@ add set bridge {TABLE} nd_target {{ typeof iifname . ether saddr . @th,64,128; }
 add set bridge {TABLE} no_icc_segment_ports {{ type ifname; }}
 add set bridge {TABLE} links {{ type ifname; }}
 add set bridge {TABLE} link_gateway {{ type ifname . ether_addr; }}
+add set bridge {TABLE} uplinks {{ type ifname; }}
+add set bridge {TABLE} nd_up {{ typeof oifname . @th,64,128; }}
+add set bridge {TABLE} nd_local {{ typeof oifname . @th,64,128; }}
 add chain bridge {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
 add chain bridge {TABLE} spoof {{ type filter hook prerouting priority filter; policy accept; }}
 flush chain bridge {TABLE} forward
@@ -185,6 +200,8 @@ flush chain bridge {TABLE} spoof
 add rule bridge {TABLE} forward iifname @no_icc_ports oifname @no_icc_ports drop
 add rule bridge {TABLE} forward iifname @links oifname @no_icc_ports iifname . ether saddr != @link_gateway drop
 add rule bridge {TABLE} forward iifname @no_icc_segment_ports oifname @no_icc_segment_ports drop
+add rule bridge {TABLE} forward oifname @uplinks icmpv6 type nd-neighbor-solicit @th,64,16 != 0xfe80 oifname . @th,64,128 != @nd_up drop
+add rule bridge {TABLE} forward icmpv6 type nd-neighbor-solicit oifname . @th,64,128 @nd_local drop
 add rule bridge {TABLE} spoof iifname @container_ports icmpv6 type {{ nd-router-advert, nd-redirect }} drop
 add rule bridge {TABLE} spoof iifname @container_ports ether type ip6 udp sport 547 udp dport 546 drop
 add rule bridge {TABLE} spoof iifname != @guarded accept
@@ -295,12 +312,16 @@ fn network_elements(net: &Network) -> Vec<(&'static str, String)> {
 /// kept from each other at the bridge (`no_icc_segment_ports`); without it,
 /// frames reaching an isolated port from a link end must come from the
 /// gateway (`links`, `link_gateway`): the host routing, a published port.
+/// Neighbour solicitations go through a link end on the primary only for
+/// the secondary's own addresses (`uplinks`; the addresses are its
+/// containers' elements).
 fn secondary_elements(net: &Network) -> Vec<(&'static str, String)> {
     let gateway = crate::veth::mac_text(crate::veth::mac_of(net.gateway, net.gateway6));
     let mut e = Vec::new();
     for &k in &net.secondaries {
         let s = crate::segment::Secondary::of(&net.bridge, k);
         e.push(("secondaries", format!("\"{}\"", s.bridge)));
+        e.push(("uplinks", format!("\"{}\"", s.uplink)));
         if !net.icc {
             for end in [&s.uplink, &s.downlink] {
                 e.push(("links", format!("\"{end}\"")));
@@ -324,7 +345,10 @@ fn family(set: &str) -> &'static str {
         | "nd_target"
         | "no_icc_segment_ports"
         | "links"
-        | "link_gateway" => "bridge",
+        | "link_gateway"
+        | "uplinks"
+        | "nd_up"
+        | "nd_local" => "bridge",
         _ => "inet",
     }
 }
@@ -355,6 +379,11 @@ fn port_elements(p: &Port) -> Vec<(&'static str, String)> {
             let bits = u128::from(*ip);
             e.push(("nd_target", format!("{name} . {mac} . 0x{bits:032x}")));
         }
+    }
+    if let Some(l) = &p.segment_link {
+        let target = u128::from(l.ipv6);
+        e.push(("nd_up", format!("\"{}\" . 0x{target:032x}", l.uplink)));
+        e.push(("nd_local", format!("\"{}\" . 0x{target:032x}", l.downlink)));
     }
     e
 }
@@ -608,7 +637,7 @@ impl FirewallDriver for Nftables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::firewall::Guard;
+    use crate::firewall::{Guard, SegmentLink};
     use crate::ports::PortMapping;
 
     fn net() -> Network {
@@ -728,6 +757,7 @@ add element inet minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53
             host_interface: "vethmr1".into(),
             isolated: true,
             isolated_in_segment: false,
+            segment_link: None,
             guard: Some(Guard {
                 mac: "02:42:ac:14:00:02".into(),
                 ipv4: Some("172.20.0.2".parse().unwrap()),
@@ -763,5 +793,46 @@ add element inet minirun publish_addr { 127.0.0.1 . udp . 5353 : 172.20.0.2 . 53
         assert!(!c.contains("guarded"), "{c}");
         assert!(ensure_table().contains("add rule bridge minirun spoof iifname != @guarded accept"));
         assert!(ensure_table().contains("icmpv6 type { nd-router-advert, nd-redirect } drop"));
+    }
+
+    #[test]
+    fn a_port_on_a_secondary_steers_solicitations_for_its_address() {
+        let port = Port {
+            host_interface: "vethmr2".into(),
+            isolated: false,
+            isolated_in_segment: false,
+            guard: None,
+            segment_link: Some(SegmentLink {
+                uplink: "mr0000abcdu4".into(),
+                downlink: "mr0000abcdd4".into(),
+                ipv6: "fd42::4:10".parse().unwrap(),
+            }),
+        };
+        let c = attach_elements(&net(), &[], Some(&port));
+        for line in [
+            "add element bridge minirun nd_up { \"mr0000abcdu4\" . 0xfd420000000000000000000000040010 }",
+            "add element bridge minirun nd_local { \"mr0000abcdd4\" . 0xfd420000000000000000000000040010 }",
+        ] {
+            assert!(c.contains(line), "{line}\n{c}");
+        }
+        let c = detach_commands(&net(), &[], Some(&port), false, false);
+        assert!(c.contains("delete element bridge minirun nd_up"), "{c}");
+        assert!(c.contains("delete element bridge minirun nd_local"), "{c}");
+        let mut segmented = net();
+        segmented.secondaries = vec![4];
+        let c = attach_elements(&segmented, &[], None);
+        let uplink = crate::segment::Secondary::of(&segmented.bridge, 4).uplink;
+        assert!(
+            c.contains(&format!(
+                "add element bridge minirun uplinks {{ \"{uplink}\" }}"
+            )),
+            "{c}"
+        );
+        let t = ensure_table();
+        assert!(
+            t.contains("oifname @uplinks icmpv6 type nd-neighbor-solicit"),
+            "{t}"
+        );
+        assert!(t.contains("oifname . @th,64,128 @nd_local drop"), "{t}");
     }
 }
