@@ -11,7 +11,7 @@ BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40; also `exec` samples), BENCH_LONE_RUNS (`run` after a pause, default 10),
 BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
-spoof, ipv6, ports, wall, docker, overlay, cni, cri: that part alone, the others kept
+spoof, ipv6, ports, wall, wall6, docker, overlay, cni, cri: that part alone, the others kept
 from an earlier results.json), BENCH_IPV6_CONTAINERS (default 100),
 BENCH_SPOOF_CONTAINERS (default 100), BENCH_WALL_CONTAINERS (default 4000),
 CNI_PATH.
@@ -857,6 +857,58 @@ def wall_bench():
     return out
 
 
+def backlog_drops():
+    """Frames the CPUs' backlogs dropped so far (/proc/net/softnet_stat,
+    second column, one line per CPU)."""
+    with open("/proc/net/softnet_stat") as f:
+        return sum(int(line.split()[1], 16) for line in f)
+
+
+def wall6_bench():
+    """WALL containers (the hook alone) on one dual-stack network, then IPv6
+    between far-apart containers (each asks its neighbour's address by a
+    neighbour solicitation, multicast), and the frames the CPUs' backlogs
+    dropped meanwhile; then every detach."""
+    run([MINIRUN, "network", "create", "--ipv6", "--subnet", "10.122.0.0/16", "--subnet", "fd22::/64", "dual"],
+        **QUIET)
+    procs, ips6, attach = [], [], []
+    for i in range(1, WALL + 1):
+        ns = f"w6c{i}"
+        procs.append(hold_netns())
+        bundle = f"{WORK}/{ns}"
+        os.makedirs(f"{bundle}/rootfs/etc")
+        with open(f"{bundle}/config.json", "w") as f:
+            json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": ns}, f)
+        attach.append(timed([MINIRUN_NET, "attach"], wall_state(ns, procs[-1].pid, bundle, "dual"))[0])
+        with open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{ns}.json") as f:
+            ips6.append(json.load(f)["ip6Address"])
+    log(f"  dual: attached {WALL}")
+
+    def reaches(a, b):
+        return subprocess.run(["nsenter", "-t", str(procs[a].pid), "-n", "busybox", "ping", "-6", "-c", "3", "-W2",
+                               ips6[b]], **QUIET).returncode == 0
+    before = backlog_drops()
+    pairs = {"last_to_first": (WALL - 1, 0), "first_to_last": (0, WALL - 1),
+             "middle_to_last": (WALL // 2, WALL - 1), "last_to_middle": (WALL - 1, WALL // 2 + 7)}
+    out = {name: reaches(a, b) for name, (a, b) in pairs.items()}
+    out["backlog_drops_during"] = backlog_drops() - before
+    out["bridges"] = len(run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
+                             text=True).stdout.splitlines())
+    out["attach_first_100_ms"] = statistics.median(attach[:100])
+    out["attach_last_100_ms"] = statistics.median(attach[-100:])
+    out["containers"] = WALL
+    log(f"  dual: {out}")
+    for i in range(1, WALL + 1):
+        subprocess.run([MINIRUN_NET, "detach"], input=json.dumps({"id": f"w6c{i}", "pid": 0}).encode(), **QUIET)
+    for p in procs:
+        p.kill()
+        p.wait()
+    for i in range(1, WALL + 1):
+        shutil.rmtree(f"{WORK}/w6c{i}")
+    run([MINIRUN, "network", "rm", "dual"], **QUIET)
+    return out
+
+
 # ------------------------------------------------------------------ overlay
 
 def overlay_bench():
@@ -951,6 +1003,9 @@ def main():
     if ONLY in ("", "wall"):
         log(f"the bridge wall: {WALL} containers on the default and a user network; the CNI bridge plugin to its limit")
         results["wall"] = wall_bench()
+    if ONLY in ("", "wall6"):
+        log(f"the bridge wall over IPv6: {WALL} containers on a dual-stack network")
+        results["wall6"] = wall6_bench()
     if ONLY in ("", "docker"):
         log(f"docker: {DOCKER_RUNS} interleaved rounds of docker run --rm, minirun, runc and crun")
         results["docker"] = docker_bench()

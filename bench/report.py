@@ -247,6 +247,19 @@ if wl:
     lines.append(f"- CNI bridge plugin (bridge + host-local, one /16): {cb['attached']} attached "
                  f"({cb['first_100_ms']:.1f} ms each over the first 100), then container "
                  f"{failed['container'] if failed else '-'}: `{failed['error'].splitlines()[-2].strip() if failed else ''}`.")
+w6 = r.get("wall6")
+if w6:
+    def said(ok):
+        return "reached" if ok else "NOT reached"
+    lines.append("")
+    lines.append(
+        f"{w6['containers']:,} containers on one dual-stack network ({w6['bridges']} bridges), IPv6 ping "
+        f"(3 tries): last to first {said(w6['last_to_first'])}, first to last {said(w6['first_to_last'])}, "
+        f"middle to last {said(w6['middle_to_last'])}, last to middle {said(w6['last_to_middle'])}; "
+        f"{w6['backlog_drops_during']:,} frames dropped by the CPUs' backlogs meanwhile; attach "
+        f"{w6['attach_first_100_ms']:.1f} ms over the first 100, {w6['attach_last_100_ms']:.1f} over the last 100."
+    )
+
 with open(f"{out}/report.md", "w") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))

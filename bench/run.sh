@@ -16,7 +16,8 @@
 #   its userland proxy.
 #   4,000 containers on one network (the default and a user-defined one)
 #   against the CNI bridge plugin, which stops at a bridge's 1,023 ports.
-#   BENCH_ONLY=lifecycle|attach|data|spoof|ipv6|ports|wall|docker|overlay|cni|cri runs one part.
+#   4,000 on one dual-stack network, reaching each other over IPv6.
+#   BENCH_ONLY=lifecycle|attach|data|spoof|ipv6|ports|wall|wall6|docker|overlay|cni|cri runs one part.
 # Installs what it needs from Debian (runc, crun, containernetworking-plugins,
 # iptables, iperf3, gnuplot-nox, time), builds minirun in release mode, runs
 # everything in a sandbox of fresh mount, network and pid namespaces, and
