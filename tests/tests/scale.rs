@@ -125,7 +125,8 @@ fn icc_false_holds_across_bridges() {
 /// `o` on secondary 12, a's NS for b never reaches o, and b's for its
 /// neighbour b2 never leaves secondary 8; everything still reaches
 /// everything, the gateway and the host over IPv6. NS are counted by their
-/// target at each observer's eth0 (netdev ingress counters in its namespace).
+/// target at each observer's eth0 (netdev ingress counters in its namespace);
+/// a container's MLD report reaches no other container.
 #[test]
 fn neighbour_solicitations_cross_only_the_link_to_their_target() {
     let sb = Sandbox::new("segment-nd");
@@ -151,6 +152,9 @@ fn neighbour_solicitations_cross_only_the_link_to_their_target() {
             $n add counter netdev seen b2
             $n add rule netdev seen in icmpv6 type nd-neighbor-solicit @th,64,128 0xfd780000000000000000000000080010 counter name b
             $n add rule netdev seen in icmpv6 type nd-neighbor-solicit @th,64,128 0xfd780000000000000000000000080011 counter name b2
+            $n add counter netdev seen mld
+            # from a (10.78.4.10): the host's own reports do reach them
+            $n add rule netdev seen in ether saddr 02:42:0a:4e:04:0a icmpv6 type {{ mld-listener-report, mld2-listener-report }} counter name mld
         done
         seen() {{ nsenter -t $(pid $1) -n nft list counter netdev seen $2 | grep -o 'packets [0-9]*' | grep -o '[0-9]*$'; }}
         ping6() {{ $M exec $ID-$1 ping -6 -c1 -W2 $2 >/dev/null 2>&1 && echo reached || echo blocked; }}
@@ -160,6 +164,12 @@ fn neighbour_solicitations_cross_only_the_link_to_their_target() {
         echo "b-b2: $(ping6 b fd78::8:11)"
         echo "o-saw-b-b2: $(seen o b2)"
         echo "p-saw-b-b2: $(seen p b2)"
+        # a new address joins its solicited-node group: the report goes to
+        # the bridge, not to the other containers
+        nsenter -t $(pid a) -n ip -6 addr add fd78::4:99/64 dev eth0 nodad
+        sleep 1
+        echo "mld-at-others: $(( $(seen p mld) + $(seen b2 mld) + $(seen o mld) ))"
+        nsenter -t $(pid a) -n ip -6 addr del fd78::4:99/64 dev eth0
         echo "p-o: $(ping6 p fd78::12:10)"
         echo "o-a: $(ping6 o fd78::4:10)"
         echo "a-gateway: $(ping6 a fd78::1)"
@@ -178,6 +188,7 @@ fn neighbour_solicitations_cross_only_the_link_to_their_target() {
         ("b-b2", "reached"),
         ("o-saw-b-b2", "0"),
         ("p-saw-b-b2", "0"),
+        ("mld-at-others", "0"),
         ("p-o", "reached"),
         ("o-a", "reached"),
         ("a-gateway", "reached"),

@@ -70,6 +70,11 @@
 //!   the requester's bridge, the primary's own ports and the target's
 //!   bridge. Link-local targets pass (the gateway answers them; nothing is
 //!   placed by them). Two elements per container on a secondary.
+//! - a container's MLD reports reach the bridge (its snooping and the host
+//!   see them) but are not forwarded to other ports: they are for a
+//!   querier or a multicast router, and no container is one; with no
+//!   querier on the bridge, each report was flooded to every port of the
+//!   network, several per container as its addresses are set.
 //!
 //! Why libnftables' command buffer rather than raw nf_tables netlink: one
 //! transaction per attach holds a handful of element commands, and the
@@ -202,6 +207,7 @@ add rule bridge {TABLE} forward iifname @links oifname @no_icc_ports iifname . e
 add rule bridge {TABLE} forward iifname @no_icc_segment_ports oifname @no_icc_segment_ports drop
 add rule bridge {TABLE} forward oifname @uplinks icmpv6 type nd-neighbor-solicit @th,64,16 != 0xfe80 oifname . @th,64,128 != @nd_up drop
 add rule bridge {TABLE} forward icmpv6 type nd-neighbor-solicit oifname . @th,64,128 @nd_local drop
+add rule bridge {TABLE} forward iifname @container_ports icmpv6 type {{ mld-listener-report, mld2-listener-report }} drop
 add rule bridge {TABLE} spoof iifname @container_ports icmpv6 type {{ nd-router-advert, nd-redirect }} drop
 add rule bridge {TABLE} spoof iifname @container_ports ether type ip6 udp sport 547 udp dport 546 drop
 add rule bridge {TABLE} spoof iifname != @guarded accept
