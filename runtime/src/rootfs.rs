@@ -323,20 +323,7 @@ pub fn create_devices(
     made: &[Option<std::os::fd::OwnedFd>],
 ) -> Result<(), RootfsError> {
     // Nodes get their modes from mknod exactly, with no chmod after it.
-    let umask = nix::sys::stat::umask(Mode::empty());
-    let made = make_devices(root, devices, in_userns, root_uid, root_gid, made);
-    nix::sys::stat::umask(umask);
-    made
-}
-
-fn make_devices(
-    root: &Root,
-    devices: &[LinuxDevice],
-    in_userns: bool,
-    root_uid: u32,
-    root_gid: u32,
-    made: &[Option<std::os::fd::OwnedFd>],
-) -> Result<(), RootfsError> {
+    let _umask = ClearedUmask::new();
     for d in &DEFAULT_DEVICES {
         if devices.iter().any(|c| c.path() == Path::new(d.path)) {
             continue;
@@ -386,6 +373,21 @@ fn make_devices(
         )?;
     }
     Ok(())
+}
+
+/// The umask cleared until dropped.
+struct ClearedUmask(Mode);
+
+impl ClearedUmask {
+    fn new() -> Self {
+        ClearedUmask(nix::sys::stat::umask(Mode::empty()))
+    }
+}
+
+impl Drop for ClearedUmask {
+    fn drop(&mut self) {
+        nix::sys::stat::umask(self.0);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -438,11 +440,9 @@ fn make_device(
             .and_then(|()| node().map_err(path_err("creating device", path))),
         e => Err(path_err("creating device", path)(e)),
     })?;
-    // Made by root, so already root's.
-    if (uid, gid) == (0, 0)
-        && nix::unistd::geteuid().is_root()
-        && nix::unistd::getegid().as_raw() == 0
-    {
+    // The init makes nodes as root (of its user namespace, if any: mknod
+    // fails for an unmapped creator), so a node for root is root's already.
+    if (uid, gid) == (0, 0) {
         return Ok(());
     }
     fchownat(

@@ -425,8 +425,10 @@ impl CgroupPaths {
             }
         }
         // In a new user namespace the child is nobody until its maps are
-        // written, and the host's cgroup files are not its to write.
-        if self.dirs.is_empty() || new_user || in_user_namespace() {
+        // written, and the host's cgroup files are not its to write. A
+        // runtime in a user namespace needs no case of its own: the child
+        // has its credentials, and the kernel lets a task move itself.
+        if self.dirs.is_empty() || new_user {
             Entry::ByParent
         } else {
             Entry::ByItself
