@@ -764,6 +764,29 @@ def unanswered(targets, pid=None):
         return [ip for ip, ok in zip(silent, pool.map(pinged("3"), silent)) if not ok]
 
 
+def wall_attach(ns, network):
+    """One container of a wall series: a holder in namespaces of its own, a
+    bundle, and `minirun-net attach`. Returns the holder, the attach's wall
+    and CPU ms, and the hook's record of it."""
+    holder = hold_netns()
+    bundle = f"{WORK}/{ns}"
+    os.makedirs(f"{bundle}/rootfs/etc")
+    with open(f"{bundle}/config.json", "w") as f:
+        json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": ns}, f)
+    ms, cpu_ms = timed([MINIRUN_NET, "attach"], wall_state(ns, holder.pid, bundle, network))
+    with open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{ns}.json") as f:
+        return holder, ms, cpu_ms, json.load(f)
+
+
+def wall_end(prefix, procs):
+    """The holders and bundles of a wall series go (after its detaches)."""
+    for p in procs:
+        p.kill()
+        p.wait()
+    for i in range(1, WALL + 1):
+        shutil.rmtree(f"{WORK}/{prefix}{i}")
+
+
 def wall_series(network, prefix):
     """Attaches WALL containers (the hook alone, as attach_series) to one
     network, checks that every one answers the host and that the last
@@ -771,17 +794,11 @@ def wall_series(network, prefix):
     attach, cpu, detach, procs, ips = [], [], [], [], []
     busy_before = machine_busy_pct()
     for i in range(1, WALL + 1):
-        ns = f"{prefix}{i}"
-        procs.append(hold_netns())
-        bundle = f"{WORK}/{ns}"
-        os.makedirs(f"{bundle}/rootfs/etc")
-        with open(f"{bundle}/config.json", "w") as f:
-            json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": ns}, f)
-        ms, cpu_ms = timed([MINIRUN_NET, "attach"], wall_state(ns, procs[-1].pid, bundle, network))
+        holder, ms, cpu_ms, record = wall_attach(f"{prefix}{i}", network)
+        procs.append(holder)
         attach.append(ms)
         cpu.append(cpu_ms)
-        with open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{ns}.json") as f:
-            ips.append(json.load(f)["ipAddress"])
+        ips.append(record["ipAddress"])
         if i % 500 == 0:
             log(f"  {network}: attached {i}, {statistics.median(attach[-100:]):.1f} ms")
     # With nothing of the sandbox running: what the machine itself spends
@@ -797,11 +814,7 @@ def wall_series(network, prefix):
     log(f"  {network}: {reach}")
     for i in range(1, WALL + 1):
         detach.append(timed([MINIRUN_NET, "detach"], json.dumps({"id": f"{prefix}{i}", "pid": 0}).encode())[0])
-    for p in procs:
-        p.kill()
-        p.wait()
-    for i in range(1, WALL + 1):
-        shutil.rmtree(f"{WORK}/{prefix}{i}")
+    wall_end(prefix, procs)
     reach["machine_busy_pct"] = busy
     return attach, cpu, detach, reach
 
@@ -873,15 +886,10 @@ def wall6_bench():
         **QUIET)
     procs, ips6, attach = [], [], []
     for i in range(1, WALL + 1):
-        ns = f"w6c{i}"
-        procs.append(hold_netns())
-        bundle = f"{WORK}/{ns}"
-        os.makedirs(f"{bundle}/rootfs/etc")
-        with open(f"{bundle}/config.json", "w") as f:
-            json.dump({"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "hostname": ns}, f)
-        attach.append(timed([MINIRUN_NET, "attach"], wall_state(ns, procs[-1].pid, bundle, "dual"))[0])
-        with open(f"{os.environ['MINIRUN_NET_DIR']}/containers/{ns}.json") as f:
-            ips6.append(json.load(f)["ip6Address"])
+        holder, ms, _, record = wall_attach(f"w6c{i}", "dual")
+        procs.append(holder)
+        attach.append(ms)
+        ips6.append(record["ip6Address"])
     log(f"  dual: attached {WALL}")
 
     def reaches(a, b):
@@ -900,11 +908,7 @@ def wall6_bench():
     log(f"  dual: {out}")
     for i in range(1, WALL + 1):
         subprocess.run([MINIRUN_NET, "detach"], input=json.dumps({"id": f"w6c{i}", "pid": 0}).encode(), **QUIET)
-    for p in procs:
-        p.kill()
-        p.wait()
-    for i in range(1, WALL + 1):
-        shutil.rmtree(f"{WORK}/w6c{i}")
+    wall_end("w6c", procs)
     run([MINIRUN, "network", "rm", "dual"], **QUIET)
     return out
 
