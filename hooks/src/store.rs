@@ -712,7 +712,7 @@ pub struct Attachment {
     pub isolated_in_segment: bool,
     /// The secondary bridge of its network's segment the container's port
     /// is on (`segment.rs`); 0 for the primary.
-    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub segment: u16,
     /// Names other containers of the network find this one by: its id and
     /// its aliases (user networks only).
@@ -746,12 +746,8 @@ pub struct Attachment {
     pub cni_network: Option<String>,
 }
 
-fn is_zero(n: &u8) -> bool {
-    *n == 0
-}
-
-fn is_zero_u16(n: &u16) -> bool {
-    *n == 0
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 /// A process, by pid and start time (a pid alone may be reused).
