@@ -20,7 +20,9 @@ use std::path::PathBuf;
 use netlink_packet_route::link::MacVlanMode;
 use rtnetlink::LinkMacVlan;
 
-use crate::bridge::{configure_ipv6_inside, lease6, BridgeError, CONTAINER_INTERFACE};
+use crate::bridge::{
+    configure_ipv6_inside, lease6, BridgeError, RouterAdverts, CONTAINER_INTERFACE,
+};
 use crate::driver::{Container, NetworkDriver};
 use crate::etc_files;
 use crate::ipam::{Family, Lease};
@@ -154,7 +156,14 @@ impl MacvlanDriver {
             }
             if let (Some(ip6), Some(subnet6)) = (ip6, net.subnet6) {
                 let interface = (CONTAINER_INTERFACE, index);
-                configure_ipv6_inside(&inside, c, interface, mac, (ip6, subnet6.prefix()))?;
+                configure_ipv6_inside(
+                    &inside,
+                    c,
+                    interface,
+                    mac,
+                    (ip6, subnet6.prefix()),
+                    RouterAdverts::Refused,
+                )?;
             }
             inside.set_up(CONTAINER_INTERFACE, index)?;
             let lo = inside.link_index("lo")?;

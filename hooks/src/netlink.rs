@@ -144,10 +144,11 @@ impl Netlink {
     }
 
     /// No IPv6 link-local address on a link, ever (`addr_gen_mode` none,
-    /// through netlink: the per-device IPv6 sysctls are a path lookup that
-    /// grows with the number of devices, half a millisecond at 2,000).
-    /// Without an address the link sends no duplicate detection, no
-    /// multicast report, no router solicitation. Set before it has carrier.
+    /// through netlink: a sysctl written in a container's namespace costs
+    /// every later /proc/sys/net lookup of the host, see
+    /// `bridge::RouterAdverts`). Without an address the link sends no
+    /// duplicate detection, no multicast report, no router solicitation.
+    /// Set before it has carrier.
     pub fn no_link_local(&self, name: &str, index: u32) -> Result<(), NetlinkError> {
         let msg = LinkUnspec::new_with_index(index)
             .append_extra_attribute(no_link_local())
@@ -157,24 +158,19 @@ impl Netlink {
     }
 
     /// Sets bridge-port options of link `index`, already a bridge's port
-    /// (they cannot ride on the request that enslaves it); with
-    /// `no_link_local`, in the same request, no IPv6 link-local address
-    /// (see `no_link_local`).
+    /// (they cannot ride on the request that enslaves it).
     pub fn set_bridge_port(
         &self,
         name: &str,
         index: u32,
         options: Vec<netlink_packet_route::link::InfoBridgePort>,
-        no_link_local: bool,
     ) -> Result<(), NetlinkError> {
         use netlink_packet_route::link::{InfoPortData, InfoPortKind};
-        let mut msg = LinkUnspec::new_with_index(index)
+        let msg = LinkUnspec::new_with_index(index)
             .set_port_kind(InfoPortKind::Bridge)
-            .set_port_data(InfoPortData::BridgePort(options));
-        if no_link_local {
-            msg = msg.append_extra_attribute(self::no_link_local());
-        }
-        self.run(self.handle.link().set_port(msg.build()).execute())
+            .set_port_data(InfoPortData::BridgePort(options))
+            .build();
+        self.run(self.handle.link().set_port(msg).execute())
             .map_err(describe(format!(
                 "setting the bridge port options of {name}"
             )))

@@ -178,7 +178,7 @@ pub fn make(nl: &Netlink, net: &Network, k: u16, primary_index: u32) -> Result<u
         &format!("/proc/sys/net/ipv4/conf/{}/arp_ignore", s.bridge),
         "8",
     )?;
-    no_ipv6(&s.bridge)?;
+    crate::veth::no_ipv6(&s.bridge)?;
     nl.add_link(
         &format!("creating the link {} / {}", s.uplink, s.downlink),
         LinkMessageBuilder::<LinkVeth>::new(&s.uplink, &s.downlink)
@@ -186,16 +186,11 @@ pub fn make(nl: &Netlink, net: &Network, k: u16, primary_index: u32) -> Result<u
             .controller(primary_index)
             .build(),
     )?;
-    no_ipv6(&s.uplink)?;
-    no_ipv6(&s.downlink)?;
+    crate::veth::no_ipv6(&s.uplink)?;
+    crate::veth::no_ipv6(&s.downlink)?;
     let up = nl.link_index(&s.uplink)?;
     // ARP for the secondary's containers is answered on the primary.
-    nl.set_bridge_port(
-        &s.uplink,
-        up,
-        vec![InfoBridgePort::ProxyARPWifi(true)],
-        false,
-    )?;
+    nl.set_bridge_port(&s.uplink, up, vec![InfoBridgePort::ProxyARPWifi(true)])?;
     let down = nl.link_index(&s.downlink)?;
     nl.run(
         nl.handle()
@@ -212,12 +207,7 @@ pub fn make(nl: &Netlink, net: &Network, k: u16, primary_index: u32) -> Result<u
     // containers' ports take no unknown unicast). Learning would also
     // move a container's entry to the link when the primary answers ARP
     // for it, with its MAC, to a neighbour on the same secondary.
-    nl.set_bridge_port(
-        &s.downlink,
-        down,
-        vec![InfoBridgePort::Learning(false)],
-        false,
-    )?;
+    nl.set_bridge_port(&s.downlink, down, vec![InfoBridgePort::Learning(false)])?;
     nl.set_up(&s.downlink, down)?;
     nl.set_up(&s.uplink, up)?;
     nl.set_up(&s.bridge, index)?;
@@ -238,16 +228,6 @@ pub fn remove(nl: &Netlink, primary: &str, ks: &[u16]) -> Result<(), SegmentErro
         }
     }
     first
-}
-
-/// No IPv6 on a link of the segment's own: the host has nothing to say on
-/// it. A kernel without IPv6 has no such file, and nothing to turn off.
-fn no_ipv6(link: &str) -> Result<(), SegmentError> {
-    let path = format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6");
-    if !std::path::Path::new(&path).exists() {
-        return Ok(());
-    }
-    sysctl(&path, "1")
 }
 
 fn sysctl(path: &str, value: &str) -> Result<(), SegmentError> {

@@ -126,7 +126,8 @@ fn icc_false_holds_across_bridges() {
 /// neighbour b2 never leaves secondary 8; everything still reaches
 /// everything, the gateway and the host over IPv6. NS are counted by their
 /// target at each observer's eth0 (netdev ingress counters in its namespace);
-/// a container's MLD report reaches no other container.
+/// a container's MLD report and router solicitation reach no other
+/// container.
 #[test]
 fn neighbour_solicitations_cross_only_the_link_to_their_target() {
     let sb = Sandbox::new("segment-nd");
@@ -135,6 +136,10 @@ fn neighbour_solicitations_cross_only_the_link_to_their_target() {
         r#"{LEFTOVERS}
         ip link set lo up
         M="$MINIRUN"
+        RS="import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), ('ff02::2', 0, 0, socket.if_nametoindex('eth0')))"
         $M network create --ipv6 --subnet 10.78.0.0/16 --subnet fd78::/64 six >/dev/null || exit 1
         run() {{ $M run -d --bundle {b} --net six --ip $2 --ip6 $3 $ID-$1 </dev/null >/dev/null || exit 2; }}
         run p 10.78.0.10 fd78::10
@@ -155,6 +160,8 @@ fn neighbour_solicitations_cross_only_the_link_to_their_target() {
             $n add counter netdev seen mld
             # from a (10.78.4.10): the host's own reports do reach them
             $n add rule netdev seen in ether saddr 02:42:0a:4e:04:0a icmpv6 type {{ mld-listener-report, mld2-listener-report }} counter name mld
+            $n add counter netdev seen rs
+            $n add rule netdev seen in ether saddr 02:42:0a:4e:04:0a icmpv6 type nd-router-solicit counter name rs
         done
         seen() {{ nsenter -t $(pid $1) -n nft list counter netdev seen $2 | grep -o 'packets [0-9]*' | grep -o '[0-9]*$'; }}
         ping6() {{ $M exec $ID-$1 ping -6 -c1 -W2 $2 >/dev/null 2>&1 && echo reached || echo blocked; }}
@@ -170,6 +177,11 @@ fn neighbour_solicitations_cross_only_the_link_to_their_target() {
         sleep 1
         echo "mld-at-others: $(( $(seen p mld) + $(seen b2 mld) + $(seen o mld) ))"
         nsenter -t $(pid a) -n ip -6 addr del fd78::4:99/64 dev eth0
+        # a router solicitation is for the host (minirun's bridge sends no
+        # advertisements, and nobody behind a container port may)
+        nsenter -t $(pid a) -n python3 -c "$RS"
+        sleep 0.2
+        echo "rs-at-others: $(( $(seen p rs) + $(seen b2 rs) + $(seen o rs) ))"
         echo "p-o: $(ping6 p fd78::12:10)"
         echo "o-a: $(ping6 o fd78::4:10)"
         echo "a-gateway: $(ping6 a fd78::1)"
@@ -189,6 +201,7 @@ fn neighbour_solicitations_cross_only_the_link_to_their_target() {
         ("o-saw-b-b2", "0"),
         ("p-saw-b-b2", "0"),
         ("mld-at-others", "0"),
+        ("rs-at-others", "0"),
         ("p-o", "reached"),
         ("o-a", "reached"),
         ("a-gateway", "reached"),

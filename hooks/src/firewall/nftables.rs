@@ -74,7 +74,10 @@
 //!   see them) but are not forwarded to other ports: they are for a
 //!   querier or a multicast router, and no container is one; with no
 //!   querier on the bridge, each report was flooded to every port of the
-//!   network, several per container as its addresses are set.
+//!   network, several per container as its addresses are set. Router
+//!   solicitations likewise: they are for the host (whose bridge is the
+//!   only router there), and a container sends them at start and, unanswered,
+//!   again at growing intervals, each flooded to every port.
 //!
 //! Why libnftables' command buffer rather than raw nf_tables netlink: one
 //! transaction per attach holds a handful of element commands, and the
@@ -207,7 +210,7 @@ add rule bridge {TABLE} forward iifname @links oifname @no_icc_ports iifname . e
 add rule bridge {TABLE} forward iifname @no_icc_segment_ports oifname @no_icc_segment_ports drop
 add rule bridge {TABLE} forward oifname @uplinks icmpv6 type nd-neighbor-solicit @th,64,16 != 0xfe80 oifname . @th,64,128 != @nd_up drop
 add rule bridge {TABLE} forward icmpv6 type nd-neighbor-solicit oifname . @th,64,128 @nd_local drop
-add rule bridge {TABLE} forward iifname @container_ports icmpv6 type {{ mld-listener-report, mld2-listener-report }} drop
+add rule bridge {TABLE} forward iifname @container_ports icmpv6 type {{ mld-listener-report, mld2-listener-report, nd-router-solicit }} drop
 add rule bridge {TABLE} spoof iifname @container_ports icmpv6 type {{ nd-router-advert, nd-redirect }} drop
 add rule bridge {TABLE} spoof iifname @container_ports ether type ip6 udp sport 547 udp dport 546 drop
 add rule bridge {TABLE} spoof iifname != @guarded accept
