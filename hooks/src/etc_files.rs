@@ -171,7 +171,11 @@ pub fn join(store: &Store, network: &str, own: &Peer, hostname: &str) -> Result<
         }
         Err(e) => return Err(io_err(&path)(e)),
     };
+    // One substring search first: a network's file has a line or two per
+    // container, and a hostname is seldom there; the line-by-line check,
+    // which splits every line, only when it is.
     let taken = !hostname.is_empty()
+        && current.contains(hostname)
         && current.lines().skip(LOCALHOST.lines().count()).any(|l| {
             l.split('\t')
                 .nth(1)
