@@ -105,7 +105,8 @@ pub struct Pair<'a> {
 }
 
 /// Creates the pair. The caller deletes the host end to undo it (that takes
-/// the container end with it).
+/// the container end with it); a pair made but not configured is deleted
+/// here before the error returns.
 pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     let peer = LinkMessageBuilder::<LinkUnspec>::new()
         .name(p.container.to_string())
@@ -126,6 +127,17 @@ pub fn create(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
         ),
         pair,
     )?;
+    let configured = configure_host_end(nl, p);
+    if configured.is_err() {
+        // The first error is the one to report; this delete is best effort.
+        let _ = nl.delete_link(p.host);
+    }
+    configured
+}
+
+/// The host end's IPv6 and bridge-port options, and the container's MAC as
+/// a static entry of its port.
+fn configure_host_end(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     // Hairpin: a container reaching its own published port through the
     // host's address gets its packets back out of the port they came in by.
     // No unknown unicast: frames for a MAC the bridge does not know (a

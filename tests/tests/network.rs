@@ -236,6 +236,38 @@ fn a_killed_container_leaves_nothing_after_delete() {
     sb.assert_clean();
 }
 
+/// A veth pair made but not configured goes with the failed attach (the
+/// hook alone, as runc and crun run it): here the host end's IPv6 cannot be
+/// turned off, its sysctls read-only.
+#[test]
+fn a_veth_pair_left_unconfigured_is_deleted() {
+    let sb = Sandbox::new("netveth");
+    let b = sb.bundle("b", &["/bin/sleep", "100"], |_| {});
+    let out = sb.run(&format!(
+        r#"{LEFTOVERS}
+        $MINIRUN run -d --net bridge -b {b} $ID-a || exit 1
+        C=/proc/sys/net/ipv6/conf
+        mount --bind $C $C && mount -o remount,bind,ro $C || exit 2
+        # the hook alone, as runc or crun call it: nothing after it cleans up
+        unshare --net sleep 100 & holder=$!
+        for i in $(seq 100); do [ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.01; done
+        echo '{{"id":"'$ID-b'","pid":'$holder',"bundle":"{b}","annotations":{{"org.minirun.net.mode":"bridge"}}}}' | $MINIRUN_NET attach 2>$T/err; echo "run: $?"
+        echo "veths: $(ip -o link show type veth | wc -l)"
+        kill $holder; wait $holder 2>/dev/null
+        umount $C
+        echo "said: $(grep -c 'turning off IPv6 on veth' $T/err)"
+        $MINIRUN delete -f $ID-a
+        leftovers
+        "#,
+        b = b.display()
+    ));
+    assert_eq!(out.field("run"), "1", "{out:?}");
+    assert_eq!(out.field("said"), "1", "{out:?}");
+    assert_eq!(out.field("veths"), "1", "{out:?}");
+    assert_eq!(left(&out), "", "{out:?}");
+    sb.assert_clean();
+}
+
 #[test]
 fn twenty_concurrent_containers_get_twenty_addresses() {
     let sb = Sandbox::new("net20");
