@@ -448,6 +448,24 @@ pub fn in_namespace<T>(netns: BorrowedFd, f: impl FnOnce() -> T) -> Result<T, Ne
     Ok(result)
 }
 
+/// IPv6 off on a link of the host's that only bridges or links bridges (a
+/// container's host veth end, a segment's bridge and link ends): it needs no
+/// address, and links with IPv6 on cost the kernel work on every link event
+/// that grows with their number (see `veth::create`). The write's own walk
+/// of the IPv6 table stays short while no such link has IPv6. A sysctl, as
+/// netlink cannot set it; a kernel without IPv6 has no such file and
+/// nothing to turn off.
+pub fn no_ipv6(link: &str) -> Result<(), NetlinkError> {
+    let path = format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6");
+    match std::fs::write(&path, "1") {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(|source| NetlinkError::Request {
+            what: format!("turning off IPv6 on {link} ({path})"),
+            source,
+        }),
+    }
+}
+
 /// The attribute that keeps the kernel from giving a link an IPv6
 /// link-local address.
 pub fn no_link_local() -> netlink_packet_route::link::LinkAttribute {

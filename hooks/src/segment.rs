@@ -178,7 +178,7 @@ pub fn make(nl: &Netlink, net: &Network, k: u16, primary_index: u32) -> Result<u
         &format!("/proc/sys/net/ipv4/conf/{}/arp_ignore", s.bridge),
         "8",
     )?;
-    crate::veth::no_ipv6(&s.bridge)?;
+    crate::netlink::no_ipv6(&s.bridge)?;
     nl.add_link(
         &format!("creating the link {} / {}", s.uplink, s.downlink),
         LinkMessageBuilder::<LinkVeth>::new(&s.uplink, &s.downlink)
@@ -186,8 +186,8 @@ pub fn make(nl: &Netlink, net: &Network, k: u16, primary_index: u32) -> Result<u
             .controller(primary_index)
             .build(),
     )?;
-    crate::veth::no_ipv6(&s.uplink)?;
-    crate::veth::no_ipv6(&s.downlink)?;
+    crate::netlink::no_ipv6(&s.uplink)?;
+    crate::netlink::no_ipv6(&s.downlink)?;
     let up = nl.link_index(&s.uplink)?;
     // ARP for the secondary's containers is answered on the primary.
     nl.set_bridge_port(&s.uplink, up, vec![InfoBridgePort::ProxyARPWifi(true)])?;

@@ -150,7 +150,13 @@ fn configure_host_end(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     // (`segment.rs`). Bridge-port options cannot ride on the creating
     // request.
     let index = nl.link_index(p.host)?;
-    no_ipv6(p.host)?;
+    // IPv6 off before the end has carrier: with it on, even without an
+    // address, each host end is a multicast route of the host's IPv6 table,
+    // and every link event of a host end (its carrier coming up, an
+    // attribute set) makes the kernel walk that whole table under the
+    // global netlink lock: the veth step of attach grew 1.2 → 2.2 ms over
+    // 2,000 containers. With it off the kernel skips those events.
+    crate::netlink::no_ipv6(p.host)?;
     let mut options = vec![
         InfoBridgePort::HairpinMode(true),
         InfoBridgePort::UnicastFlood(false),
@@ -160,26 +166,6 @@ fn configure_host_end(nl: &Netlink, p: &Pair) -> Result<(), NetlinkError> {
     }
     nl.set_bridge_port(p.host, index, options)?;
     nl.add_fdb(index, p.mac)
-}
-
-/// IPv6 off on a host end, before it has carrier. A bridge port needs no
-/// address; with IPv6 on (even without addresses, `addr_gen_mode` none) each
-/// host end is a multicast route of the host's IPv6 table, and every link
-/// event of every host end — its carrier coming up, an attribute set —
-/// makes the kernel walk that whole table under the global netlink lock:
-/// the veth step of attach grew 1.2 → 2.2 ms over 2,000 containers. With
-/// IPv6 off the kernel skips those events, and the one walk this write
-/// makes stays as short as the table of the bridges. A kernel without IPv6
-/// has no such file and nothing to turn off.
-pub fn no_ipv6(link: &str) -> Result<(), NetlinkError> {
-    let path = format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6");
-    match std::fs::write(&path, "1") {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other.map_err(|source| NetlinkError::Request {
-            what: format!("turning off IPv6 on {link} ({path})"),
-            source,
-        }),
-    }
 }
 
 #[cfg(test)]
