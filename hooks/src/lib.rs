@@ -22,6 +22,7 @@ pub mod mode;
 pub mod netlink;
 pub mod networks;
 pub mod ports;
+pub mod process_start;
 pub mod segment;
 pub mod state;
 pub mod store;

@@ -5,7 +5,7 @@
 //! exist, its process has not been exec'd); detach runs as `poststop` and
 //! works from the attachment record alone.
 
-use std::process::ExitCode;
+#![no_main]
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -72,21 +72,29 @@ enum Command {
     Agent,
 }
 
-fn main() -> ExitCode {
+/// C's entry point; Rust's runtime set-up is skipped (see `process_start`).
+#[no_mangle]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    minirun_net::process_start::prepare();
+    // process::exit, unlike a return to C, flushes Rust's stdout first.
+    std::process::exit(status())
+}
+
+fn status() -> i32 {
     // A CNI runtime (containerd, kubelet's) says so in the environment and
     // passes no arguments.
     if std::env::var_os("CNI_COMMAND").is_some() {
         return match minirun_net::cni::main(Store::from_env()) {
-            0 => ExitCode::SUCCESS,
-            _ => ExitCode::FAILURE,
+            0 => 0,
+            _ => 1,
         };
     }
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("minirun-net: {}", one_line(&e));
-            ExitCode::FAILURE
+            1
         }
     }
 }

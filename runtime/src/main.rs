@@ -1,4 +1,6 @@
-use std::process::ExitCode;
+//! `minirun`: runc's command line over the `minirun` library.
+
+#![no_main]
 
 use clap::Parser;
 use minirun::cli::{Cli, Command, LogFormat};
@@ -6,7 +8,16 @@ use minirun::log;
 
 mod commands;
 
-fn main() -> ExitCode {
+/// C's entry point; Rust's runtime set-up is skipped (see
+/// `minirun_net::process_start`): this process starts twice per container.
+#[no_mangle]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    minirun_net::process_start::prepare();
+    // process::exit, unlike a return to C, flushes Rust's stdout first.
+    std::process::exit(status().into())
+}
+
+fn status() -> u8 {
     let cli = Cli::parse();
     let format = match cli.log_format {
         LogFormat::Text => log::Format::Text,
@@ -14,7 +25,7 @@ fn main() -> ExitCode {
     };
     if let Err(e) = log::init(cli.log.as_deref(), format, cli.debug) {
         eprintln!("minirun: opening log file: {e}");
-        return ExitCode::FAILURE;
+        return 1;
     }
     // Only the verbs that run this binary inside a container need the sealed copy.
     if matches!(
@@ -25,7 +36,7 @@ fn main() -> ExitCode {
             log::error(&format!(
                 "re-executing from a sealed copy of the runtime: {e}"
             ));
-            return ExitCode::FAILURE;
+            return 1;
         }
     }
     let result = match &cli.command {
@@ -50,7 +61,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             log::error(&e.to_string());
-            ExitCode::FAILURE
+            1
         }
     }
 }

@@ -1,10 +1,8 @@
-use std::process::ExitCode;
-
 use minirun::cli::ClusterCommand;
 use minirun_net::cluster::{self, Cluster};
 use minirun_net::store::Store;
 
-pub fn run(cmd: &ClusterCommand) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: &ClusterCommand) -> anyhow::Result<u8> {
     match cmd {
         ClusterCommand::Join(j) => {
             let advertise = j.advertise.parse().map_err(|_| {
@@ -49,5 +47,5 @@ pub fn run(cmd: &ClusterCommand) -> anyhow::Result<ExitCode> {
             out!("left the cluster");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,13 +1,11 @@
-use std::process::ExitCode;
-
 use anyhow::Context;
 use minirun::cli::{Cli, Delete};
 use minirun::container::{lifecycle, list_ids};
 
-pub fn run(cli: &Cli, d: &Delete) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, d: &Delete) -> anyhow::Result<u8> {
     if !d.regex {
         lifecycle::delete(&cli.root, &d.id, d.force)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     let pattern = regex::Regex::new(&d.id).with_context(|| format!("--regex {:?}", d.id))?;
     let ids = list_ids(&cli.root).with_context(|| format!("listing {}", cli.root.display()))?;
@@ -23,5 +21,5 @@ pub fn run(cli: &Cli, d: &Delete) -> anyhow::Result<ExitCode> {
         "{failed} container(s) matching {:?} were not deleted",
         d.id
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,5 +1,4 @@
 use std::os::unix::net::UnixStream;
-use std::process::ExitCode;
 
 use minirun::cli::{Cli, Exec};
 use minirun::console;
@@ -8,7 +7,7 @@ use minirun::container::Container;
 use minirun::process::foreground;
 use minirun::spec;
 
-pub fn run(cli: &Cli, e: &Exec) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, e: &Exec) -> anyhow::Result<u8> {
     let process = match &e.process {
         Some(path) => {
             let bytes =
@@ -59,12 +58,12 @@ pub fn run(cli: &Cli, e: &Exec) -> anyhow::Result<ExitCode> {
         },
     )?;
     let Some(signals) = signals else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     };
     let master = match &relay {
         Some((_, theirs)) => Some(console::receive_master(theirs)?),
         None => None,
     };
     let code = foreground::wait(pid, &signals, master, None)?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+    Ok(code.clamp(0, 255) as u8)
 }

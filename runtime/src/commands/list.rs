@@ -1,9 +1,7 @@
-use std::process::ExitCode;
-
 use minirun::cli::{Cli, List, ListFormat};
 use minirun::container::{list_ids, Container};
 
-pub fn run(cli: &Cli, l: &List) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, l: &List) -> anyhow::Result<u8> {
     let containers: Vec<Container> = list_ids(&cli.root)?
         .iter()
         .filter_map(|id| Container::load(&cli.root, id).ok())
@@ -12,7 +10,7 @@ pub fn run(cli: &Cli, l: &List) -> anyhow::Result<ExitCode> {
         for c in &containers {
             out!("{}", c.state.id);
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     match l.format {
         ListFormat::Json => {
@@ -55,5 +53,5 @@ pub fn run(cli: &Cli, l: &List) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

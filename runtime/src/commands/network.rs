@@ -1,10 +1,8 @@
-use std::process::ExitCode;
-
 use minirun::cli::NetworkCommand;
 use minirun_net::networks::{self, CreateRequest, PREDEFINED};
 use minirun_net::store::Store;
 
-pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<u8> {
     let store = Store::from_env();
     match cmd {
         NetworkCommand::Create(c) => {
@@ -87,7 +85,7 @@ pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<Exit
                 }
             }
             if failed {
-                return Ok(ExitCode::FAILURE);
+                return Ok(1);
             }
         }
         NetworkCommand::Connect(c) => {
@@ -110,5 +108,5 @@ pub fn run(cli: &minirun::cli::Cli, cmd: &NetworkCommand) -> anyhow::Result<Exit
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

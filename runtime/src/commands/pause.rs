@@ -1,14 +1,12 @@
-use std::process::ExitCode;
-
 use minirun::cli::{Cli, IdArg};
 use minirun::container::lifecycle;
 
-pub fn pause(cli: &Cli, a: &IdArg) -> anyhow::Result<ExitCode> {
+pub fn pause(cli: &Cli, a: &IdArg) -> anyhow::Result<u8> {
     lifecycle::set_paused(&cli.root, &a.id, true)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
-pub fn resume(cli: &Cli, a: &IdArg) -> anyhow::Result<ExitCode> {
+pub fn resume(cli: &Cli, a: &IdArg) -> anyhow::Result<u8> {
     lifecycle::set_paused(&cli.root, &a.id, false)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,11 +1,11 @@
-use std::process::{Command, ExitCode};
+use std::process::Command;
 
 use minirun::cli::{Cli, Ps};
 use minirun::container::lifecycle;
 
 /// runc's `ps`: json prints the pids; table runs ps and keeps the header and
 /// the container's lines.
-pub fn run(cli: &Cli, p: &Ps) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, p: &Ps) -> anyhow::Result<u8> {
     let pids = lifecycle::processes(&cli.root, &p.id)?;
     match p.format.as_str() {
         "json" => out!("{}", serde_json::to_string(&pids)?),
@@ -42,5 +42,5 @@ pub fn run(cli: &Cli, p: &Ps) -> anyhow::Result<ExitCode> {
         }
         other => anyhow::bail!("--format {other:?}: expected table or json"),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,6 +1,5 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use minirun::cli::{Cli, Run};
 use minirun::console;
@@ -8,7 +7,7 @@ use minirun::container::lifecycle;
 use minirun::process::foreground;
 use nix::unistd::Pid;
 
-pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
     let (id, bundle) = id_and_bundle(r);
     let mut opts = super::create_options(cli, &id, &bundle, &r.args);
     // In the foreground without --console-socket, a terminal is relayed by us.
@@ -43,11 +42,11 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<ExitCode> {
         }
     };
     let Some(signals) = signals else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     };
     let code = foreground::wait(init, &signals, master, notify)?;
     lifecycle::delete(&cli.root, &id, true)?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+    Ok(code.clamp(0, 255) as u8)
 }
 
 /// `run ID` in a bundle (runc's form), or `run DIR` with a bundle directory and a

@@ -1,9 +1,7 @@
-use std::process::ExitCode;
-
 use minirun::cli::{Cli, Start};
 use minirun::container::lifecycle;
 
-pub fn run(cli: &Cli, s: &Start) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, s: &Start) -> anyhow::Result<u8> {
     lifecycle::start(&cli.root, &s.id)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }

@@ -1,12 +1,11 @@
 use std::io::Read;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use minirun::cli::{Cli, Update};
 use minirun::container::lifecycle;
 use oci_spec::runtime::{LinuxPidsBuilder, LinuxResources};
 
-pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<u8> {
     let mut r: LinuxResources = match &u.resources {
         Some(path) => {
             let mut text = String::new();
@@ -48,5 +47,5 @@ pub fn run(cli: &Cli, u: &Update) -> anyhow::Result<ExitCode> {
         r.set_block_io(Some(b));
     }
     lifecycle::update(&cli.root, &u.id, &r)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
