@@ -9,7 +9,7 @@ top=$(dirname "$here")
 bash "$top/tests/deps.sh"
 
 echo "== building minirun"
-(cd "$top" && cargo build --release --workspace --quiet)
+bash "$top/build.sh" --release --quiet
 bin=$top/target/release/minirun
 echo "== building bundles"
 bash "$here/build.sh" "$here/out"

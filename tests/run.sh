@@ -10,5 +10,5 @@ bash tests/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The integration tests run the binaries: build them first.
-cargo build --workspace --quiet
+bash build.sh --quiet
 cargo test --workspace --quiet 2>&1 | tee target/test-output.txt

@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 gcc -O2 -Wall -Werror -o "$work/hot-trace" "$here/trace.c"
 # As the README, the demo and bench build it: the names of functions depend on
 # the features cargo unifies over the packages it builds.
-(cd "$top" && cargo build --release --workspace --quiet)
+bash "$top/build.sh" --release --quiet
 bin=$top/target/release/minirun
 nm -P --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ { print $3, $1 }' >"$work/symbols"
 [ -s "$work/symbols" ] || { echo "record.sh: $bin has no symbol table (strip?)" >&2; exit 1; }

@@ -105,7 +105,8 @@ struct nft_ctx {
     _private: [u8; 0],
 }
 
-#[link(name = "nftables")]
+// Linked by the binaries that use it (hooks/build.rs), not by every crate
+// depending on this library: the runtime links statically and has no use for it.
 extern "C" {
     fn nft_ctx_new(flags: u32) -> *mut nft_ctx;
     fn nft_ctx_free(ctx: *mut nft_ctx);
