@@ -7,7 +7,7 @@ goes only to addresses inside it). Every comparison is interleaved in one
 invocation (A B C, B C A, ...) so that the machine's drift is shared.
 
 Environment: BENCH_OUT (results directory), MINIRUN, MINIRUN_NET (binaries),
-BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
+CONFIG_FLOOR (bench/config_floor.c, built), BUNDLES (built by bundles/build.sh), BENCH_RUNS (lifecycle samples, default
 40; also `exec` samples), BENCH_LONE_RUNS (`run` after a pause, default 10),
 BENCH_CONTAINERS (attach series length, default 300), BENCH_DOCKER_RUNS
 (docker run samples, default 20), BENCH_ONLY (one of lifecycle, attach, data,
@@ -32,6 +32,7 @@ from holders import hold_netns
 OUT = os.environ["BENCH_OUT"]
 MINIRUN = os.environ["MINIRUN"]
 MINIRUN_NET = os.environ["MINIRUN_NET"]
+CONFIG_FLOOR = os.environ["CONFIG_FLOOR"]
 BUNDLES = os.environ["BUNDLES"]
 RUNS = int(os.environ.get("BENCH_RUNS", "40"))
 CONTAINERS = int(os.environ.get("BENCH_CONTAINERS", "300"))
@@ -136,6 +137,41 @@ def floor_command(bundle, kinds):
     return ["unshare", "--fork"] + [flags[k] for k in kinds if k in flags] + [f"{bundle}/rootfs/bin/true"]
 
 
+# What bench/config_floor.c does for this bundle, written out there in C.
+CONFIG_FLOOR_ASSUMES = {
+    "namespaces": ["pid", "network", "ipc", "uts", "mount", "cgroup"],
+    "hostname": "hello",
+    "mounts": ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"],
+    "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                    "/proc/scsi"],
+    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+}
+
+
+def config_floor_command(bundle):
+    """bench/config_floor.c: the system calls this bundle's config asks of any
+    runtime, without the runtime. Refuses a config it was not written for."""
+    with open(f"{bundle}/config.json") as f:
+        config = json.load(f)
+    linux, process = config["linux"], config["process"]
+    seen = {
+        "namespaces": [n["type"] for n in linux["namespaces"]],
+        "hostname": config.get("hostname"),
+        "mounts": [m["destination"] for m in config["mounts"]],
+        "maskedPaths": linux.get("maskedPaths"),
+        "readonlyPaths": linux.get("readonlyPaths"),
+        "bounding": sorted(process["capabilities"]["bounding"]),
+        "rlimits": process.get("rlimits"),
+    }
+    for key, want in CONFIG_FLOOR_ASSUMES.items():
+        if seen[key] != want:
+            raise RuntimeError(f"bench/config_floor.c does not do this bundle's {key}: {seen[key]}")
+    return lambda i: [CONFIG_FLOOR, f"{bundle}/rootfs", f"config-floor-{i}"]
+
+
 def peak_rss_kb(cmd):
     out = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True)
     return int(out.stderr.strip().splitlines()[-1])
@@ -144,13 +180,17 @@ def peak_rss_kb(cmd):
 def lifecycle():
     bundle, kinds = true_bundle()
     floor = floor_command(bundle, kinds)
+    config_floor = config_floor_command(bundle)
     results = {"run": {}, "create": {}, "start": {}, "delete": {}, "rss_kb": {}}
-    names = list(RUNTIMES) + ["floor"]
+    names = list(RUNTIMES) + ["floor", "config_floor"]
     samples = {k: {n: [] for n in names} for k in ("run", "create", "start", "delete")}
     for i in range(RUNS):
         for name in rotations(names, i):
             if name == "floor":
                 samples["run"]["floor"].append(timed(floor)[0])
+                continue
+            if name == "config_floor":
+                samples["run"]["config_floor"].append(timed(config_floor(i))[0])
                 continue
             rt = RUNTIMES[name]
             cid = f"{name}-run-{i}"

@@ -41,6 +41,13 @@ lines.append(
     f"| namespace floor (`unshare` of the same namespaces, `/bin/true`) | {cell(floor)} | | | "
     f"minirun / floor: {lc['run']['minirun']['median'] / floor['median']:.2f} | |"
 )
+config_floor = lc["run"].get("config_floor")
+if config_floor:
+    lines.append(
+        f"| config floor (bench/config_floor.c: this config's system calls, no runtime) | "
+        f"{cell(config_floor)} | | | "
+        f"minirun / config floor: {lc['run']['minirun']['median'] / config_floor['median']:.2f} | |"
+    )
 for key, label in (("lone_run", "`run` after a 0.3 s pause"), ("exec", "`exec` of `/bin/true` in a running container")):
     p = lc.get(key)
     if p:

@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/run.sh — the benchmarks, in one command (as root):
-#   lifecycle (run; create/start/delete; the unshare floor; peak RSS) of
-#   minirun, runc and crun; network attach/detach with one published port,
+#   lifecycle (run; create/start/delete; the unshare floor and the config
+#   floor, bench/config_floor.c; peak RSS) of minirun, runc and crun; network attach/detach with one published port,
 #   minirun-net against the CNI plugins (bridge + host-local + portmap), for
 #   containers 1..BENCH_CONTAINERS; TCP throughput to a container directly and
 #   through a published port; `docker run --rm` with minirun, runc and crun
@@ -27,7 +27,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root" >&2; exit 1; }
 
-pkgs=(runc crun containernetworking-plugins iptables iperf3 gnuplot-nox time python3 util-linux iproute2)
+pkgs=(runc crun containernetworking-plugins iptables iperf3 gnuplot-nox time python3 util-linux iproute2 gcc)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -40,7 +40,7 @@ fi
 bash "$top/tests/deps.sh"
 
 echo "== building minirun (release)"
-(cd "$top" && cargo build --release --workspace --quiet)
+bash "$top/build.sh" --release --quiet
 # The linker places these functions first (runtime/build.rs); names that no
 # longer match (changed code, another rustc) cost memory, so say how many do.
 listed=$(wc -l <"$top/runtime/hot-functions.txt")
@@ -53,6 +53,8 @@ bash "$top/bundles/build.sh" "$out/bundles" >/dev/null
 
 export BENCH_OUT=$out BUNDLES=$out/bundles
 export MINIRUN=$top/target/release/minirun MINIRUN_NET=$top/target/release/minirun-net
+export CONFIG_FLOOR=$out/config_floor
+gcc -O2 -Wall -Werror -o "$CONFIG_FLOOR" "$here/config_floor.c"
 echo "== running (sandboxed)"
 unshare --mount --net --pid --fork --kill-child --mount-proc --propagation private bash -euo pipefail -c '
     mount -t tmpfs tmpfs /run
