@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
     } else {
         Some(foreground::block_signals()?)
     };
-    let notify = match lifecycle::start_with(&cli.root, &id, r.detach) {
+    let notify = match lifecycle::start_created(container, r.detach) {
         Ok(proxy) => proxy,
         Err(e) => {
             let _ = lifecycle::delete(&cli.root, &id, true);
