@@ -18,6 +18,11 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 }
 
 fn status() -> u8 {
+    // The sealed re-exec before clap's parse, which the new process makes
+    // anyway; a failure here is met again after the parse, where it is logged.
+    if minirun::sealed_exe::wanted_by(std::env::args_os().skip(1)) {
+        let _ = minirun::sealed_exe::ensure();
+    }
     let cli = Cli::parse();
     let format = match cli.log_format {
         LogFormat::Text => log::Format::Text,
@@ -27,7 +32,8 @@ fn status() -> u8 {
         eprintln!("minirun: opening log file: {e}");
         return 1;
     }
-    // Only the verbs that run this binary inside a container need the sealed copy.
+    // Only the verbs that run this binary inside a container need the sealed
+    // copy; clap's reading of the verb is the authority.
     if matches!(
         cli.command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
