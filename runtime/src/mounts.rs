@@ -208,6 +208,9 @@ pub struct MountContext<'a> {
     pub sources: &'a [Option<OwnedFd>],
     /// The container has a cgroup namespace of its own.
     pub cgroup_ns: bool,
+    /// The host's cgroup hierarchies, as the runtime read them before the
+    /// clone (the init's mount tree is still a copy of the host's).
+    pub hierarchies: &'a [cgroups::Hierarchy],
 }
 
 pub fn is_bind(m: &Mount) -> bool {
@@ -490,11 +493,15 @@ fn mount_cgroup(
     opts: &MountOptions,
     dest: &Path,
 ) -> Result<(), (String, Errno)> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| ("reading mountinfo".to_string(), io_errno(e)))?;
-    let proc_cgroup = fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| ("reading /proc/self/cgroup".to_string(), io_errno(e)))?;
-    let hierarchies = cgroups::parse_hierarchies(&mountinfo);
+    let hierarchies = ctx.hierarchies;
+    // Without a cgroup namespace the init's own directories are bound (it is
+    // in them by now), found through its /proc/self/cgroup.
+    let proc_cgroup = if ctx.cgroup_ns {
+        String::new()
+    } else {
+        fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| ("reading /proc/self/cgroup".to_string(), io_errno(e)))?
+    };
     let target = ctx
         .root
         .ensure(dest, true)
@@ -531,7 +538,7 @@ fn mount_cgroup(
         Some("mode=755"),
     )
     .map_err(|e| ("mount tmpfs for cgroups".to_string(), e))?;
-    for h in &hierarchies {
+    for h in hierarchies {
         let name = h
             .mountpoint
             .file_name()

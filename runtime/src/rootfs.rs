@@ -224,7 +224,12 @@ pub fn prepare(rootfs: &Path, propagation: Option<MsFlags>) -> Result<(), Rootfs
     let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(sys_err("setting propagation of /"))?;
-    make_parent_private(rootfs)?;
+    // After a recursive slave, private or unbindable no mount is shared, and
+    // the search through mountinfo (one read of it per container) finds none.
+    let none_shared = flags.contains(MsFlags::MS_REC) && !flags.contains(MsFlags::MS_SHARED);
+    if !none_shared {
+        make_parent_private(rootfs)?;
+    }
     mount(
         Some(rootfs),
         rootfs,

@@ -58,6 +58,13 @@ pub enum CgroupError {
 /// the hierarchies.
 pub struct Placement(Layout);
 
+impl Placement {
+    /// The hierarchies mounted on the host, as `plan` read them.
+    pub fn hierarchies(&self) -> impl Iterator<Item = &Hierarchy> {
+        self.0.dirs.iter().map(|(h, _)| h)
+    }
+}
+
 /// linux.resources as read before anything exists.
 #[derive(Debug, Clone)]
 pub struct Resources {

@@ -416,6 +416,7 @@ fn create_in(
     // Made and written before the init exists: a value the kernel refuses
     // leaves no process inside to wait for.
     partial.cgroups.make(placement, resources)?;
+    let hierarchies: Vec<_> = placement.hierarchies().cloned().collect();
     let (parent, child) = channel_pair()?;
 
     let entry = partial.cgroups.entry(plan.new_user);
@@ -444,6 +445,7 @@ fn create_in(
                 seccomp,
                 labels,
                 join_cgroups,
+                hierarchies: &hierarchies,
             })
         }
         Some(pid) => pid,

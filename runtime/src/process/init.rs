@@ -48,6 +48,8 @@ pub struct InitConfig<'a> {
     pub labels: &'a crate::lsm::Labels,
     /// The cgroups the init moves itself into (`cgroups::Entry::ByItself`).
     pub join_cgroups: Option<&'a crate::cgroups::CgroupPaths>,
+    /// The host's cgroup hierarchies (for a `cgroup` mount).
+    pub hierarchies: &'a [crate::cgroups::Hierarchy],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         root: &root,
         sources: &cfg.bind_sources,
         cgroup_ns: plan.new_cgroup,
+        hierarchies: cfg.hierarchies,
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         mounts::mount_entry(&ctx, i, m)?;
