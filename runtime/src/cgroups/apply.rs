@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::device_rules::{Rule, State};
@@ -248,8 +248,11 @@ pub fn write_device_rules(dir: &Path, target: &State) -> Result<(), ApplyError> 
         path: list.clone(),
         listed: listed.clone(),
     })?;
+    // devices.allow and devices.deny opened once each: the kernel takes one
+    // rule per write(2), not per open (a default config is twelve rules).
+    let mut files: Vec<(&'static str, fs::File)> = Vec::with_capacity(2);
     for rule in current.transition(target) {
-        write_rule(dir, &rule)?;
+        write_rule(dir, &rule, &mut files)?;
     }
     let listed = read_list()?;
     let now = State::from_list(&listed);
@@ -265,11 +268,26 @@ pub fn write_device_rules(dir: &Path, target: &State) -> Result<(), ApplyError> 
     Ok(())
 }
 
-fn write_rule(dir: &Path, rule: &Rule) -> Result<(), ApplyError> {
-    let path = dir.join(rule.v1_file());
-    fs::write(&path, rule.v1_text()).map_err(|source| ApplyError::Write {
+fn write_rule(
+    dir: &Path,
+    rule: &Rule,
+    files: &mut Vec<(&'static str, fs::File)>,
+) -> Result<(), ApplyError> {
+    let name = rule.v1_file();
+    let written = match files.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, f)) => f.write_all(rule.v1_text().as_bytes()),
+        None => fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join(name))
+            .and_then(|mut f| {
+                f.write_all(rule.v1_text().as_bytes())?;
+                files.push((name, f));
+                Ok(())
+            }),
+    };
+    written.map_err(|source| ApplyError::Write {
         field: "devices".into(),
-        path,
+        path: dir.join(name),
         value: rule.v1_text(),
         source,
         undo: Box::default(),
