@@ -827,10 +827,48 @@ def wall_end(prefix, procs):
         shutil.rmtree(f"{WORK}/{prefix}{i}")
 
 
-def wall_series(network, prefix):
+WALL_PAIRS = 100
+
+
+def wall_pairs(network, prefix, subnet):
+    """With the network full: WALL_PAIRS more attaches to it, each paired
+    with an attach to a network created empty for the purpose, the two
+    alternating. Both halves of a pair meet the same machine (this VM's
+    agent, whose load grows with the processes the series made, inflates
+    every later attach alike), so their ratio is what the network's size
+    itself costs. Everything it attached is detached again."""
+    empty = f"{prefix}-empty"
+    run([MINIRUN, "network", "create", "--subnet", subnet, empty], **QUIET)
+    full_ms, full_cpu, empty_ms, empty_cpu, procs, names = [], [], [], [], [], []
+    for k in range(1, WALL_PAIRS + 1):
+        for side in rotations(["full", "empty"], k):
+            name = f"{prefix}{side[0]}{k}"
+            holder, ms, cpu_ms, _ = wall_attach(name, network if side == "full" else empty)
+            procs.append(holder)
+            names.append(name)
+            (full_ms if side == "full" else empty_ms).append(ms)
+            (full_cpu if side == "full" else empty_cpu).append(cpu_ms)
+    for name in names:
+        run([MINIRUN_NET, "detach"], input=json.dumps({"id": name, "pid": 0}).encode(), **QUIET)
+    for p in procs:
+        p.kill()
+        p.wait()
+    for name in names:
+        shutil.rmtree(f"{WORK}/{name}")
+    run([MINIRUN, "network", "rm", empty], **QUIET)
+    out = {"pairs": WALL_PAIRS,
+           "full_ms": statistics.median(full_ms), "empty_ms": statistics.median(empty_ms),
+           "full_cpu_ms": statistics.median(full_cpu), "empty_cpu_ms": statistics.median(empty_cpu)}
+    log(f"  {network}: {WALL_PAIRS} pairs, attach on the full network / an empty one: "
+        f"{out['full_ms'] / out['empty_ms']:.2f}x wall, {out['full_cpu_ms'] / out['empty_cpu_ms']:.2f}x CPU")
+    return out
+
+
+def wall_series(network, prefix, empty_subnet):
     """Attaches WALL containers (the hook alone, as attach_series) to one
     network, checks that every one answers the host and that the last
-    reaches the first, then detaches them. Returns per-container ms."""
+    reaches the first, times attaches to it against attaches to an empty
+    network (wall_pairs), then detaches them. Returns per-container ms."""
     attach, cpu, detach, procs, ips = [], [], [], [], []
     busy_before = machine_busy_pct()
     for i in range(1, WALL + 1):
@@ -852,6 +890,7 @@ def wall_series(network, prefix):
              "bridges": sum(1 for l in run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
                                            text=True).stdout.splitlines())}
     log(f"  {network}: {reach}")
+    reach["pairs"] = wall_pairs(network, prefix, empty_subnet)
     for i in range(1, WALL + 1):
         detach.append(timed([MINIRUN_NET, "detach"], json.dumps({"id": f"{prefix}{i}", "pid": 0}).encode())[0])
     wall_end(prefix, procs)
@@ -889,8 +928,9 @@ def wall_bench():
     run([MINIRUN, "network", "create", "--subnet", "10.120.0.0/16", "wide"], **QUIET)
     out = {"containers": WALL}
     rows = {}
-    for key, network, prefix in (("default", "bridge", "wd"), ("user", "wide", "wu")):
-        attach, cpu, detach, reach = wall_series(network, prefix)
+    for key, network, prefix, empty in (("default", "bridge", "wd", "10.121.0.0/16"),
+                                        ("user", "wide", "wu", "10.122.0.0/16")):
+        attach, cpu, detach, reach = wall_series(network, prefix, empty)
         rows[key] = (attach, detach, cpu)
         out[key] = {"reach": reach, "buckets": [
             {"containers": f"{lo + 1}-{lo + 100}", "attach_ms": statistics.median(attach[lo:lo + 100]),

@@ -243,6 +243,13 @@ if wl:
                          f"{b[-1]['attach_cpu_ms'] / b[0]['attach_cpu_ms']:.2f}x the first 100; the machine's CPUs, "
                          f"nothing of the sandbox running, {busy['before']:.1f}% busy before and "
                          f"{busy['with_all']:.1f}% with all {n:,} attached.")
+        pairs = reach.get("pairs")
+        if pairs:
+            lines.append(f"- {name}, full, against a network created empty, {pairs['pairs']} attaches to each "
+                         f"alternating: {pairs['full_ms']:.1f} vs {pairs['empty_ms']:.1f} ms "
+                         f"({pairs['full_ms'] / pairs['empty_ms']:.2f}x) by the wall clock, "
+                         f"{pairs['full_cpu_ms']:.1f} vs {pairs['empty_cpu_ms']:.1f} ms "
+                         f"({pairs['full_cpu_ms'] / pairs['empty_cpu_ms']:.2f}x) by CPU.")
         lines.append(f"- {name}: attach at the last 100 {b[-1]['attach_ms'] / b[0]['attach_ms']:.2f}x the first 100; "
                      f"{n - len(reach['host_unanswered'])} of {n} answered the host "
                      f"{'(unanswered: ' + ', '.join(reach['host_unanswered']) + ')' if reach['host_unanswered'] else ''}; "
