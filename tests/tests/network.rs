@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use minirun_tests::{net_left as left, Output, Sandbox, BEYOND, LEFTOVERS};
+use minirun_tests::{net_left as left, Output, Sandbox, BEYOND, LEFTOVERS, NETNS_HOLDER};
 use serde_json::{json, Value};
 
 fn state_json(sb: &Sandbox, file: &str) -> Value {
@@ -244,13 +244,12 @@ fn a_veth_pair_left_unconfigured_is_deleted() {
     let sb = Sandbox::new("netveth");
     let b = sb.bundle("b", &["/bin/sleep", "100"], |_| {});
     let out = sb.run(&format!(
-        r#"{LEFTOVERS}
+        r#"{LEFTOVERS}{NETNS_HOLDER}
         $MINIRUN run -d --net bridge -b {b} $ID-a || exit 1
         C=/proc/sys/net/ipv6/conf
         mount --bind $C $C && mount -o remount,bind,ro $C || exit 2
         # the hook alone, as runc or crun call it: nothing after it cleans up
-        unshare --net sleep 100 & holder=$!
-        for i in $(seq 100); do [ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.01; done
+        netns_holder holder
         echo '{{"id":"'$ID-b'","pid":'$holder',"bundle":"{b}","annotations":{{"org.minirun.net.mode":"bridge"}}}}' | $MINIRUN_NET attach 2>$T/err; echo "run: $?"
         echo "veths: $(ip -o link show type veth | wc -l)"
         kill $holder; wait $holder 2>/dev/null
