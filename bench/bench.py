@@ -207,9 +207,49 @@ def lifecycle():
     for name, rt in RUNTIMES.items():
         rss = [peak_rss_kb(rt + ["run", "--bundle", bundle, f"{name}-rss-{j}"]) for j in range(5)]
         results["rss_kb"][name] = max(rss)
+    results["run_phases"] = run_phases(bundle)
     results["lone_run"] = lone_runs(bundle)
     results["exec"] = exec_runs()
     return results
+
+
+def run_phases(bundle):
+    """Where minirun's `run` spends its time: RUNS more runs with
+    MINIRUN_TRACE (runtime/src/trace.rs), each line's time since the one
+    before it in the whole run's timeline (the runtime's and the init's lines
+    merged), as medians in µs. The start of the process is the gap from the
+    spawn to its first line, the exit the gap from its last line to the
+    end of the wait; a phase met twice in a run (the process start after the
+    sealed re-exec) is numbered."""
+    trace = f"{WORK}/trace"
+    gaps = {}
+    order = []
+    for i in range(RUNS):
+        if os.path.exists(trace):
+            os.remove(trace)
+        env = dict(os.environ, MINIRUN_TRACE=trace)
+        t0 = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        run(RUNTIMES["minirun"] + ["run", "--bundle", bundle, f"phases-{i}"], env=env, **QUIET)
+        t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        lines = []
+        with open(trace) as f:
+            for line in f:
+                at, _pid, phase = line.rstrip("\n").split(" ", 2)
+                lines.append((int(at), phase))
+        lines.sort(key=lambda l: l[0])
+        seen = {}
+        prev = t0
+        for at, phase in lines + [(t1, "exit")]:
+            seen[phase] = seen.get(phase, 0) + 1
+            name = phase if seen[phase] == 1 else f"{phase} ({seen[phase]})"
+            if name not in gaps:
+                gaps[name] = []
+                order.append(name)
+            gaps[name].append(at - prev)
+            prev = at
+        gaps.setdefault("total", []).append(t1 - t0)
+    order.append("total")
+    return [{"phase": n, "median_us": statistics.median(gaps[n]), "n": len(gaps[n])} for n in order]
 
 
 def lone_runs(bundle):

@@ -60,6 +60,19 @@ lines.append(
     f"| peak RSS of one `run`, KiB | {rss['minirun']} | {rss['runc']} | {rss['crun']} | "
     f"{rss['minirun'] / rss['crun']:.2f} | {rss['minirun'] / rss['runc']:.2f} |"
 )
+phases = lc.get("run_phases")
+if phases:
+    n = phases[-1]["n"]
+    lines.append("")
+    lines.append(
+        f"Where minirun's `run` goes (`MINIRUN_TRACE`, {n} more runs; each phase ends at its "
+        "line, the runtime's and the init's merged in time; medians, so they need not add up):"
+    )
+    lines.append("")
+    lines.append("| phase ended | µs |")
+    lines.append("|---|---:|")
+    for ph in phases:
+        lines.append(f"| {ph['phase']} | {ph['median_us']:.0f} |")
 lines.append("")
 lines.append("| containers already attached | minirun-net attach ms | CNI attach ms | ratio | minirun-net detach ms | CNI detach ms | ratio |")
 lines.append("|---|---:|---:|---:|---:|---:|---:|")

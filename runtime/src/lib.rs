@@ -23,6 +23,7 @@ pub mod rootfs;
 pub mod sealed_exe;
 pub mod seccomp;
 pub mod spec;
+pub mod trace;
 
 pub use oci_spec;
 

@@ -13,6 +13,8 @@ mod commands;
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     minirun_net::process_start::prepare();
+    minirun::trace::from_env();
+    minirun::trace::point("main");
     // process::exit, unlike a return to C, flushes Rust's stdout first.
     std::process::exit(status().into())
 }
@@ -24,6 +26,7 @@ fn status() -> u8 {
         let _ = minirun::sealed_exe::ensure();
     }
     let cli = Cli::parse();
+    minirun::trace::point("parsed");
     let format = match cli.log_format {
         LogFormat::Text => log::Format::Text,
         LogFormat::Json => log::Format::Json,
@@ -44,6 +47,7 @@ fn status() -> u8 {
             ));
             return 1;
         }
+        minirun::trace::point("sealed");
     }
     let result = match &cli.command {
         Command::Create(c) => commands::create::run(&cli, c),

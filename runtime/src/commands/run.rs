@@ -45,7 +45,9 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
         return Ok(0);
     };
     let code = foreground::wait(init, &signals, master, notify)?;
+    minirun::trace::point("exited");
     lifecycle::delete(&cli.root, &id, true)?;
+    minirun::trace::point("deleted");
     Ok(code.clamp(0, 255) as u8)
 }
 

@@ -206,6 +206,7 @@ fn state_bytes(state: &State) -> Vec<u8> {
 pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
     spec::validate_id(opts.id).map_err(LifecycleError::InvalidId)?;
     let mut bundle = Bundle::load_with_config(opts.bundle, opts.config)?;
+    crate::trace::point("bundle loaded");
     network::apply(
         &mut bundle.spec,
         network::NetOptions {
@@ -273,6 +274,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         .transpose()?;
 
     let (cgroups, placement) = CgroupPaths::plan(&cgroups_path)?;
+    crate::trace::point("validated");
     // Everything known before anything exists, with what is about to be made:
     // a `create` killed from here on leaves a container `delete` removes.
     let state = State {
@@ -302,6 +304,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         creator: Some(Creator::this_process()?),
     };
     let dir = Container::create_dir(opts.root, opts.id, &state)?;
+    crate::trace::point("state dir made");
     let mut partial = Partial {
         dir: dir.clone(),
         pids: Vec::new(),
@@ -416,6 +419,7 @@ fn create_in(
     // Made and written before the init exists: a value the kernel refuses
     // leaves no process inside to wait for.
     partial.cgroups.make(placement, resources)?;
+    crate::trace::point("cgroups made");
     let hierarchies: Vec<_> = placement.hierarchies().cloned().collect();
     let (parent, child) = channel_pair()?;
 
@@ -450,6 +454,7 @@ fn create_in(
         }
         Some(pid) => pid,
     };
+    crate::trace::point("cloned");
     partial.pids.push(pid);
     drop(child);
     drop(listener);
@@ -494,6 +499,7 @@ fn create_in(
     Container::save(&dir, &state)?;
     partial.state = Some(state.clone());
     parent.send(&Message::Proceed)?;
+    crate::trace::point("proceed sent");
 
     loop {
         match parent.recv() {
@@ -526,7 +532,10 @@ fn create_in(
                     )?;
                 }
             }
-            Ok(Message::Ready) => break,
+            Ok(Message::Ready) => {
+                crate::trace::point("init ready");
+                break;
+            }
             Ok(Message::Failed { error }) => return Err(LifecycleError::Init(error)),
             Ok(other) => {
                 return Err(ChannelError::Unexpected {
@@ -550,6 +559,7 @@ fn create_in(
     if let Some(path) = opts.pid_file {
         write_pid_file(path, state.pid)?;
     }
+    crate::trace::point("created");
     Ok(Container { dir, state })
 }
 
@@ -665,6 +675,7 @@ pub fn start_created(
     // Bound before the process runs: its first message must find the socket.
     let proxy = crate::notify::Proxy::bind(&c.dir).map_err(io_err("binding the notify socket"))?;
     let sock = c.dir.join(START_SOCKET);
+    crate::trace::point("start locked");
     let mut conn = connect_short(&sock).map_err(io_err("connecting to the container's init"))?;
     conn.write_all(b"s")
         .map_err(io_err("releasing the container's init"))?;
@@ -674,8 +685,10 @@ pub fn start_created(
     if !reply.is_empty() {
         return Err(LifecycleError::Init(reply));
     }
+    crate::trace::point("exec seen");
     c.state.status = Status::Running;
     c.save_state()?;
+    crate::trace::point("running");
     // Waiting for READY=1 may take as long as the container likes: kill,
     // delete and pause must not wait behind it.
     drop(lock);

@@ -136,12 +136,14 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         .as_ref()
         .ok_or_else(|| InitError::Exec("process missing".into()))?;
     let plan = cfg.plan;
+    crate::trace::point("init: started");
 
     // Into the container's cgroups while the runtime finishes its part; a
     // failure is reported once the runtime listens, after Proceed.
     let joined = cfg.join_cgroups.map_or(Ok(()), |c| c.join_self());
     keep_only_inheritable_fds(cfg);
     cfg.channel.expect(Message::Proceed, "Proceed")?;
+    crate::trace::point("init: proceed");
     joined?;
 
     if plan.new_user {
@@ -181,6 +183,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         }
     }
 
+    crate::trace::point("init: namespaces");
     // The root filesystem, still seen from the runtime's mount tree.
     let propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -206,6 +209,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     // runc and crun make a missing cwd rather than fail.
     root.mkdir_all(process.cwd(), 0o755)?;
     rootfs::default_symlinks(&root)?;
+    crate::trace::point("init: rootfs mounted");
 
     let hooks = spec.hooks().as_ref();
     if !HookKind::Prestart.of(hooks).is_empty() || !HookKind::CreateRuntime.of(hooks).is_empty() {
@@ -222,6 +226,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
 
     rootfs::enter(&root, cfg.no_pivot)?;
     drop(root);
+    crate::trace::point("init: pivoted");
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         rootfs::write_sysctls(sysctl.iter())?;
     }
@@ -261,6 +266,9 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         join_session_keyring(cfg.id);
     }
     let keep_groups = keep_original_groups(spec.annotations().as_ref());
+    // The last line from the init: past here the container's seccomp
+    // filter may refuse (or kill for) the trace's write.
+    crate::trace::point("init: paths and session");
     let (program, args, env) = become_process(
         process,
         in_userns,
