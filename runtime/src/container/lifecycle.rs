@@ -492,14 +492,19 @@ fn create_in(
     }
 
     let mut state = partial.state.clone().expect("saved by create");
+    // Read before Proceed: the init moves a terminal onto its 0-2 later.
+    state.external_descriptors = external_descriptors(pid);
+    // The init sets up the container while the pid is written down (~0.1 ms
+    // of a run off the init's path): a runtime killed before the write leaves
+    // an init that exits by itself at its next message to us.
+    parent.send(&Message::Proceed)?;
+    crate::trace::point("proceed sent");
     state.pid = pid.as_raw();
     state.init_start_time = proc_start_time(pid.as_raw()).unwrap_or(0);
     state.cgroups = partial.cgroups.clone();
-    state.external_descriptors = external_descriptors(pid);
     Container::save(&dir, &state)?;
     partial.state = Some(state.clone());
-    parent.send(&Message::Proceed)?;
-    crate::trace::point("proceed sent");
+    crate::trace::point("pid saved");
 
     loop {
         match parent.recv() {
