@@ -146,6 +146,34 @@ fn a_failing_create_runtime_hook_destroys_the_container() {
     assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
 }
 
+/// `run` releases its init through the channel it created it with, `start`
+/// through start.sock: either way the starter hears why the process was not
+/// exec'd, exits non-zero, and nothing is left.
+#[test]
+fn a_failing_start_container_hook_is_reported_by_run_and_by_start() {
+    let sb = Sandbox::new("startfail");
+    let b = sb.bundle("b", &["/bin/true"], |c| {
+        c["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo startboom >&2; exit 4"]}
+        ]});
+    });
+    let out = sb.run(&format!(
+        "$MINIRUN run --bundle {b} $ID; echo rc=$?; ls $ROOT; ps -e -o comm= | grep -c minirun
+         $MINIRUN create --bundle {b} $ID-2 || exit 9
+         $MINIRUN start $ID-2; echo rc=$?
+         $MINIRUN delete --force $ID-2",
+        b = b.display()
+    ));
+    assert!(out.stdout.starts_with("rc=1\n0\nrc=1\n"), "{out:?}");
+    // Once from `run`, once from `start` (whose init, its `create` gone,
+    // also writes the reason on the container's stderr).
+    let reported = "minirun: error running startContainer hook #0 (/bin/sh): exit status 4";
+    assert_eq!(out.stderr.matches(reported).count(), 2, "{out:?}");
+    assert!(out.stderr.contains("startboom"), "{out:?}");
+    sb.assert_clean();
+    assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
+}
+
 #[test]
 fn a_hook_past_its_timeout_is_killed_and_reported() {
     let sb = Sandbox::new("hooktimeout");

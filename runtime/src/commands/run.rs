@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
         None
     };
     opts.console_stream = relay.as_ref().map(|(ours, _)| ours);
-    let container = lifecycle::create(&opts)?;
+    let (container, init_channel) = lifecycle::create_to_start(&opts)?;
     let init = Pid::from_raw(container.state.pid);
     // The init sent the pty master (if it has a terminal) before it was ready.
     let master = match &relay {
@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
     } else {
         Some(foreground::block_signals()?)
     };
-    let notify = match lifecycle::start_created(container, r.detach) {
+    let notify = match lifecycle::start_created(container, Some(init_channel), r.detach) {
         Ok(proxy) => proxy,
         Err(e) => {
             let _ = lifecycle::delete(&cli.root, &id, true);

@@ -17,7 +17,7 @@ use super::state::{
 use crate::cgroups::{CgroupError, CgroupPaths, Entry, Placement, Resources};
 use crate::hooks::{self, HookError, HookKind};
 use crate::namespaces::Plan;
-use crate::process::channel::{channel_pair, ChannelError, Message};
+use crate::process::channel::{channel_pair, Channel, ChannelError, Message};
 use crate::process::init::{self, InitConfig};
 use crate::process::{clone_into_cgroups, proc_start_time, reap, wait_gone};
 use crate::spec::{self, Bundle, SpecError};
@@ -204,6 +204,22 @@ fn state_bytes(state: &State) -> Vec<u8> {
 /// `create`: validates everything, then makes the container and leaves its init
 /// waiting for `start`. On failure nothing is left behind.
 pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
+    create_with(opts, false).map(|(c, _)| c)
+}
+
+/// `create` for a `run`, which starts the container itself: its init waits
+/// on the returned channel, for [`start_created`], rather than on a
+/// start.sock another process could reach (no socket made, bound, connected
+/// to and removed: ~10 system calls of every `run`).
+pub fn create_to_start(opts: &CreateOptions) -> Result<(Container, Channel), LifecycleError> {
+    let (c, init) = create_with(opts, true)?;
+    Ok((c, init.expect("kept for the caller's start")))
+}
+
+fn create_with(
+    opts: &CreateOptions,
+    caller_starts: bool,
+) -> Result<(Container, Option<Channel>), LifecycleError> {
     spec::validate_id(opts.id).map_err(LifecycleError::InvalidId)?;
     let mut bundle = Bundle::load_with_config(opts.bundle, opts.config)?;
     crate::trace::point("bundle loaded");
@@ -322,7 +338,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
         labels: &labels,
         notify: notify.is_some(),
     };
-    match create_in(opts, &checked, &mut partial) {
+    match create_in(opts, &checked, caller_starts, &mut partial) {
         Ok(c) => Ok(c),
         Err(e) => {
             partial.undo();
@@ -375,8 +391,9 @@ struct Checked<'a> {
 fn create_in(
     opts: &CreateOptions,
     checked: &Checked,
+    caller_starts: bool,
     partial: &mut Partial,
-) -> Result<Container, LifecycleError> {
+) -> Result<(Container, Option<Channel>), LifecycleError> {
     let Checked {
         bundle,
         plan,
@@ -389,8 +406,11 @@ fn create_in(
     } = *checked;
     let spec = &bundle.spec;
     let dir = partial.dir.clone();
-    let listener =
-        bind_short(&dir.join(START_SOCKET)).map_err(io_err("binding the start socket"))?;
+    let listener = if caller_starts {
+        None
+    } else {
+        Some(bind_short(&dir.join(START_SOCKET)).map_err(io_err("binding the start socket"))?)
+    };
     let terminal = spec
         .process()
         .as_ref()
@@ -565,7 +585,7 @@ fn create_in(
         write_pid_file(path, state.pid)?;
     }
     crate::trace::point("created");
-    Ok(Container { dir, state })
+    Ok((Container { dir, state }, caller_starts.then_some(parent)))
 }
 
 /// Binds a unix socket; a path too long for sun_path is reached through its
@@ -659,14 +679,16 @@ pub fn start_with(
     id: &str,
     wait_ready: bool,
 ) -> Result<Option<crate::notify::Proxy>, LifecycleError> {
-    start_created(Container::load(root, id)?, wait_ready)
+    start_created(Container::load(root, id)?, None, wait_ready)
 }
 
 /// `start_with` for a container this process holds already: `run` passes the
-/// one `create` returned rather than reading its state back from disk (~0.15
-/// ms of a run: the file, the init's /proc stat).
+/// one `create_to_start` returned, with the init's channel, rather than
+/// reading its state back from disk (~0.15 ms of a run: the file, the init's
+/// /proc stat) and connecting to a start.sock.
 pub fn start_created(
     mut c: Container,
+    init: Option<Channel>,
     wait_ready: bool,
 ) -> Result<Option<crate::notify::Proxy>, LifecycleError> {
     let lock = c.lock()?;
@@ -679,16 +701,10 @@ pub fn start_created(
     }
     // Bound before the process runs: its first message must find the socket.
     let proxy = crate::notify::Proxy::bind(&c.dir).map_err(io_err("binding the notify socket"))?;
-    let sock = c.dir.join(START_SOCKET);
     crate::trace::point("start locked");
-    let mut conn = connect_short(&sock).map_err(io_err("connecting to the container's init"))?;
-    conn.write_all(b"s")
-        .map_err(io_err("releasing the container's init"))?;
-    let mut reply = String::new();
-    let _ = conn.read_to_string(&mut reply);
-    let _ = fs::remove_file(&sock);
-    if !reply.is_empty() {
-        return Err(LifecycleError::Init(reply));
+    match init {
+        Some(channel) => release_through_channel(&channel)?,
+        None => release_through_socket(&c.dir)?,
     }
     crate::trace::point("exec seen");
     c.state.status = Status::Running;
@@ -713,6 +729,38 @@ pub fn start_created(
         log::warn(&e.to_string());
     }
     Ok(proxy)
+}
+
+/// Tells the init waiting on start.sock to exec; returns once it did.
+fn release_through_socket(dir: &Path) -> Result<(), LifecycleError> {
+    let sock = dir.join(START_SOCKET);
+    let mut conn = connect_short(&sock).map_err(io_err("connecting to the container's init"))?;
+    conn.write_all(b"s")
+        .map_err(io_err("releasing the container's init"))?;
+    let mut reply = String::new();
+    let _ = conn.read_to_string(&mut reply);
+    let _ = fs::remove_file(&sock);
+    if reply.is_empty() {
+        Ok(())
+    } else {
+        Err(LifecycleError::Init(reply))
+    }
+}
+
+/// Tells the init waiting on its channel to exec; returns once it did (the
+/// channel, close-on-exec, closes) or with the reason it did not.
+fn release_through_channel(channel: &Channel) -> Result<(), LifecycleError> {
+    channel.send(&Message::Start)?;
+    match channel.recv() {
+        Err(ChannelError::Closed) => Ok(()),
+        Ok(Message::Failed { error }) => Err(LifecycleError::Init(error)),
+        Ok(other) => Err(ChannelError::Unexpected {
+            expected: "the init's exec",
+            got: other,
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Parses `9`, `KILL`, `SIGKILL` (any case).

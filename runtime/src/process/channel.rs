@@ -24,6 +24,9 @@ pub enum Message {
     HooksDone,
     /// init → parent: everything is set up; the init now waits for `start`.
     Ready,
+    /// parent → init: exec the process (a `run`, which holds the channel,
+    /// starting the container it created). The channel closing is the exec.
+    Start,
     /// init → parent, with the descriptor: the seccomp filter is loaded and
     /// this is its listener, for the agent on linux.seccomp.listenerPath.
     SeccompListener,

@@ -32,7 +32,9 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     pub plan: &'a Plan,
     pub channel: Channel,
-    pub start_listener: UnixListener,
+    /// start.sock, where `start` connects; None when the runtime that made
+    /// the container starts it through `channel` (`run`).
+    pub start_listener: Option<UnixListener>,
     pub console: Option<UnixStream>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -279,20 +281,33 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     )?;
 
     cfg.channel.send(&Message::Ready)?;
-    let mut starter = wait_for_start(&cfg.start_listener)?;
+    // On success the starter sees its connection close at the exec; on
+    // failure it reads why: from the socket, or from the channel, where
+    // `run` sends the error.
+    let mut starter = match &cfg.start_listener {
+        Some(listener) => Some(wait_for_start(listener)?),
+        None => {
+            cfg.channel.expect(Message::Start, "Start")?;
+            None
+        }
+    };
+    let mut tell_starter = |e: &dyn std::fmt::Display| {
+        if let Some(conn) = starter.as_mut() {
+            let _ = conn.write_all(e.to_string().as_bytes());
+        }
+    };
 
     if let Err(e) = hooks::run(
         HookKind::StartContainer,
         hooks,
         &state_json(cfg, pid, "created"),
     ) {
-        let _ = starter.write_all(e.to_string().as_bytes());
+        tell_starter(&e);
         return Err(e.into());
     }
 
-    // On success `start` sees its connection close; on failure it reads why.
     let err = exec_program(&program, &args, &env);
-    let _ = starter.write_all(err.to_string().as_bytes());
+    tell_starter(&err);
     Err(err)
 }
 
@@ -404,7 +419,10 @@ fn keep_only_inheritable_fds(cfg: &InitConfig) {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    let ours: [RawFd; 2] = [cfg.channel_fd(), cfg.start_listener.as_raw_fd()];
+    let ours: [RawFd; 2] = [
+        cfg.channel_fd(),
+        cfg.start_listener.as_ref().map_or(-1, |l| l.as_raw_fd()),
+    ];
     for fd in 3..first as RawFd {
         if ours.contains(&fd) || cfg.console.as_ref().is_some_and(|c| c.as_raw_fd() == fd) {
             continue;
