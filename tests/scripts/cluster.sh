@@ -104,6 +104,15 @@ wait_for() {
     done
 }
 
+# listening HOST CONTAINER PORT_HEX: waits until a process of the container
+# listens on that TCP port (as /proc/net/tcp writes it, 5000 is 1388; busybox's
+# nc listens on IPv6's any address, in tcp6), so a client started next does
+# not race the server's start.
+listening() {
+    wait_for 10 "mr $1 exec $2 sh -c \"cat /proc/net/tcp /proc/net/tcp6 | grep -q ':$3 0*:0000 0A'\"" ||
+        echo "listening: nothing on port 0x$3 of $2 after 10 s" >&2
+}
+
 # bundle NAME: a copy of $BUNDLE for a container, its cgroup under
 # $CGROUP_PARENT (default /$ID, which the tests remove; empty: the runtime's
 # default place).

@@ -48,8 +48,8 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         mr 1 exec $ID-db1 ping -c1 -W2 $ID-web1 >/dev/null && echo "db-web-by-name: ok"
         mr 1 exec $ID-db1 ping -c1 -W2 10.200.0.1 >/dev/null && echo "gateway: ok"
         # TCP both ways across hosts, by name.
-        mr 1 exec -d $ID-db1 sh -c 'echo from-db | nc -l -p 5000' 
-        sleep 0.2
+        mr 1 exec -d $ID-db1 sh -c 'echo from-db | nc -l -p 5000'
+        listening 1 $ID-db1 1388
         echo "tcp: $(mr 2 exec $ID-web1 nc -w 2 db 5000)"
         # A container started later finds the earlier ones and is found by them.
         mr 3 run -d --net app --bundle $(bundle late) $ID-late || exit 1
@@ -60,15 +60,15 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         echo "ls-containers: $(mr 1 cluster ls | awk 'NR > 1 {print $NF}' | tr '\n' ' ')"
         echo "mtu: $(mr 1 exec $ID-db1 cat /sys/class/net/eth0/mtu)"
         # Out of the overlay through the container's own host, masqueraded.
-        python3 -c 'import socket; s = socket.socket(); s.bind(("10.99.0.1", 7000)); s.listen(); c, a = s.accept(); print(a[0], c.recv(100).decode().strip())' > $T/outside.txt &
-        sleep 0.3
+        python3 -c 'import socket; s = socket.socket(); s.bind(("10.99.0.1", 7000)); s.listen(); open("'$T'/outside.ready", "w"); c, a = s.accept(); print(a[0], c.recv(100).decode().strip())' > $T/outside.txt &
+        wait_for 10 "[ -e $T/outside.ready ]"
         mr 1 exec $ID-db1 sh -c 'echo out | nc -w 2 10.99.0.1 7000'
-        sleep 0.2
+        wait_for 5 "[ -s $T/outside.txt ]"
         echo "outside: $(cat $T/outside.txt)"
         # A published port, on the host where its container runs.
         mr 2 run -d --net app -p 8080:80 --bundle $(bundle pub) $ID-pub || exit 1
         mr 2 exec -d $ID-pub sh -c 'echo published | nc -l -p 80'
-        sleep 0.2
+        listening 2 $ID-pub 0050
         echo "published: $(busybox nc -w 2 10.99.0.12 8080 </dev/null)"
         # Isolated from a local network on the same host.
         mr 1 network create --subnet 10.88.0.0/24 local >/dev/null || exit 1
