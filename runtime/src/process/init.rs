@@ -281,9 +281,9 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     )?;
 
     cfg.channel.send(&Message::Ready)?;
-    // On success the starter sees its connection close at the exec; on
-    // failure it reads why: from the socket, or from the channel, where
-    // `run` sends the error.
+    // On success the starter sees its connection (or, for `run`, the
+    // channel) close at the exec; on failure it reads why: on the connection,
+    // or in the Failed message `run` (this module's) sends on the channel.
     let mut starter = match &cfg.start_listener {
         Some(listener) => Some(wait_for_start(listener)?),
         None => {
