@@ -1,13 +1,13 @@
 //! `MINIRUN_TRACE=<file>`: a line per phase of `create`, `start` and `run`,
 //! from the runtime and from the container's init, appended to one file:
-//! `<µs of CLOCK_MONOTONIC> <pid> <phase>`. `bench/run_phases.py` turns many
-//! runs of it into the median time of each phase.
+//! `<µs of CLOCK_MONOTONIC> <pid> <phase>` (the pid as the process sees it:
+//! the init's is 1 in a new pid namespace). bench.py's `run_phases` turns
+//! many runs of it into the median time of each phase.
 //!
-//! Why a file and not stderr: the init's stderr is the container's, and a
-//! phase that ends after the process is exec'd would be lost in it. Why
-//! CLOCK_MONOTONIC: the caller's clock too, so the start of the process (which
-//! no line inside it can see) is the gap between the caller's spawn and the
-//! first line.
+//! Why a file and not stderr: the init's stderr is the container's, where the
+//! lines would become the container's output. Why CLOCK_MONOTONIC: the
+//! caller's clock too, so the start of the process (which no line inside it
+//! can see) is the gap between the caller's spawn and the first line.
 //!
 //! Off (the variable unset), a phase costs one atomic load.
 
@@ -29,6 +29,13 @@ pub fn from_env() {
     if let Some(fd) = open_append(&path) {
         FD.store(fd, Ordering::Relaxed);
     }
+}
+
+/// The trace file's descriptor while tracing: the init keeps it out of what
+/// the container's process inherits.
+pub fn fd() -> Option<i32> {
+    let fd = FD.load(Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
 }
 
 fn open_append(path: &OsStr) -> Option<i32> {

@@ -133,6 +133,61 @@ fn preserved_fds_pass_and_others_do_not_leak() {
     assert_eq!(out.stdout, "from-fd-3\n0\n1\n2\n3\n4\n", "{out:?}");
 }
 
+/// MINIRUN_TRACE: the runtime's and the init's phases in one file, and the
+/// file's descriptor kept from the container even where it took a number in
+/// the --preserve-fds range (fd 4 closed: a hole the trace file fills).
+#[test]
+fn the_trace_has_the_runtime_and_init_phases_and_stays_out_of_the_container() {
+    let sb = Sandbox::new("trace");
+    let b = sb.bundle("b", &["/bin/sh", "-c", "exec ls /proc/self/fd"], |_| {});
+    let out = sb.run(&format!(
+        r#"
+        exec 3</dev/null 4<&- 5</dev/null
+        MINIRUN_TRACE=$T/trace $MINIRUN run --preserve-fds 3 --bundle {} $ID
+        echo "--"
+        cat $T/trace
+        "#,
+        b.display()
+    ));
+    out.ok();
+    let (fds, trace) = out.stdout.split_once("--\n").expect("separator");
+    // 3 and 5 are passed, 4 is the hole (ls's own directory fd takes it).
+    assert_eq!(fds, "0\n1\n2\n3\n4\n5\n", "{out:?}");
+    let lines: Vec<(u64, &str, &str)> = trace
+        .lines()
+        .map(|l| {
+            let mut f = l.splitn(3, ' ');
+            let at = f.next().and_then(|t| t.parse().ok()).expect("time");
+            (at, f.next().expect("pid"), f.next().expect("phase"))
+        })
+        .collect();
+    let phase = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.2 == name)
+            .unwrap_or_else(|| panic!("{name}: {trace}"))
+    };
+    let (main_at, runtime, _) = *phase("main");
+    let (started_at, init, _) = *phase("init: started");
+    let (deleted_at, after, _) = *phase("deleted");
+    assert_ne!(runtime, init, "the init writes as itself: {trace}");
+    assert_eq!(
+        runtime, after,
+        "the same process before and after the re-exec: {trace}"
+    );
+    assert!(main_at < started_at && started_at < deleted_at, "{trace}");
+    for name in [
+        "parsed",
+        "bundle loaded",
+        "cloned",
+        "init ready",
+        "exec seen",
+        "exited",
+    ] {
+        phase(name);
+    }
+}
+
 #[test]
 fn terminal_goes_to_the_console_socket() {
     let sb = Sandbox::new("tty");

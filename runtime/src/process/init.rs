@@ -419,9 +419,12 @@ fn keep_only_inheritable_fds(cfg: &InitConfig) {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    let ours: [RawFd; 2] = [
+    // The trace file too: with a hole in the caller's --preserve-fds range
+    // it may have taken a number there.
+    let ours: [RawFd; 3] = [
         cfg.channel_fd(),
         cfg.start_listener.as_ref().map_or(-1, |l| l.as_raw_fd()),
+        crate::trace::fd().unwrap_or(-1),
     ];
     for fd in 3..first as RawFd {
         if ours.contains(&fd) || cfg.console.as_ref().is_some_and(|c| c.as_raw_fd() == fd) {
