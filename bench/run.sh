@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/run.sh — the benchmarks, in one command (as root):
 #   lifecycle (run; create/start/delete; the unshare floor and the config
-#   floor, bench/config_floor.c; peak RSS) of minirun, runc and crun; network attach/detach with one published port,
+#   floor, bench/config_floor.c; peak RSS; the phases of minirun's run, from
+#   MINIRUN_TRACE) of minirun, runc and crun; network attach/detach with one published port,
 #   minirun-net against the CNI plugins (bridge + host-local + portmap), for
 #   containers 1..BENCH_CONTAINERS; TCP throughput to a container directly and
 #   through a published port; `docker run --rm` with minirun, runc and crun
