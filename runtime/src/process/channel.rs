@@ -1,6 +1,7 @@
 //! The parent/init channel: one SOCK_SEQPACKET socketpair carrying typed messages
 //! as JSON, one datagram each, and a descriptor with a message that needs one.
-//! EOF means the other side died.
+//! EOF means the other side died; so does a reset (it closed with our message
+//! unread) or a broken pipe: all three are `ChannelError::Closed`.
 
 use std::cell::Cell;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -91,7 +92,7 @@ impl Channel {
             }
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
-                return Err(ChannelError::Io(e));
+                return Err(closed_or(e));
             }
         }
     }
@@ -110,7 +111,7 @@ impl Channel {
             ) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(ChannelError::Io(e.into())),
+                Err(e) => return Err(closed_or(e.into())),
             }
         }
     }
@@ -128,7 +129,7 @@ impl Channel {
             ) {
                 Ok(m) => m,
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(ChannelError::Io(e.into())),
+                Err(e) => return Err(closed_or(e.into())),
             };
             let n = msg.bytes;
             let mut fd = None;
@@ -166,6 +167,15 @@ impl Channel {
     }
 }
 
+/// The other side is gone (ECONNRESET: it closed with a message of ours
+/// unread; EPIPE: we wrote after it closed), or another error.
+fn closed_or(e: io::Error) -> ChannelError {
+    match e.raw_os_error() {
+        Some(libc::ECONNRESET | libc::EPIPE) => ChannelError::Closed,
+        _ => ChannelError::Io(e),
+    }
+}
+
 impl AsFd for Channel {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
@@ -199,5 +209,14 @@ mod tests {
         assert!(b.take_fd().is_none());
         drop(a);
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn a_peer_gone_with_our_message_unread_is_closed_too() {
+        let (a, b) = channel_pair().unwrap();
+        b.send(&Message::Ready).unwrap();
+        drop(a);
+        assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+        assert!(matches!(b.send(&Message::Ready), Err(ChannelError::Closed)));
     }
 }
