@@ -159,16 +159,22 @@ fn a_failing_start_container_hook_is_reported_by_run_and_by_start() {
     });
     let out = sb.run(&format!(
         "$MINIRUN run --bundle {b} $ID; echo rc=$?; ls $ROOT; ps -e -o comm= | grep -c minirun
-         $MINIRUN create --bundle {b} $ID-2 || exit 9
+         $MINIRUN create --bundle {b} $ID-2 2>$T/init-stderr || exit 9
          $MINIRUN start $ID-2; echo rc=$?
+         echo init: $(cat $T/init-stderr)
          $MINIRUN delete --force $ID-2",
         b = b.display()
     ));
     assert!(out.stdout.starts_with("rc=1\n0\nrc=1\n"), "{out:?}");
-    // Once from `run`, once from `start` (whose init, its `create` gone,
-    // also writes the reason on the container's stderr).
+    // Once from `run`, once from `start`; and the init of the second, its
+    // `create` gone, on the container's stderr (`create` handed it its own).
     let reported = "minirun: error running startContainer hook #0 (/bin/sh): exit status 4";
     assert_eq!(out.stderr.matches(reported).count(), 2, "{out:?}");
+    assert!(
+        out.field("init")
+            .starts_with("minirun init: error running startContainer hook #0"),
+        "{out:?}"
+    );
     assert!(out.stderr.contains("startboom"), "{out:?}");
     sb.assert_clean();
     assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
