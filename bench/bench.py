@@ -858,13 +858,18 @@ def wall_attach(ns, network):
         return holder, ms, cpu_ms, json.load(f)
 
 
-def wall_end(prefix, procs):
-    """The holders and bundles of a wall series go (after its detaches)."""
+def wall_end(names, procs):
+    """The holders and bundles of wall_attach'ed containers go (after their
+    detaches)."""
     for p in procs:
         p.kill()
         p.wait()
-    for i in range(1, WALL + 1):
-        shutil.rmtree(f"{WORK}/{prefix}{i}")
+    for name in names:
+        shutil.rmtree(f"{WORK}/{name}")
+
+
+def wall_names(prefix):
+    return [f"{prefix}{i}" for i in range(1, WALL + 1)]
 
 
 WALL_PAIRS = 100
@@ -890,11 +895,7 @@ def wall_pairs(network, prefix, subnet):
             (full_cpu if side == "full" else empty_cpu).append(cpu_ms)
     for name in names:
         run([MINIRUN_NET, "detach"], input=json.dumps({"id": name, "pid": 0}).encode(), **QUIET)
-    for p in procs:
-        p.kill()
-        p.wait()
-    for name in names:
-        shutil.rmtree(f"{WORK}/{name}")
+    wall_end(names, procs)
     run([MINIRUN, "network", "rm", empty], **QUIET)
     out = {"pairs": WALL_PAIRS,
            "full_ms": statistics.median(full_ms), "empty_ms": statistics.median(empty_ms),
@@ -933,7 +934,7 @@ def wall_series(network, prefix, empty_subnet):
     reach["pairs"] = wall_pairs(network, prefix, empty_subnet)
     for i in range(1, WALL + 1):
         detach.append(timed([MINIRUN_NET, "detach"], json.dumps({"id": f"{prefix}{i}", "pid": 0}).encode())[0])
-    wall_end(prefix, procs)
+    wall_end(wall_names(prefix), procs)
     reach["machine_busy_pct"] = busy
     return attach, cpu, detach, reach
 
@@ -1028,7 +1029,7 @@ def wall6_bench():
     log(f"  dual: {out}")
     for i in range(1, WALL + 1):
         subprocess.run([MINIRUN_NET, "detach"], input=json.dumps({"id": f"w6c{i}", "pid": 0}).encode(), **QUIET)
-    wall_end("w6c", procs)
+    wall_end(wall_names("w6c"), procs)
     run([MINIRUN, "network", "rm", "dual"], **QUIET)
     return out
 
