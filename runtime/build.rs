@@ -9,14 +9,14 @@
 //!   of it in the runtime's RSS; packed first, 0.84 MB.
 //!
 //! Both need LLD, rustc's default linker on x86_64 Linux since 1.90; with any
-//! other linker the binary is linked as before.
+//! other linker the binary is linked as before. A name in the list that no
+//! longer exists (renamed code, another rustc) is skipped: a stale list costs
+//! memory, never correctness.
 //!
 //! The binary is also linked statically (static-pie, glibc and libseccomp
 //! inside) when built through the top-level build.sh: crt-static can be given
 //! to this one crate only on `cargo rustc`'s command line, so build.sh says
-//! why and does it. A name in the list that no
-//! longer exists (renamed code, another rustc) is skipped: a stale list costs
-//! memory, never correctness.
+//! why and does it.
 use std::env;
 use std::process::Command;
 

@@ -6,10 +6,10 @@
 //! set-up before `main` costs ~0.15 ms of CPU per process here (3,000
 //! interleaved starts of `--version`: 1.50 → 1.36 ms for the runtime, 2.22 →
 //! 2.03 for the hook), most of it glibc reading /proc/self/maps to find the
-//! main thread's stack for the stack-overflow handler. Both binaries therefore export C's `main`
-//! themselves (`#![no_main]`) and call [`prepare`], which keeps the two parts of
-//! that set-up they rely on. What is given up: a stack overflow ends in a
-//! plain SIGSEGV instead of Rust's message.
+//! main thread's stack for the stack-overflow handler. Both binaries therefore
+//! export C's `main` themselves (`#![no_main]`) and call [`prepare`], which
+//! keeps the two parts of that set-up they rely on. What is given up: a stack
+//! overflow ends in a plain SIGSEGV instead of Rust's message.
 
 /// Ignores SIGPIPE, so that writing to a closed pipe or socket is an error
 /// (EPIPE) rather than death, as under Rust's runtime; processes these binaries
