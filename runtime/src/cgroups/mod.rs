@@ -676,14 +676,33 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
         let own = dir.join(file);
         match fs::read_to_string(&own) {
             Ok(v) if v.trim().is_empty() => {
-                let parent = dir.parent().unwrap_or(dir).join(file);
-                let value = fs::read_to_string(&parent).map_err(io_err(&parent))?;
-                fs::write(&own, value.trim()).map_err(io_err(&own))?;
+                let parent = dir.parent().unwrap_or(dir);
+                let value = filled_cpuset(parent, file)?;
+                fs::write(&own, value).map_err(io_err(&own))?;
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// `file` of a v1 cpuset directory, filled first from the nearest ancestor
+/// that has a value if it is empty: a parent another `create` has just made
+/// (concurrent containers under one cgroupsPath parent) may not be filled in
+/// yet, and a child given its empty value refuses every task (ENOSPC).
+fn filled_cpuset(dir: &Path, file: &str) -> Result<String, CgroupError> {
+    let path = dir.join(file);
+    let value = fs::read_to_string(&path).map_err(io_err(&path))?;
+    let value = value.trim();
+    if !value.is_empty() {
+        return Ok(value.to_string());
+    }
+    let Some(parent) = dir.parent() else {
+        return Ok(String::new());
+    };
+    let inherited = filled_cpuset(parent, file)?;
+    fs::write(&path, &inherited).map_err(io_err(&path))?;
+    Ok(inherited)
 }
 
 fn rmdir_patiently(dir: &Path, patience: Duration) -> Result<(), CgroupError> {
@@ -708,6 +727,25 @@ fn rmdir_patiently(dir: &Path, patience: Duration) -> Result<(), CgroupError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cpuset_under_a_parent_not_yet_filled_in_fills_both_from_above() {
+        let root = std::env::temp_dir().join(format!("minirun-cpuset-{}", std::process::id()));
+        let child = root.join("parent/child");
+        std::fs::create_dir_all(&child).unwrap();
+        std::fs::write(root.join("cpuset.cpus"), "0-1\n").unwrap();
+        std::fs::write(root.join("cpuset.mems"), "0\n").unwrap();
+        for dir in [root.join("parent"), child.clone()] {
+            std::fs::write(dir.join("cpuset.cpus"), "\n").unwrap();
+            std::fs::write(dir.join("cpuset.mems"), "\n").unwrap();
+        }
+        super::inherit_cpuset(&child).unwrap();
+        let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+        assert_eq!(read(child.join("cpuset.cpus")), "0-1");
+        assert_eq!(read(child.join("cpuset.mems")), "0");
+        assert_eq!(read(root.join("parent/cpuset.cpus")), "0-1");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     use super::*;
 
     const HYBRID: &str = "\
