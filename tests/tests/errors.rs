@@ -138,6 +138,20 @@ fn a_failing_mount_names_the_mount() {
         "",
     );
     assert!(err.contains("mounts[7] (nosuchfs on /x)"), "{err}");
+    // First, before the cgroups are needed: the init fails while the
+    // runtime may still be making them, and its reason is still the error.
+    let err = refused(
+        "badmount0",
+        &["/bin/true"],
+        |c| {
+            c["mounts"].as_array_mut().unwrap().insert(
+                0,
+                json!({"destination": "/x", "type": "nosuchfs", "source": "none"}),
+            )
+        },
+        "",
+    );
+    assert!(err.contains("mounts[0] (nosuchfs on /x)"), "{err}");
 }
 
 #[test]
@@ -208,6 +222,21 @@ fn values_past_what_the_kernel_takes_are_refused_at_once() {
         err.contains("linux.resources.blockIO.weight: 5 is out of range"),
         "{err}"
     );
+}
+
+/// A value only the kernel can judge (CPUs this machine lacks) is refused
+/// when written, after the init exists on cgroup v1 (the directories are
+/// made while it sets up): the write's error, once, and the init, the
+/// directories and the state gone.
+#[test]
+fn a_value_the_kernel_refuses_when_written_leaves_nothing() {
+    let err = refused(
+        "cpusetcpus",
+        &["/bin/true"],
+        |c| c["linux"]["resources"] = json!({"cpu": {"cpus": "0-4095"}}),
+        "",
+    );
+    assert!(err.contains("cpuset.cpus"), "{err}");
 }
 
 #[test]

@@ -436,14 +436,24 @@ fn create_in(
     } else {
         Vec::new()
     };
-    // Made and written before the init exists: a value the kernel refuses
-    // leaves no process inside to wait for.
-    partial.cgroups.make(placement, resources)?;
-    crate::trace::point("cgroups made");
+    // Made and written before the init is in them, so a value the kernel
+    // refuses leaves no process inside to wait for: after the clone where
+    // the init enters them itself (it waits for CgroupsMade), before it
+    // elsewhere.
+    let early = partial.cgroups.entry_before_made(placement, plan.new_user);
+    let make_after_clone = early.is_some();
+    let entry = match early {
+        Some(entry) => entry,
+        None => {
+            partial.cgroups.make(placement, resources)?;
+            crate::trace::point("cgroups made");
+            partial.cgroups.entry(plan.new_user)
+        }
+    };
+    // The init moving itself waits for CgroupsMade, whenever they were made.
+    let tell_cgroups_made = matches!(entry, Entry::ByItself);
     let hierarchies: Vec<_> = placement.hierarchies().cloned().collect();
     let (parent, child) = channel_pair()?;
-
-    let entry = partial.cgroups.entry(plan.new_user);
     // SAFETY: minirun is single-threaded here; the child runs the init, which
     // ends in exec or _exit.
     let (pid, entry) = unsafe { clone_into_cgroups(plan.clone_flags.bits() as u64, entry) }
@@ -451,7 +461,7 @@ fn create_in(
     let pid = match pid {
         None => {
             drop(parent);
-            let join_cgroups = matches!(entry, Entry::ByItself).then_some(&partial.cgroups);
+            let join_cgroups = tell_cgroups_made.then_some(&partial.cgroups);
             init::run(InitConfig {
                 id: opts.id,
                 spec,
@@ -519,6 +529,18 @@ fn create_in(
     // an init that exits by itself at its next message to us.
     parent.send(&Message::Proceed)?;
     crate::trace::point("proceed sent");
+    if make_after_clone {
+        partial.cgroups.make(placement, resources)?;
+        crate::trace::point("cgroups made");
+    }
+    if tell_cgroups_made {
+        // An init that failed meanwhile has closed its end after saying
+        // why: that is read below.
+        match parent.send(&Message::CgroupsMade) {
+            Ok(()) | Err(ChannelError::Closed) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     state.pid = pid.as_raw();
     state.init_start_time = proc_start_time(pid.as_raw()).unwrap_or(0);
     state.cgroups = partial.cgroups.clone();

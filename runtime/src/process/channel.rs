@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 pub enum Message {
     /// parent → init: the cgroup is joined and the id maps are written; go on.
     Proceed,
+    /// parent → init: the cgroups made after the clone exist, with their
+    /// limits; the init may enter them (`cgroups::Entry::ByItself`).
+    CgroupsMade,
     /// init → parent: the process that will exec (after a second fork), host pid.
     InitPid { pid: i32 },
     /// init → parent: mounts are ready; run the prestart and createRuntime hooks.
@@ -119,6 +122,7 @@ impl Channel {
     pub fn recv(&self) -> Result<Message, ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut space = nix::cmsg_space!(RawFd);
+        let mut reset_seen = false;
         loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = match recvmsg::<()>(
@@ -129,6 +133,13 @@ impl Channel {
             ) {
                 Ok(m) => m,
                 Err(nix::errno::Errno::EINTR) => continue,
+                // A peer that closed with a message of ours unread is
+                // reported once, ahead of what it sent before closing (an
+                // init's Failed, say): read on to that, then to the end.
+                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
                 Err(e) => return Err(closed_or(e.into())),
             };
             let n = msg.bytes;
@@ -208,6 +219,24 @@ mod tests {
         assert!(b.take_fd().is_some());
         assert!(b.take_fd().is_none());
         drop(a);
+        assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn what_a_peer_said_before_it_left_with_our_message_unread_is_read() {
+        let (a, b) = channel_pair().unwrap();
+        b.send(&Message::CgroupsMade).unwrap();
+        a.send(&Message::Failed {
+            error: "mount".into(),
+        })
+        .unwrap();
+        drop(a);
+        assert_eq!(
+            b.recv().unwrap(),
+            Message::Failed {
+                error: "mount".into()
+            }
+        );
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
     }
 

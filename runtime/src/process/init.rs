@@ -48,7 +48,8 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// The LSM labels of the process, decided by the runtime.
     pub labels: &'a crate::lsm::Labels,
-    /// The cgroups the init moves itself into (`cgroups::Entry::ByItself`).
+    /// The cgroups the init moves itself into (`cgroups::Entry::ByItself`)
+    /// once the runtime sends CgroupsMade.
     pub join_cgroups: Option<&'a crate::cgroups::CgroupPaths>,
     /// The host's cgroup hierarchies (for a `cgroup` mount).
     pub hierarchies: &'a [crate::cgroups::Hierarchy],
@@ -125,6 +126,38 @@ pub fn run(cfg: InitConfig) -> ! {
     unsafe { libc::_exit(1) }
 }
 
+/// The init's way into the container's cgroups and its cgroup namespace,
+/// taken at the first step that needs them: a `cgroup` mount (the namespace's
+/// root, or the directories bound, are where the init is), the second fork,
+/// and at the latest once the mounts are made, before devices and hooks.
+/// Until then the init sets up while the runtime makes the directories.
+struct CgroupEntry<'a> {
+    /// The directories to move into once the runtime says they are made
+    /// (`cgroups::Entry::ByItself`); None when the runtime put the init there.
+    join: Option<&'a crate::cgroups::CgroupPaths>,
+    new_namespace: bool,
+    done: bool,
+}
+
+impl CgroupEntry<'_> {
+    fn enter(&mut self, channel: &Channel) -> Result<(), InitError> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(());
+        }
+        if let Some(paths) = self.join {
+            channel.expect(Message::CgroupsMade, "CgroupsMade")?;
+            paths.join_self()?;
+            crate::trace::point("init: cgroups joined");
+        }
+        if self.new_namespace {
+            // Made only now, once in the container's cgroup, so the namespace
+            // is rooted there.
+            unshare(CloneFlags::CLONE_NEWCGROUP).map_err(errno("creating cgroup namespace"))?;
+        }
+        Ok(())
+    }
+}
+
 fn set_process_name(name: &[u8]) {
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
@@ -140,13 +173,14 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     let plan = cfg.plan;
     crate::trace::point("init: started");
 
-    // Into the container's cgroups while the runtime finishes its part; a
-    // failure is reported once the runtime listens, after Proceed.
-    let joined = cfg.join_cgroups.map_or(Ok(()), |c| c.join_self());
     keep_only_inheritable_fds(cfg);
     cfg.channel.expect(Message::Proceed, "Proceed")?;
     crate::trace::point("init: proceed");
-    joined?;
+    let mut cgroups = CgroupEntry {
+        join: cfg.join_cgroups,
+        new_namespace: plan.new_cgroup,
+        done: false,
+    };
 
     if plan.new_user {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -155,12 +189,8 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
             .map_err(errno("setresuid 0 in user namespace"))?;
     }
     plan.join()?;
-    if plan.new_cgroup {
-        // Made only now, once in the container's cgroup, so the namespace is
-        // rooted there.
-        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(errno("creating cgroup namespace"))?;
-    }
     if plan.second_fork {
+        cgroups.enter(&cfg.channel)?;
         plan.unshare_before_fork(linux)?;
         // SAFETY: single-threaded; the child goes on, this process only reports.
         unsafe { crate::process::fork_reporting_pid(&cfg.channel) }.map_err(sys("second fork"))?;
@@ -199,8 +229,12 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         hierarchies: cfg.hierarchies,
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            cgroups.enter(&cfg.channel)?;
+        }
         mounts::mount_entry(&ctx, i, m)?;
     }
+    cgroups.enter(&cfg.channel)?;
     let in_userns = plan.new_user
         || plan
             .joins
