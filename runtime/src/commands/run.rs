@@ -17,7 +17,15 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
         None
     };
     opts.console_stream = relay.as_ref().map(|(ours, _)| ours);
-    let (container, init_channel) = lifecycle::create_to_start(&opts)?;
+    // Blocked before the create, which starts the container as soon as it is
+    // ready: its SIGCHLD must wait for us. Hooks and the container's process
+    // start with nothing blocked.
+    let signals = if r.detach {
+        None
+    } else {
+        Some(foreground::block_signals()?)
+    };
+    let (container, released) = lifecycle::create_to_start(&opts)?;
     let init = Pid::from_raw(container.state.pid);
     // The init sent the pty master (if it has a terminal) before it was ready.
     let master = match &relay {
@@ -29,12 +37,7 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
     };
     drop(relay);
 
-    let signals = if r.detach {
-        None
-    } else {
-        Some(foreground::block_signals()?)
-    };
-    let notify = match lifecycle::start_created(container, Some(init_channel), r.detach) {
+    let notify = match lifecycle::start_created(container, Some(released), r.detach) {
         Ok(proxy) => proxy,
         Err(e) => {
             let _ = lifecycle::delete(&cli.root, &id, true);
