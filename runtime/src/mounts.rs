@@ -57,6 +57,25 @@ pub fn propagation_flag(opt: &str) -> Option<MsFlags> {
     })
 }
 
+/// Whether the init's mounts may reach the runtime's mount namespace: with
+/// linux.rootfsPropagation shared (or not recursive), or a mount of the
+/// config asking for shared propagation (a mount made under it appears on
+/// the host).
+pub fn may_propagate(spec: &oci_spec::runtime::Spec) -> bool {
+    let rootfs = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag);
+    crate::rootfs::leaves_shared(rootfs)
+        || spec.mounts().iter().flatten().any(|m| {
+            m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "shared" || o == "rshared")
+        })
+}
+
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;

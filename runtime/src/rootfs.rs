@@ -221,13 +221,12 @@ impl Root {
 /// from flowing back to the host, then make the rootfs a mount point of its own
 /// (pivot_root needs one).
 pub fn prepare(rootfs: &Path, propagation: Option<MsFlags>) -> Result<(), RootfsError> {
-    let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    let flags = propagation.unwrap_or(DEFAULT_PROPAGATION);
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(sys_err("setting propagation of /"))?;
     // After a recursive slave, private or unbindable no mount is shared, and
     // the search through mountinfo (one read of it per container) finds none.
-    let none_shared = flags.contains(MsFlags::MS_REC) && !flags.contains(MsFlags::MS_SHARED);
-    if !none_shared {
+    if leaves_shared(propagation) {
         make_parent_private(rootfs)?;
     }
     mount(
@@ -239,6 +238,16 @@ pub fn prepare(rootfs: &Path, propagation: Option<MsFlags>) -> Result<(), Rootfs
     )
     .map_err(path_err("bind-mounting rootfs", rootfs))?;
     Ok(())
+}
+
+/// linux.rootfsPropagation unset: as runc.
+const DEFAULT_PROPAGATION: MsFlags = MsFlags::MS_SLAVE.union(MsFlags::MS_REC);
+
+/// Whether some mount stays shared after / is given `propagation`: all of
+/// them are slaves, private or unbindable after a recursive setting of one.
+pub fn leaves_shared(propagation: Option<MsFlags>) -> bool {
+    let flags = propagation.unwrap_or(DEFAULT_PROPAGATION);
+    !flags.contains(MsFlags::MS_REC) || flags.contains(MsFlags::MS_SHARED)
 }
 
 /// pivot_root refuses a rootfs whose parent mount is shared; make the mount that

@@ -258,3 +258,60 @@ fn limits_no_program_starts_under_are_refused() {
         );
     }
 }
+
+/// `run` releases its init the moment it is ready, so what could still fail
+/// comes before: a --pid-file it cannot write is refused with the
+/// container's process never run, and nothing left.
+#[test]
+fn run_refuses_a_pid_file_it_cannot_write_before_the_process_runs() {
+    let sb = Sandbox::new("pidfile");
+    let mark = sb.dir.join("mark");
+    std::fs::create_dir_all(&mark).unwrap();
+    let b = sb.bundle("b", &["/bin/touch", "/mark/ran"], |c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/mark", "type": "bind", "source": mark, "options": ["bind"]}),
+        );
+    });
+    let out = sb.run(&format!(
+        "$MINIRUN run --pid-file $T/no/such/dir/pid --bundle {} $ID; echo rc=$?",
+        b.display()
+    ));
+    assert!(out.stdout.contains("rc=1"), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {out:?}");
+    assert!(out.stderr.contains("no/such/dir/pid"), "{out:?}");
+    assert!(!mark.join("ran").exists(), "the process ran: {out:?}");
+    sb.assert_clean();
+    assert!(cgroup_exists(&sb.id).is_none(), "cgroup left behind");
+}
+
+/// A mount under a volume with shared propagation appears on the host, so
+/// such a config has its cgroups made before the init exists (elsewhere, on
+/// v1, while it mounts): a value the kernel refuses then leaves no mount
+/// behind either. The deep cgroupsPath gives the init time to mount.
+#[test]
+fn a_refused_value_leaves_no_mount_on_the_host_through_a_shared_volume() {
+    let sb = Sandbox::new("sharedvol");
+    let vol = sb.dir.join("vol");
+    std::fs::create_dir_all(vol.join("sub")).unwrap();
+    let b = sb.bundle("b", &["/bin/true"], |c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        // First, before the cgroup mount, where the init would wait.
+        mounts.insert(0, json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rshared"]}));
+        mounts.insert(1, json!({"destination": "/vol/sub", "type": "tmpfs", "source": "tmpfs"}));
+        c["linux"]["cgroupsPath"] = json!("/sharedvol/a/b/c/d/e/f/g/x");
+        c["linux"]["resources"] = json!({"cpu": {"cpus": "0-4095"}});
+    });
+    let out = sb.run(&format!(
+        "mount --bind {v} {v}; mount --make-rshared {v}; $MINIRUN create --bundle {b} $ID; echo rc=$?; grep -c ' {v}/sub ' /proc/self/mountinfo",
+        v = vol.display(),
+        b = b.display()
+    ));
+    assert!(out.stdout.starts_with("rc=1\n"), "{out:?}");
+    assert!(out.stderr.contains("cpuset.cpus"), "{out:?}");
+    assert_eq!(
+        out.stdout.lines().nth(1),
+        Some("0"),
+        "a mount left: {out:?}"
+    );
+    sb.assert_clean();
+}

@@ -219,3 +219,31 @@ fn poststop_runs_after_the_bundle_is_gone_and_its_failure_is_a_warning() {
     assert_eq!(state["id"], sb.id.as_str());
     sb.assert_clean();
 }
+
+/// A foreground `run` blocks the signals it forwards before its create (a
+/// container may exit before the create returns), but its init takes the
+/// caller's mask back at once: its set-up can be interrupted, and nothing
+/// pending waits for its exec. A prestart hook reads the init's mask.
+#[test]
+fn a_foreground_runs_init_sets_up_with_the_callers_signal_mask() {
+    let sb = Sandbox::new("sigmask");
+    let out = sb.dir.join("sigblk");
+    let hook = format!(
+        r#"pid=$(sed 's/.*"pid": *\([0-9]*\).*/\1/'); grep -E '^Sig(Blk|Pnd)' /proc/$pid/status > {o}; grep SigBlk /proc/$PPID/status >> {o}"#,
+        o = out.display()
+    );
+    let b = sb.bundle("b", &["/bin/true"], |c| {
+        c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", hook], "env": ["PATH=/usr/bin:/bin"]}]});
+    });
+    sb.run(&format!("$MINIRUN run --bundle {} $ID", b.display()))
+        .ok();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], "SigPnd:\t0000000000000000", "{text}");
+    assert_eq!(lines[1], "SigBlk:\t0000000000000000", "the init's: {text}");
+    // The hook's parent, the runtime, does block them (SIGCHLD, 17: bit 16).
+    let runtime = u64::from_str_radix(lines[2].trim_start_matches("SigBlk:\t"), 16).unwrap();
+    assert_ne!(runtime & (1 << 16), 0, "{text}");
+    sb.assert_clean();
+}

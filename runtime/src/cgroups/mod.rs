@@ -152,8 +152,9 @@ pub enum Entry {
     /// cgroup v2: born in its cgroup (clone3's CLONE_INTO_CGROUP, this fd).
     AtClone(std::os::fd::OwnedFd),
     /// cgroup v1: the child, still single-threaded, moves its one thread
-    /// itself (`tasks` ← "0"), which the kernel does under cgroup_mutex alone,
-    /// when the runtime tells it the directories are made (CgroupsMade).
+    /// itself (`tasks` ← "0"), which the kernel does under cgroup_mutex alone:
+    /// a container's init when the runtime sends CgroupsMade, an `exec`'s
+    /// process (whose directories exist) before it waits for Proceed.
     ByItself,
     /// The runtime writes the child's pid into `cgroup.procs`.
     ByParent,
@@ -446,8 +447,8 @@ impl CgroupPaths {
     /// How a child cloned before the directories exist gets in, if it can
     /// be: on v1 a child in no new user namespace moves itself (`ByItself`)
     /// once told they are made, so the runtime makes them (mkdir and limits
-    /// in every hierarchy, ~0.7 ms of a `run` here) while the child sets up
-    /// its namespaces and first mounts. None where they must exist at the
+    /// in every hierarchy, ~0.4-0.7 ms of a `run` here) while the child sets
+    /// up its namespaces and first mounts. None where they must exist at the
     /// clone: v2's CLONE_INTO_CGROUP takes the directory's fd.
     pub fn entry_before_made(&self, placement: &Placement, new_user: bool) -> Option<Entry> {
         (!placement.0.v2 && !self.dirs.is_empty() && !new_user).then_some(Entry::ByItself)

@@ -58,5 +58,6 @@ pub fn create_options<'a>(
         ip6: args.ip6.as_deref(),
         aliases: &args.alias,
         config: args.config.as_deref(),
+        init_sigmask: None,
     }
 }

@@ -18,14 +18,17 @@ pub fn run(cli: &Cli, r: &Run) -> anyhow::Result<u8> {
     };
     opts.console_stream = relay.as_ref().map(|(ours, _)| ours);
     // Blocked before the create, which starts the container as soon as it is
-    // ready: its SIGCHLD must wait for us. Hooks and the container's process
-    // start with nothing blocked.
+    // ready: its SIGCHLD must wait for us. The init takes the mask before
+    // back; hooks and the container's process start with nothing blocked.
+    if !r.detach {
+        opts.init_sigmask = Some(foreground::block()?);
+    }
+    let (container, released) = lifecycle::create_to_start(&opts)?;
     let signals = if r.detach {
         None
     } else {
-        Some(foreground::block_signals()?)
+        Some(foreground::signal_fd()?)
     };
-    let (container, released) = lifecycle::create_to_start(&opts)?;
     let init = Pid::from_raw(container.state.pid);
     // The init sent the pty master (if it has a terminal) before it was ready.
     let master = match &relay {

@@ -97,6 +97,9 @@ pub struct CreateOptions<'a> {
     pub config: Option<&'a Path>,
     /// `--systemd-cgroup`: linux.cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// The signal mask the init sets first: the caller's before it blocked
+    /// the signals it waits for (a foreground `run`).
+    pub init_sigmask: Option<nix::sys::signal::SigSet>,
 }
 
 /// What exists so far of a container being created; `undo` removes exactly that.
@@ -450,9 +453,13 @@ fn create_in(
     };
     // Made and written before the init is in them, so a value the kernel
     // refuses leaves no process inside to wait for: after the clone where
-    // the init enters them itself (it waits for CgroupsMade), before it
-    // elsewhere.
-    let early = partial.cgroups.entry_before_made(placement, plan.new_user);
+    // the init enters them itself (it waits for CgroupsMade) and its mounts
+    // meanwhile reach no other namespace (a refused value kills it mid-way),
+    // before it elsewhere.
+    let early = partial
+        .cgroups
+        .entry_before_made(placement, plan.new_user)
+        .filter(|_| !crate::mounts::may_propagate(spec));
     let make_after_clone = early.is_some();
     let entry = match early {
         Some(entry) => entry,
@@ -492,6 +499,7 @@ fn create_in(
                 labels,
                 join_cgroups,
                 hierarchies: &hierarchies,
+                sigmask: opts.init_sigmask,
             })
         }
         Some(pid) => pid,
@@ -595,6 +603,10 @@ fn create_in(
             Ok(Message::Ready) => {
                 crate::trace::point("init ready");
                 if caller_starts {
+                    // What must not fail once the process runs, first.
+                    if let Some(path) = opts.pid_file {
+                        write_pid_file(path, state.pid)?;
+                    }
                     let proxy = crate::notify::Proxy::bind(&dir)
                         .map_err(io_err("binding the notify socket"))?;
                     parent.send(&Message::Start)?;
@@ -624,9 +636,15 @@ fn create_in(
 
     state.status = Status::Created;
     state.creator = None;
-    Container::save(&dir, &state)?;
-    if let Some(path) = opts.pid_file {
-        write_pid_file(path, state.pid)?;
+    // A released init is on its way to its exec: its state goes from
+    // creating (a live creator: no `delete` without --force takes it) to
+    // running, written once the exec is seen, and nothing that could fail
+    // comes between.
+    if released.is_none() {
+        Container::save(&dir, &state)?;
+        if let Some(path) = opts.pid_file {
+            write_pid_file(path, state.pid)?;
+        }
     }
     crate::trace::point("created");
     Ok((Container { dir, state }, released))

@@ -27,15 +27,45 @@ pub const FORWARDED: [Signal; 9] = [
     Signal::SIGALRM,
 ];
 
+/// SIGCHLD and the forwarded signals.
+fn waited_for() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    FORWARDED.iter().for_each(|s| set.add(*s));
+    set
+}
+
 /// Blocks SIGCHLD and the forwarded signals and returns a signalfd for them.
 /// Call before `start`: the container may exit at once, and its SIGCHLD must
 /// wait for us rather than be dropped.
 pub fn block_signals() -> nix::Result<SignalFd> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGCHLD);
-    FORWARDED.iter().for_each(|s| set.add(*s));
-    set.thread_block()?;
-    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+    block()?;
+    signal_fd()
+}
+
+/// Blocks what [`signal_fd`] reads, as runc catches them before its create:
+/// a signal that comes while the container is made waits and is passed on
+/// once it runs. Returns the mask before, for the container's init to take
+/// back at once (its set-up stays interruptible, and nothing pending reaches
+/// its exec).
+pub fn block() -> nix::Result<SigSet> {
+    let mut before = SigSet::empty();
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&waited_for()),
+        Some(&mut before),
+    )?;
+    Ok(before)
+}
+
+/// A signalfd for the blocked signals, which also reads those that came
+/// before it was made. Made after the container's init is cloned, so that no
+/// `--preserve-fds` gap hands it to the container.
+pub fn signal_fd() -> nix::Result<SignalFd> {
+    SignalFd::with_flags(
+        &waited_for(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
 }
 
 /// Puts a terminal in raw mode until dropped.

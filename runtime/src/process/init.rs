@@ -53,6 +53,8 @@ pub struct InitConfig<'a> {
     pub join_cgroups: Option<&'a crate::cgroups::CgroupPaths>,
     /// The host's cgroup hierarchies (for a `cgroup` mount).
     pub hierarchies: &'a [crate::cgroups::Hierarchy],
+    /// The signal mask to take back first (see `CreateOptions::init_sigmask`).
+    pub sigmask: Option<nix::sys::signal::SigSet>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,9 @@ fn errno(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
 /// Runs the init; never returns.
 pub fn run(cfg: InitConfig) -> ! {
     set_process_name(b"minirun:INIT\0");
+    if let Some(mask) = &cfg.sigmask {
+        let _ = mask.thread_set_mask();
+    }
     let result = setup(&cfg);
     let error = match result {
         Ok(never) => match never {},
@@ -127,21 +132,26 @@ pub fn run(cfg: InitConfig) -> ! {
 }
 
 /// The init's way into the container's cgroups and its cgroup namespace,
-/// taken at the first step that needs them: a `cgroup` mount (the namespace's
-/// root, or the directories bound, are where the init is), the second fork,
-/// and at the latest once the mounts are made, before devices and hooks.
-/// Until then the init sets up while the runtime makes the directories.
+/// taken at the first step that needs them: a mount that is not of a
+/// pseudo-filesystem or a bind (a `cgroup` one shows where the init is; a
+/// device's is checked against the container's device rules), the second
+/// fork, and at the latest once the mounts are made, before devices and
+/// hooks. Until then the init sets up while the runtime makes the
+/// directories, and what that set-up allocates is charged to the runtime's
+/// cgroup, as the clone's namespaces always were.
 struct CgroupEntry<'a> {
     /// The directories to move into once the runtime says they are made
     /// (`cgroups::Entry::ByItself`); None when the runtime put the init there.
     join: Option<&'a crate::cgroups::CgroupPaths>,
     new_namespace: bool,
-    done: bool,
+    joined: bool,
+    entered: bool,
 }
 
 impl CgroupEntry<'_> {
-    fn enter(&mut self, channel: &Channel) -> Result<(), InitError> {
-        if std::mem::replace(&mut self.done, true) {
+    /// Into the directories.
+    fn join(&mut self, channel: &Channel) -> Result<(), InitError> {
+        if std::mem::replace(&mut self.joined, true) {
             return Ok(());
         }
         if let Some(paths) = self.join {
@@ -149,13 +159,35 @@ impl CgroupEntry<'_> {
             paths.join_self()?;
             crate::trace::point("init: cgroups joined");
         }
+        Ok(())
+    }
+
+    /// Into the directories, then a cgroup namespace rooted there.
+    fn enter(&mut self, channel: &Channel) -> Result<(), InitError> {
+        self.join(channel)?;
+        if std::mem::replace(&mut self.entered, true) {
+            return Ok(());
+        }
         if self.new_namespace {
-            // Made only now, once in the container's cgroup, so the namespace
-            // is rooted there.
             unshare(CloneFlags::CLONE_NEWCGROUP).map_err(errno("creating cgroup namespace"))?;
         }
         Ok(())
     }
+}
+
+/// Whether a mount needs the init in its cgroups first: all but the
+/// pseudo-filesystems a config mounts for every container, and binds.
+fn needs_cgroups(m: &oci_spec::runtime::Mount) -> bool {
+    let bind = m
+        .options()
+        .iter()
+        .flatten()
+        .any(|o| o == "bind" || o == "rbind");
+    let pseudo = matches!(
+        m.typ().as_deref(),
+        Some("proc" | "sysfs" | "tmpfs" | "devpts" | "mqueue" | "bind")
+    );
+    !(bind || pseudo)
 }
 
 fn set_process_name(name: &[u8]) {
@@ -179,8 +211,20 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     let mut cgroups = CgroupEntry {
         join: cfg.join_cgroups,
         new_namespace: plan.new_cgroup,
-        done: false,
+        joined: false,
+        entered: false,
     };
+    // The cgroup files are found by the host's paths, with the credentials
+    // the runtime gave: in before a mount or user namespace is joined.
+    if plan.joins.iter().any(|(t, _)| {
+        matches!(
+            t,
+            oci_spec::runtime::LinuxNamespaceType::Mount
+                | oci_spec::runtime::LinuxNamespaceType::User
+        )
+    }) {
+        cgroups.join(&cfg.channel)?;
+    }
 
     if plan.new_user {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -229,7 +273,7 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
         hierarchies: cfg.hierarchies,
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+        if needs_cgroups(m) {
             cgroups.enter(&cfg.channel)?;
         }
         mounts::mount_entry(&ctx, i, m)?;
