@@ -444,14 +444,14 @@ impl CgroupPaths {
         }
     }
 
-    /// How a child cloned before the directories exist gets in, if it can
-    /// be: on v1 a child in no new user namespace moves itself (`ByItself`)
-    /// once told they are made, so the runtime makes them (mkdir and limits
-    /// in every hierarchy, ~0.4-0.7 ms of a `run` here) while the child sets
-    /// up its namespaces and first mounts. None where they must exist at the
-    /// clone: v2's CLONE_INTO_CGROUP takes the directory's fd.
-    pub fn entry_before_made(&self, placement: &Placement, new_user: bool) -> Option<Entry> {
-        (!placement.0.v2 && !self.dirs.is_empty() && !new_user).then_some(Entry::ByItself)
+    /// Whether a child can be cloned before the directories exist: on v1 a
+    /// child in no new user namespace moves itself (`Entry::ByItself`) once
+    /// told they are made, so the runtime makes them (mkdir and limits in
+    /// every hierarchy, ~0.4-0.7 ms of a `run` here) while the child sets up
+    /// its namespaces and first mounts. Not on v2, whose CLONE_INTO_CGROUP
+    /// takes the directory's fd.
+    pub fn can_make_after_clone(&self, placement: &Placement, new_user: bool) -> bool {
+        !placement.0.v2 && !self.dirs.is_empty() && !new_user
     }
 
     /// For `Entry::ByItself`: moves the calling thread, the process's only

@@ -214,8 +214,7 @@ pub fn create(opts: &CreateOptions) -> Result<Container, LifecycleError> {
 /// released on its channel the moment it is ready, rather than waiting on a
 /// start.sock another process could reach (no socket made, bound, connected
 /// to and removed: ~10 system calls of every `run`), and goes on to its exec
-/// while the state says created and the caller takes the lock (~0.2 ms the
-/// init would wait). [`start_created`] takes the returned [`Released`] and
+/// while the caller takes the lock (~0.2 ms the init would wait). [`start_created`] takes the returned [`Released`] and
 /// sees the exec. Call with the caller's signals blocked: the container may
 /// exit before this returns.
 pub fn create_to_start(opts: &CreateOptions) -> Result<(Container, Released), LifecycleError> {
@@ -456,18 +455,16 @@ fn create_in(
     // the init enters them itself (it waits for CgroupsMade) and its mounts
     // meanwhile reach no other namespace (a refused value kills it mid-way),
     // before it elsewhere.
-    let early = partial
+    let make_after_clone = partial
         .cgroups
-        .entry_before_made(placement, plan.new_user)
-        .filter(|_| !crate::mounts::may_propagate(spec));
-    let make_after_clone = early.is_some();
-    let entry = match early {
-        Some(entry) => entry,
-        None => {
-            partial.cgroups.make(placement, resources)?;
-            crate::trace::point("cgroups made");
-            partial.cgroups.entry(plan.new_user)
-        }
+        .can_make_after_clone(placement, plan.new_user)
+        && !crate::mounts::may_propagate(spec);
+    let entry = if make_after_clone {
+        Entry::ByItself
+    } else {
+        partial.cgroups.make(placement, resources)?;
+        crate::trace::point("cgroups made");
+        partial.cgroups.entry(plan.new_user)
     };
     // The init moving itself waits for CgroupsMade, whenever they were made.
     let tell_cgroups_made = matches!(entry, Entry::ByItself);

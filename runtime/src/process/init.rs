@@ -141,20 +141,17 @@ pub fn run(cfg: InitConfig) -> ! {
 /// cgroup, as the clone's namespaces always were.
 struct CgroupEntry<'a> {
     /// The directories to move into once the runtime says they are made
-    /// (`cgroups::Entry::ByItself`); None when the runtime put the init there.
+    /// (`cgroups::Entry::ByItself`), until the init has; None when the
+    /// runtime put the init there.
     join: Option<&'a crate::cgroups::CgroupPaths>,
+    /// A cgroup namespace is still to be made.
     new_namespace: bool,
-    joined: bool,
-    entered: bool,
 }
 
 impl CgroupEntry<'_> {
     /// Into the directories.
     fn join(&mut self, channel: &Channel) -> Result<(), InitError> {
-        if std::mem::replace(&mut self.joined, true) {
-            return Ok(());
-        }
-        if let Some(paths) = self.join {
+        if let Some(paths) = self.join.take() {
             channel.expect(Message::CgroupsMade, "CgroupsMade")?;
             paths.join_self()?;
             crate::trace::point("init: cgroups joined");
@@ -165,10 +162,7 @@ impl CgroupEntry<'_> {
     /// Into the directories, then a cgroup namespace rooted there.
     fn enter(&mut self, channel: &Channel) -> Result<(), InitError> {
         self.join(channel)?;
-        if std::mem::replace(&mut self.entered, true) {
-            return Ok(());
-        }
-        if self.new_namespace {
+        if std::mem::take(&mut self.new_namespace) {
             unshare(CloneFlags::CLONE_NEWCGROUP).map_err(errno("creating cgroup namespace"))?;
         }
         Ok(())
@@ -211,8 +205,6 @@ fn setup(cfg: &InitConfig) -> Result<Infallible, InitError> {
     let mut cgroups = CgroupEntry {
         join: cfg.join_cgroups,
         new_namespace: plan.new_cgroup,
-        joined: false,
-        entered: false,
     };
     // The cgroup files are found by the host's paths, with the credentials
     // the runtime gave: in before a mount or user namespace is joined.
